@@ -1,0 +1,2 @@
+//! `blobfail`: runs fault-injection scenarios against a real Harper cluster.
+fn main() {}

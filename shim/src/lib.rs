@@ -1,0 +1,1 @@
+//! libblobfail (placeholder while the shim is written).

@@ -1,0 +1,1 @@
+//! Helpers for the driver's end-to-end tests against a real Harper cluster.

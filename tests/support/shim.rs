@@ -1,0 +1,1 @@
+//! Helpers for running real programs with the shim preloaded.
