@@ -211,8 +211,9 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
 }
 
 /// Plain decimal digits only: no sign, no spaces, no hex, no overflow.
+/// Leading zeros are fine, however many (`000…0007` is 7).
 pub fn parse_u64(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() || raw.len() > 20 {
+    if raw.is_empty() {
         return None;
     }
     let mut v: u64 = 0;
@@ -364,11 +365,183 @@ mod tests {
         assert_eq!(problem_vars(&[(VAR_INTERVAL, b"7"), (VAR_PATH, &long)]), [VAR_PATH]);
     }
 
+    /// Regression: a zero-padded number longer than 20 bytes was refused as
+    /// if it overflowed.
+    #[test]
+    fn leading_zeros_do_not_count_toward_overflow() {
+        assert_eq!(parse_u64(b"0000000000000000000000000007"), Some(7));
+        assert_eq!(parse_u64(b"0000000000000000000018446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"0000000000000000000018446744073709551616"), None);
+        assert_eq!(armed(&[(VAR_INTERVAL, b"00000000000000000000013")]).plan.interval, 13);
+    }
+
     #[test]
     fn errno_names_round_trip() {
         for &(name, v) in ERRNO_NAMES {
             assert_eq!(parse_errno(name.as_bytes()), Some(v));
             assert_eq!(errno_name(v), Some(name));
+        }
+    }
+
+    /// Property tests: every variable gets hostile values (arbitrary bytes,
+    /// numbers with signs, spaces, hex prefixes and junk around them,
+    /// overflowing and zero-padded digits, names in odd cases, very long
+    /// values, invalid UTF-8), and `parse` must agree with a model of the
+    /// grammar written independently of it, never panic, never arm with an
+    /// invalid value, and name each invalid variable exactly once.
+    mod properties {
+        use super::*;
+        use crate::format::{self, StackBuf};
+        use proptest::prelude::*;
+
+        const ORDER: [&str; 7] = [VAR_INTERVAL, VAR_SKIP, VAR_MAX, VAR_ERRNO, VAR_OPS, VAR_PATH, VAR_LOG];
+
+        /// The value of a string of plain ASCII digits, None when it is not one or exceeds u64.
+        fn model_number(v: &[u8]) -> Option<u64> {
+            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let digits = std::str::from_utf8(v).unwrap().trim_start_matches('0');
+            if digits.is_empty() {
+                return Some(0);
+            }
+            if digits.len() > 20 {
+                return None;
+            }
+            digits.parse::<u128>().ok().and_then(|n| u64::try_from(n).ok())
+        }
+
+        /// What the grammar says about one non-empty value: Ok(is valid) per variable.
+        fn model_valid(var: &str, v: &[u8]) -> bool {
+            let lower = v.to_ascii_lowercase();
+            match var {
+                VAR_INTERVAL => model_number(v).is_some_and(|n| n >= 1),
+                VAR_SKIP => model_number(v).is_some(),
+                VAR_MAX => lower == b"none" || model_number(v).is_some(),
+                VAR_ERRNO => {
+                    ERRNO_NAMES.iter().any(|(n, _)| n.to_ascii_lowercase().as_bytes() == lower)
+                        || model_number(v).is_some_and(|n| (1..=4095).contains(&n))
+                }
+                VAR_OPS => lower == b"write" || lower == b"all",
+                VAR_PATH => v.len() <= 256,
+                VAR_LOG => v.len() <= 4095,
+                _ => unreachable!(),
+            }
+        }
+
+        fn from_strs(options: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+            prop::sample::select(options).prop_map(|s| s.as_bytes().to_vec())
+        }
+
+        /// Values meant to hurt a parser.
+        fn hostile() -> impl Strategy<Value = Vec<u8>> {
+            let junk: &'static [&'static str] =
+                &["", "", " ", "\t", "\n", "+", "-", "0x", "0X", "x", "e3", ".0", "_", "k", "\u{a0}", "\u{ff10}"];
+            let names: &'static [&'static str] = &[
+                "none", "NONE", "NoNe", "write", "WRITE", "all", "All", "ENOENT", "eio", "EnOsPc",
+                "EOVERFLOW", "E", "ENOENT2", "read", "writes", "al", "non", "/blobs/", "0", "4095",
+                "4096", "18446744073709551615", "18446744073709551616",
+            ];
+            prop_oneof![
+                // Arbitrary bytes, UTF-8 or not.
+                4 => prop::collection::vec(any::<u8>(), 0..24),
+                // A number with junk before and after it.
+                4 => (from_strs(junk), any::<u64>(), from_strs(junk))
+                    .prop_map(|(a, n, b)| [a, n.to_string().into_bytes(), b].concat()),
+                // Overflowing, or zero-padded, digit strings.
+                2 => prop::collection::vec(b'0'..=b'9', 18..45),
+                2 => (0usize..40, any::<u64>()).prop_map(|(z, n)| [vec![b'0'; z], n.to_string().into_bytes()].concat()),
+                // The grammar's own words and near misses, with junk around them.
+                3 => (from_strs(junk), from_strs(names), from_strs(junk)).prop_map(|(a, n, b)| [a, n, b].concat()),
+                // Invalid UTF-8 next to something that would be valid.
+                1 => (from_strs(names), prop::sample::select(&[0x80u8, 0xc3, 0xfe, 0xff][..]))
+                    .prop_map(|(n, b)| [n, vec![b]].concat()),
+                // Very long values, around each length limit.
+                1 => (250usize..5000, any::<u8>()).prop_map(|(len, b)| vec![b; len]),
+                1 => prop::sample::select(&[256usize, 257, 4095, 4096][..]).prop_map(|len| vec![b'/'; len]),
+            ]
+        }
+
+        fn env() -> impl Strategy<Value = Vec<Option<Vec<u8>>>> {
+            prop::collection::vec(prop::option::weighted(0.6, hostile()), ORDER.len())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn parse_agrees_with_the_grammar(values in env()) {
+                let vars: Vec<(&'static str, &[u8])> = ORDER
+                    .iter()
+                    .zip(&values)
+                    .filter_map(|(&k, v)| v.as_deref().map(|v| (k, v)))
+                    .collect();
+                let parsed = parse_env(&vars);
+                // Empty counts as unset.
+                let set: Vec<(&str, &[u8])> = vars.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+                let get = |k: &str| set.iter().find(|(n, _)| *n == k).map(|&(_, v)| v);
+                if get(VAR_INTERVAL).is_none() {
+                    prop_assert!(matches!(parsed, Parsed::Off), "{:?}", parsed);
+                    return Ok(());
+                }
+                let invalid: Vec<&str> = ORDER
+                    .iter()
+                    .copied()
+                    .filter(|&k| get(k).is_some_and(|v| !model_valid(k, v)))
+                    .collect();
+                match parsed {
+                    Parsed::Off => prop_assert!(false, "interval set but off"),
+                    Parsed::Armed(cfg) => {
+                        prop_assert!(invalid.is_empty(), "armed despite invalid {:?}", invalid);
+                        let interval = model_number(get(VAR_INTERVAL).unwrap()).unwrap();
+                        prop_assert_eq!(cfg.plan.interval, interval);
+                        prop_assert_eq!(cfg.plan.skip, get(VAR_SKIP).map_or(0, |v| model_number(v).unwrap()));
+                        prop_assert_eq!(cfg.needle(), get(VAR_PATH).unwrap_or(b"/blobs/"));
+                        prop_assert_eq!(cfg.log_path(), get(VAR_LOG));
+                        if let Some(p) = cfg.log_path_nul() {
+                            prop_assert_eq!(p.last(), Some(&0));
+                        }
+                    }
+                    Parsed::Invalid { problems } => {
+                        let named: Vec<&str> = problems.iter().flatten().map(|p| p.var).collect();
+                        prop_assert_eq!(&named, &invalid, "one problem per invalid variable, in order");
+                        for p in problems.iter().flatten() {
+                            prop_assert_eq!(Some(p.value), get(p.var));
+                            // Its warning is one printable line that names the variable.
+                            let mut line = StackBuf::<512>::new();
+                            format::problem(&mut line, p);
+                            let line = line.finish_line();
+                            let prefix = format!("blobfail: ignoring {}=\"", p.var);
+                            prop_assert!(line.starts_with(prefix.as_bytes()));
+                            prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+                            prop_assert_eq!(line.last(), Some(&b'\n'));
+                            prop_assert!(line[..line.len() - 1].iter().all(|b| (0x20..0x7f).contains(b)));
+                        }
+                    }
+                }
+            }
+
+            /// An interval that is not a whole number from 1 up never arms the
+            /// shim, whatever the other variables say.
+            #[test]
+            fn an_invalid_interval_never_arms(interval in hostile(), rest in env()) {
+                prop_assume!(!interval.is_empty() && !model_valid(VAR_INTERVAL, &interval));
+                let mut vars: Vec<(&'static str, &[u8])> = vec![(VAR_INTERVAL, &interval)];
+                vars.extend(ORDER[1..].iter().zip(&rest).filter_map(|(&k, v)| v.as_deref().map(|v| (k, v))));
+                match parse_env(&vars) {
+                    Parsed::Invalid { problems } => {
+                        let first = problems[0].unwrap();
+                        prop_assert_eq!(first.var, VAR_INTERVAL);
+                        prop_assert_eq!(first.value, &interval[..]);
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+
+            #[test]
+            fn parse_u64_is_plain_decimal(raw in hostile()) {
+                prop_assert_eq!(parse_u64(&raw), model_number(&raw));
+            }
         }
     }
 }
