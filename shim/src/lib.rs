@@ -26,7 +26,9 @@
 //!
 //! Unset, the shim is invisible: no output, one atomic load per open.
 //! Counters are per process: a forked child goes on from its parent's count,
-//! and an exec'd program starts again from 0.
+//! and an exec'd program starts again from 0. A path the kernel would refuse
+//! as too long (PATH_MAX bytes or more) is never counted: the caller gets
+//! the real ENAMETOOLONG.
 
 mod config;
 mod counter;
@@ -178,6 +180,12 @@ pub(crate) fn check<'p>(
 
 #[inline(never)]
 fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8]) -> Option<i32> {
+    if path.len() >= sys::PATH_MAX {
+        // The kernel refuses such a path (ENAMETOOLONG) before it looks at
+        // any file: no file is opened, so nothing counts, and the caller
+        // gets the real function's own error rather than an injected one.
+        return None;
+    }
     if path.first() == Some(&b'/') {
         return match_resolved(cfg, entry, intent, ResolvedPath::absolute(path));
     }
@@ -248,5 +256,31 @@ pub(crate) fn on_exit() {
         let mut line = StackBuf::<256>::new();
         format::summary(&mut line, sys::pid(), matching, faults);
         sys::write_stderr(line.finish_line());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a path of PATH_MAX bytes or more under `/blobs/` was
+    /// counted and failed with the injected errno, where the real call gives
+    /// ENAMETOOLONG without opening anything.
+    #[test]
+    fn paths_of_path_max_bytes_or_more_are_not_counted() {
+        let Parsed::Armed(cfg) = config::parse(|v| (v == config::VAR_INTERVAL).then_some(&b"1"[..])) else {
+            panic!("armed")
+        };
+        let write = Intent::Flags(libc::O_WRONLY | libc::O_CREAT);
+        let mut long = b"/tmp/blobs/".to_vec();
+        long.resize(sys::PATH_MAX, b'a');
+        let before = COUNTERS.totals();
+        assert_eq!(check_path(&cfg, Entry::Open, Dir::Cwd, write, &long), None);
+        assert_eq!(check_path(&cfg, Entry::Openat, Dir::Fd(-1), write, &long[1..]), None);
+        assert_eq!(COUNTERS.totals(), before);
+        // One byte shorter, the kernel would take it: it counts.
+        long.truncate(sys::PATH_MAX - 1);
+        assert_eq!(check_path(&cfg, Entry::Open, Dir::Cwd, write, &long), Some(libc::ENOENT));
+        assert_eq!(COUNTERS.totals(), (before.0 + 1, before.1 + 1));
     }
 }
