@@ -29,6 +29,11 @@
 //! and an exec'd program starts again from 0. A path the kernel would refuse
 //! as too long (PATH_MAX bytes or more) is never counted: the caller gets
 //! the real ENAMETOOLONG.
+//!
+//! The shim writes to stderr only while fd 2 is still the file it was at
+//! load, so a program that runs with stderr closed never finds the shim's
+//! words in a file of its own. RELIABILITY.md lists the hazards the shim is
+//! tested against, and the test for each.
 
 mod config;
 mod counter;
@@ -113,7 +118,14 @@ pub(crate) fn init() {
     {
         return;
     }
-    match config::parse(sys::getenv) {
+    let parsed = config::parse(sys::getenv);
+    if !matches!(parsed, Parsed::Off) {
+        // Before the shim's first word: it writes to fd 2 only while fd 2 is
+        // still this file (see `sys::write_stderr`). Disarmed, it makes no
+        // system call at all.
+        sys::remember_stderr();
+    }
+    match parsed {
         Parsed::Off => {}
         Parsed::Invalid { problems } => {
             for p in problems.iter().flatten() {

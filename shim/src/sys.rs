@@ -18,7 +18,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use libc::{mode_t, FILE};
 
@@ -400,10 +400,51 @@ pub fn getenv(name: &'static str) -> Option<&'static [u8]> {
     unsafe { c_bytes(libc::getenv(cname.as_ptr().cast())) }
 }
 
-/// One write(2) to fd 2; a closed or broken stderr is ignored.
+/// The file fd 2 was when the shim loaded, as (st_dev, st_ino); `STDERR_KNOWN`
+/// is false when fd 2 was closed then.
+static STDERR_DEV: AtomicU64 = AtomicU64::new(0);
+static STDERR_INO: AtomicU64 = AtomicU64::new(0);
+static STDERR_KNOWN: AtomicBool = AtomicBool::new(false);
+
+/// The (device, inode) of the file open as fd 2, or None when fd 2 is closed.
+fn fd2_identity() -> Option<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a whole `struct stat` into `st` when it returns 0,
+    // and nothing otherwise; `st` is only read after a 0.
+    if unsafe { libc::fstat(2, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0, so it filled `st` in.
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
+}
+
+/// Notes which file stderr is, before the shim first writes to it.
+pub fn remember_stderr() {
+    if let Some((dev, ino)) = fd2_identity() {
+        STDERR_DEV.store(dev, Ordering::Relaxed);
+        STDERR_INO.store(ino, Ordering::Relaxed);
+        STDERR_KNOWN.store(true, Ordering::Release);
+    }
+}
+
+/// One write(2) to fd 2, only while fd 2 is still the file it was when the
+/// shim loaded. A program started with stderr closed (`2>&-`), or that closes
+/// it, gets fd 2 for the next file it opens: a warning or the exit summary
+/// written there would land in the program's own data. A closed or broken
+/// stderr is ignored. Leaves errno as it found it.
 pub fn write_stderr(bytes: &[u8]) {
-    // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes.
-    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    if !STDERR_KNOWN.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: reading this thread's errno slot.
+    let saved = unsafe { *libc::__errno_location() };
+    let known = (STDERR_DEV.load(Ordering::Relaxed), STDERR_INO.load(Ordering::Relaxed));
+    if fd2_identity() == Some(known) {
+        // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes.
+        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    }
+    set_errno(saved);
 }
 
 /// Appends `bytes` to the file `path_nul` (NUL-terminated) in one O_APPEND
