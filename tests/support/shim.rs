@@ -189,3 +189,72 @@ pub fn python3() -> PathBuf {
 pub fn every_nth(n: u64, count: u64) -> Vec<u64> {
     (1..=count).filter(|k| k % n == 0).collect()
 }
+
+/// Runs `cmd` (already set up: its environment, any `pre_exec`) with its
+/// stdout and stderr captured, and fails the test when it is still running
+/// after `limit`: for anything that could hang, a hang must fail, not block
+/// the suite. The program runs in its own process group, and on a timeout
+/// the whole group is killed, so forked children go too.
+pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        (buf, reader)
+    };
+    let (out, out_reader) = collect(Box::new(child.stdout.take().unwrap()));
+    let (err, err_reader) = collect(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the program") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            // The group's id is the child's pid (process_group(0)). The
+            // shell's own kill, because procps-ng 4's /usr/bin/kill takes a
+            // negative pid for an option and signals nothing.
+            let pgid = child.id();
+            assert!(pgid > 1, "unexpected child pid {pgid}");
+            let _ = Command::new("sh").args(["-c", "kill -s KILL -- \"-$1\"", "sh", &pgid.to_string()]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            panic!(
+                "{cmd:?} was still running after {limit:?} (a hang?): killed it\nstdout so far:\n{}\nstderr so far:\n{}",
+                String::from_utf8_lossy(&out.lock().unwrap()),
+                String::from_utf8_lossy(&err.lock().unwrap()),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    out_reader.join().unwrap();
+    err_reader.join().unwrap();
+    let stdout = std::mem::take(&mut *out.lock().unwrap());
+    let stderr = std::mem::take(&mut *err.lock().unwrap());
+    Output { status, stdout, stderr }
+}
+
+/// [`run_preloaded_os`] bounded in time by [`output_within`].
+pub fn run_preloaded_within(mut cmd: Command, vars: &[(&str, &OsStr)], limit: std::time::Duration) -> Run {
+    for var in SHIM_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("LD_PRELOAD", shim_path());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    Run { output: output_within(cmd, limit) }
+}
