@@ -1,2 +1,192 @@
 //! `blobfail`: runs fault-injection scenarios against a real Harper cluster.
-fn main() {}
+//!
+//! `main` only parses the arguments, runs the scenario, and maps the outcome
+//! to an exit code: 0 when every check passed, 1 when a check failed (or
+//! could not decide), 2 when the cluster could not be run.
+
+mod api;
+mod checks;
+mod cluster;
+mod fault;
+mod report;
+mod scenario;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
+
+use report::{Progress, Verdict};
+
+#[derive(Parser, Debug)]
+#[command(name = "blobfail", version, about = "Make file-write failures happen on purpose inside a real Harper cluster, and tell whether it survives them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario on a fresh two-node cluster and judge it.
+    Run(RunArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ScenarioName {
+    /// Blob writes fail every Nth time on node B while A serves load.
+    BlobSave,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Which scenario to run.
+    scenario: ScenarioName,
+
+    /// A harper CLI script or package folder to use instead of installing harperdb.
+    #[arg(long, value_name = "PATH")]
+    harper: Option<PathBuf>,
+    /// The harperdb version to install from npm (when --harper is not given).
+    #[arg(long, value_name = "VERSION", default_value = "4.7.29")]
+    harper_version: String,
+    /// The preload shim (default: libblobfail.so next to this executable).
+    #[arg(long, value_name = "PATH")]
+    shim: Option<PathBuf>,
+    /// The run folder (default: a fresh folder in the temp dir, printed at the end).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Leave the cluster running afterwards and print how to reach and stop it.
+    #[arg(long)]
+    keep: bool,
+    /// Seed of the random workload (default: random, printed for reproduction).
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// blob-save: every Nth blob write-open on node B fails.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
+    /// blob-save: GETs on node A of /LargeLocation/{n}, n random in 0..399.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: u64,
+    /// blob-save: GETs in flight at once.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    concurrency: u64,
+    /// blob-save: seconds B's record count may stay unchanged before it counts as settled.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    settle: f64,
+    /// Log pattern of a contained blob-save failure (one line per fault expected on node B).
+    #[arg(long, value_name = "TEXT", default_value = "Blob save failed for")]
+    failure_pattern: String,
+    /// Log pattern of an escaped failure; such an entry mentioning Blob, or ENOENT under /blobs/, fails no-uncaught-exception.
+    #[arg(long, value_name = "TEXT", default_value = "uncaughtException")]
+    uncaught_pattern: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BLOBFAIL_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Run(args) = cli.command;
+    match run(args) {
+        Ok(Verdict::Pass) => ExitCode::from(0),
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("blobfail: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn run(args: RunArgs) -> Result<Verdict> {
+    if !(args.settle.is_finite() && args.settle > 0.0 && args.settle <= 600.0) {
+        bail!("--settle must be between 0 and 600 seconds, got {}", args.settle);
+    }
+    let out = prepare_out(args.out.as_deref(), args.scenario)?;
+    let common = scenario::Common {
+        harper: args.harper.clone(),
+        harper_version: args.harper_version.clone(),
+        shim: args.shim.clone(),
+        keep: args.keep,
+        seed: args.seed.unwrap_or_else(rand::random),
+    };
+    let blob = scenario::blob_save::Options {
+        interval: args.interval,
+        requests: args.requests,
+        concurrency: args.concurrency as usize,
+        settle: Duration::from_secs_f64(args.settle),
+        patterns: checks::LogPatterns { failure: args.failure_pattern.clone(), uncaught: args.uncaught_pattern.clone() },
+    };
+    let progress = Progress::new();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
+    let result = rt.block_on(async {
+        let scenario = async {
+            match args.scenario {
+                ScenarioName::BlobSave => scenario::blob_save::run(&common, &blob, &out, &progress).await,
+            }
+        };
+        // A panic unwinds through the scenario, whose cluster guard stops the
+        // nodes; Ctrl-C or SIGTERM drops the scenario, which does the same.
+        tokio::select! {
+            r = std::panic::AssertUnwindSafe(scenario).catch_unwind() => match r {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("internal error (a panic, see above); the cluster was stopped")),
+            },
+            sig = shutdown_signal() => Err(anyhow::anyhow!("interrupted by {sig}; the cluster was stopped")),
+        }
+    });
+    let result = result.map_err(|e| e.context(format!("run folder {}", out.display())));
+    let report = result.map_err(|e| anyhow::anyhow!("{}", flip_context(&e)))?;
+    let path = out.join("report.json");
+    report::write_json_atomic(&path, &report)?;
+    println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
+    println!("report: {}", path.display());
+    println!("run folder: {}", out.display());
+    Ok(report.verdict)
+}
+
+/// Puts the cause first and the run folder last: "what went wrong (run folder X)".
+fn flip_context(e: &anyhow::Error) -> String {
+    let mut chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let folder = chain.remove(0);
+    format!("{} ({folder})", chain.join(": "))
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// The run folder: `--out` (must be new or empty) or a fresh one in the temp dir.
+fn prepare_out(out: Option<&Path>, scenario: ScenarioName) -> Result<PathBuf> {
+    let dir = match out {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(d).map(|mut r| r.next().is_some()).unwrap_or(true) {
+                bail!("--out {} is not an empty folder: pass a new or empty one", d.display());
+            }
+            d.to_path_buf()
+        }
+        None => {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let name = scenario.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+            std::env::temp_dir().join(format!("blobfail-{name}-{secs}-{}", std::process::id()))
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create the run folder {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    Ok(dir)
+}

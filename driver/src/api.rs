@@ -1,0 +1,203 @@
+//! Talks to one Harper node: its operations API (JSON POSTs on :9925) and its
+//! REST interface (:9926), both with the admin user's Basic auth.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+
+/// The operations and REST endpoints of one node, with its credentials.
+#[derive(Clone, Debug)]
+pub struct NodeApi {
+    pub name: String,
+    pub ip: std::net::Ipv4Addr,
+    http: reqwest::Client,
+    user: String,
+    password: String,
+}
+
+/// What reading a record's blob back through REST gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobRead {
+    /// The whole body: its length and SHA-256 (hex).
+    Read { len: u64, sha256: String },
+    /// The node does not hold the record (`504 Entry is not cached`).
+    NotHeld,
+    /// The read failed or did not finish within its bound.
+    Failed(String),
+}
+
+pub const OPS_PORT: u16 = 9925;
+pub const REST_PORT: u16 = 9926;
+
+impl NodeApi {
+    pub fn new(name: &str, ip: std::net::Ipv4Addr, user: &str, password: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(64)
+            .no_proxy()
+            .build()
+            .context("failed to build the http client")?;
+        Ok(Self {
+            name: name.to_string(),
+            ip,
+            http,
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
+
+    pub fn ops_url(&self) -> String {
+        format!("http://{}:{}/", self.ip, OPS_PORT)
+    }
+
+    pub fn rest_url(&self, path: &str) -> String {
+        format!("http://{}:{}/{}", self.ip, REST_PORT, path.trim_start_matches('/'))
+    }
+
+    /// One operation; a non-2xx answer is an error carrying Harper's message.
+    pub async fn op(&self, body: Value, timeout: Duration) -> Result<Value> {
+        let what = body.get("operation").and_then(Value::as_str).unwrap_or("?").to_string();
+        let resp = self
+            .http
+            .post(self.ops_url())
+            .basic_auth(&self.user, Some(&self.password))
+            .timeout(timeout)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("{what} on node {} ({})", self.name, self.ops_url()))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("{what} on node {}: reading the answer", self.name))?;
+        if !status.is_success() {
+            return Err(anyhow!(
+                "{what} on node {} answered {status}: {}",
+                self.name,
+                shorten(&text, 300)
+            ));
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("{what} on node {}: answer is not JSON: {}", self.name, shorten(&text, 200)))
+    }
+
+    /// The exact number of records in `data.<table>`.
+    pub async fn record_count(&self, table: &str) -> Result<u64> {
+        let v = self
+            .op(
+                json!({"operation":"describe_table","database":"data","table":table,"exact_count":true}),
+                Duration::from_secs(10),
+            )
+            .await?;
+        v.get("record_count")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow!("describe_table on node {} has no record_count: {}", self.name, shorten(&v.to_string(), 200)))
+    }
+
+    pub async fn cluster_status(&self) -> Result<Value> {
+        self.op(json!({"operation":"cluster_status"}), Duration::from_secs(10)).await
+    }
+
+    /// The ids the node itself stores. A SQL scan never falls through to a
+    /// table's `sourcedFrom` source (verified on 4.7.29, unlike
+    /// `search_by_id`, which calls the source for ids the node lacks and so
+    /// creates them).
+    pub async fn stored_ids(&self, table: &str) -> Result<Vec<String>> {
+        let v = self
+            .op(
+                json!({"operation":"sql","sql":format!("SELECT id FROM data.{table}")}),
+                Duration::from_secs(60),
+            )
+            .await?;
+        let rows = v
+            .as_array()
+            .ok_or_else(|| anyhow!("sql on node {} did not return rows: {}", self.name, shorten(&v.to_string(), 200)))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| match r.get("id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// GET a REST path on this node (the workload's request).
+    pub async fn get(&self, path: &str, timeout: Duration) -> reqwest::Result<reqwest::StatusCode> {
+        let resp = self
+            .http
+            .get(self.rest_url(path))
+            .basic_auth(&self.user, Some(&self.password))
+            .timeout(timeout)
+            .send()
+            .await?;
+        let status = resp.status();
+        // Drain the body so the connection goes back to the pool.
+        resp.bytes().await?;
+        Ok(status)
+    }
+
+    /// Read `<table>/<id>.<attr>` as bytes, only from what the node stores:
+    /// `Cache-Control: only-if-cached` makes Harper answer 504 instead of
+    /// calling the table's source for a record it lacks (verified on 4.7.29).
+    pub async fn read_blob(&self, table: &str, id: &str, attr: &str, timeout: Duration) -> BlobRead {
+        use sha2::{Digest, Sha256};
+        let url = self.rest_url(&format!("{table}/{id}.{attr}"));
+        let fut = async {
+            let resp = self
+                .http
+                .get(&url)
+                .basic_auth(&self.user, Some(&self.password))
+                .header("Cache-Control", "only-if-cached")
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| format!("body failed after {status}: {}", error_chain(&e)))?;
+            if status.as_u16() == 504 {
+                return Ok(BlobRead::NotHeld);
+            }
+            if !status.is_success() {
+                return Err(format!("answered {status}: {}", shorten(&String::from_utf8_lossy(&body), 120)));
+            }
+            let digest = Sha256::digest(&body);
+            Ok(BlobRead::Read {
+                len: body.len() as u64,
+                sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => BlobRead::Failed(e),
+            Err(_) => BlobRead::Failed(format!("no answer within {} s", timeout.as_secs_f64())),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// At most `max` characters of `s` on one line, with an ellipsis when cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}

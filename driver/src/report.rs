@@ -1,0 +1,248 @@
+//! What the user sees: progress on long steps (a bar or spinner on a
+//! terminal, plain lines otherwise), the human report with one line per check,
+//! and `report.json`, written atomically.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::checks::{Check, Status};
+
+/// Progress for the run's steps; plain lines when stderr is not a terminal.
+#[derive(Clone)]
+pub struct Progress {
+    tty: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self { tty: std::io::stderr().is_terminal() }
+    }
+
+    /// A spinner with a message, or one line when not on a terminal.
+    pub fn step(&self, what: &str) -> Step {
+        let bar = if self.tty {
+            let b = ProgressBar::new_spinner();
+            b.set_style(ProgressStyle::with_template("{spinner} {prefix} {msg}").unwrap());
+            b.set_prefix(what.to_string());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        } else {
+            eprintln!("blobfail: {what} ...");
+            ProgressBar::hidden()
+        };
+        Step { bar, what: what.to_string(), tty: self.tty, start: Instant::now() }
+    }
+
+    /// A bar of `len` items; when not on a terminal, a line every 25%.
+    pub fn bar(&self, what: &str, len: u64) -> Bar {
+        let bar = if self.tty {
+            let b = ProgressBar::new(len);
+            b.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(what.to_string());
+            b
+        } else {
+            eprintln!("blobfail: {what} ({len}) ...");
+            ProgressBar::hidden()
+        };
+        Bar { bar, what: what.to_string(), tty: self.tty, len, last_quarter: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+pub struct Step {
+    bar: ProgressBar,
+    what: String,
+    tty: bool,
+    start: Instant,
+}
+
+impl Step {
+    pub fn set_message(&self, msg: &str) {
+        self.bar.set_message(msg.to_string());
+    }
+
+    pub fn finish(self, detail: &str) {
+        if self.tty {
+            self.bar.finish_and_clear();
+            eprintln!("✓ {}: {detail}", self.what);
+        } else {
+            eprintln!("blobfail: {}: {detail} ({:.1} s)", self.what, self.start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
+}
+
+pub struct Bar {
+    bar: ProgressBar,
+    what: String,
+    tty: bool,
+    len: u64,
+    last_quarter: std::sync::atomic::AtomicU64,
+}
+
+impl Bar {
+    pub fn inc(&self) {
+        self.bar.inc(1);
+        if !self.tty && self.len > 0 {
+            let q = self.bar.position() * 4 / self.len;
+            let prev = self.last_quarter.fetch_max(q, std::sync::atomic::Ordering::Relaxed);
+            if q > prev && q < 4 {
+                eprintln!("blobfail: {}: {}/{}", self.what, self.bar.position(), self.len);
+            }
+        }
+    }
+
+    pub fn set_message(&self, msg: &str) {
+        self.bar.set_message(msg.to_string());
+    }
+
+    pub fn finish(self, detail: &str) {
+        self.bar.finish_and_clear();
+        if self.tty {
+            eprintln!("✓ {}: {detail}", self.what);
+        } else {
+            eprintln!("blobfail: {}: {detail}", self.what);
+        }
+    }
+}
+
+/// The overall verdict of a run: pass only when every check passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn of(checks: &[Check]) -> Verdict {
+        if checks.iter().any(|c| c.status == Status::Fail) {
+            Verdict::Fail
+        } else if checks.is_empty() || checks.iter().any(|c| c.status == Status::Unknown) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    pub fn combine(verdicts: &[Verdict]) -> Verdict {
+        if verdicts.contains(&Verdict::Fail) {
+            Verdict::Fail
+        } else if verdicts.is_empty() || verdicts.contains(&Verdict::Unknown) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+/// One scenario's result, as written to `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+    pub figures: Map<String, Value>,
+    pub harper: Value,
+    pub nodes: Vec<Value>,
+    pub files: Map<String, Value>,
+    pub teardown: Vec<Value>,
+}
+
+/// Several scenarios' results (`blobfail run all`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CombinedReport {
+    pub scenario: String,
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+    pub scenarios: Vec<Report>,
+}
+
+/// Writes JSON to `path` through a temporary file and a rename, so a reader
+/// never sees half a report.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(&tmp, text + "\n").with_context(|| format!("failed to write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("failed to move {} into place", path.display()))?;
+    Ok(())
+}
+
+/// The human report: one line per check, its evidence indented below.
+pub fn render_human(scenario: &str, checks: &[Check], verdict: Verdict) -> String {
+    let mut s = format!("\n{scenario}:\n");
+    for c in checks {
+        let tag = match c.status {
+            Status::Pass => "PASS   ",
+            Status::Fail => "FAIL   ",
+            Status::Unknown => "UNKNOWN",
+        };
+        let mut lines = c.evidence.lines();
+        s.push_str(&format!("  {tag} {:<26} {}\n", c.name, lines.next().unwrap_or("")));
+        for l in lines {
+            s.push_str(&format!("          {:<26} {l}\n", ""));
+        }
+    }
+    let v = match verdict {
+        Verdict::Pass => "PASS (all checks passed)",
+        Verdict::Fail => "FAIL (a check failed)",
+        Verdict::Unknown => "UNKNOWN (a check could not decide)",
+    };
+    s.push_str(&format!("verdict: {v}\n"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, status: Status) -> Check {
+        Check { name: name.into(), status, evidence: "e".into(), lines: vec![] }
+    }
+
+    #[test]
+    fn verdict_is_fail_when_any_check_fails_even_beside_unknown() {
+        let v = Verdict::of(&[check("a", Status::Pass), check("b", Status::Unknown), check("c", Status::Fail)]);
+        assert_eq!(v, Verdict::Fail);
+    }
+
+    #[test]
+    fn verdict_is_unknown_when_nothing_failed_but_something_is_undecided() {
+        assert_eq!(Verdict::of(&[check("a", Status::Pass), check("b", Status::Unknown)]), Verdict::Unknown);
+        assert_eq!(Verdict::of(&[]), Verdict::Unknown);
+    }
+
+    #[test]
+    fn verdict_is_pass_only_when_every_check_passed() {
+        assert_eq!(Verdict::of(&[check("a", Status::Pass), check("b", Status::Pass)]), Verdict::Pass);
+    }
+
+    #[test]
+    fn report_json_is_written_whole_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("blobfail-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.json");
+        write_json_atomic(&path, &serde_json::json!({"verdict": "fail"})).unwrap();
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back["verdict"], "fail");
+        assert!(!dir.join("report.json.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
