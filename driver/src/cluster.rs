@@ -411,6 +411,7 @@ impl Cluster {
             let harper = self.harper.clone();
             self.node_mut(name).spawn(&harper)?;
         }
+        self.write_manifest()?;
         let bound = Duration::from_secs(120);
         let start = Instant::now();
         let mut ready = vec![false; names.len()];
@@ -439,6 +440,16 @@ impl Cluster {
         }
         step.finish(&format!("ready in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    /// `cluster.json` beside the nodes: their addresses, pids and logs, so a
+    /// person (or a test) can find every process of the run even when the
+    /// run ends without a report.
+    fn write_manifest(&self) -> Result<()> {
+        let Some(first) = self.nodes.first() else { return Ok(()) };
+        let out = first.spec.dir.parent().expect("node dir is inside the run folder");
+        let nodes: Vec<Value> = self.nodes.iter().map(Node::describe).collect();
+        crate::report::write_json_atomic(&out.join("cluster.json"), &json!({ "nodes": nodes }))
     }
 
     /// Joins `joiner` to `target` with `add_node` and waits until each shows

@@ -1,0 +1,127 @@
+//! End-to-end: `blobfail run blob-save` on a real two-node harperdb 4.7.29
+//! cluster (installed from npm into the user cache when missing).
+//!
+//! 4.7.29 predates Harper's fix, so the correct result is: the injector
+//! fired, B stays connected and live, but the blob-save failures escape as
+//! uncaughtException and are never logged as contained: exit 1.
+
+use std::time::Duration;
+
+use blobfail_suite::driver::*;
+use serde_json::Value;
+
+const INTERVAL: u64 = 7;
+
+#[test]
+fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let run = run_bounded(
+        blobfail(&["run", "blob-save", "--requests", "100", "--seed", "7", "--out", out.to_str().unwrap()]),
+        Duration::from_secs(15 * 60),
+    );
+    let report: Value = read_json(&out.join("report.json"));
+    assert_eq!(run.code(), Some(1), "expected exit 1 (a check failed)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(report["scenario"], "blob-save");
+    assert_eq!(report["verdict"], "fail");
+
+    let status = |name: &str| check(&report, name)["status"].as_str().unwrap().to_string();
+    for (name, want) in [
+        ("injector-fired", "pass"),
+        ("blob-save-failure-logged", "fail"),
+        ("no-uncaught-exception", "fail"),
+        ("peer-connected", "pass"),
+        ("liveness", "pass"),
+        ("nothing-lost", "fail"),
+    ] {
+        assert_eq!(status(name), want, "check {name}: {}", check(&report, name)["evidence"]);
+    }
+
+    // The faults: more than none, the k-th at matching call k·N, and as many
+    // as the shim's exit summary on B says (matching / N).
+    let faults: Vec<Value> = std::fs::read_to_string(out.join("faults.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!faults.is_empty(), "no fault injected");
+    for (i, f) in faults.iter().enumerate() {
+        assert_eq!(f["fault"].as_u64(), Some(i as u64 + 1), "fault {f}");
+        assert_eq!(f["seq"].as_u64(), Some((i as u64 + 1) * INTERVAL), "fault {f} is not every {INTERVAL}th call");
+        assert!(f["path"].as_str().unwrap().starts_with(out.join("node-b/root/blobs/").to_str().unwrap()), "fault {f}");
+    }
+    let b_stderr = std::fs::read_to_string(out.join("node-b/stderr.log")).unwrap();
+    let summary = b_stderr.lines().find(|l| l.starts_with("blobfail: summary ")).expect("B's exit summary");
+    let field = |k: &str| -> u64 {
+        summary.split_whitespace().find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok()).unwrap()
+    };
+    assert_eq!(field("faults"), faults.len() as u64, "{summary}");
+    assert_eq!(field("matching") / INTERVAL, faults.len() as u64, "{summary}");
+    assert_eq!(report["figures"]["faults_injected"], faults.len());
+    // The shim was on B only.
+    let a_stderr = std::fs::read_to_string(out.join("node-a/stderr.log")).unwrap();
+    assert!(!a_stderr.contains("blobfail: armed"), "the shim armed on node A: {a_stderr}");
+
+    // The evidence is the offending lines of B's log.
+    let uncaught = check(&report, "no-uncaught-exception");
+    let lines: Vec<&str> = uncaught["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(lines.len() >= faults.len(), "{} escaped lines for {} faults", lines.len(), faults.len());
+    let first_fault_path = faults[0]["path"].as_str().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("uncaughtException [Error: ENOENT") && l.contains(first_fault_path)),
+        "no uncaughtException line for the first faulted path {first_fault_path}: {lines:#?}"
+    );
+    assert!(uncaught["evidence"].as_str().unwrap().contains("uncaughtException [Error: ENOENT"));
+    let logged = check(&report, "blob-save-failure-logged")["evidence"].as_str().unwrap().to_string();
+    assert!(logged.starts_with("0 lines with \"Blob save failed for\""), "{logged}");
+    let lost = &report["figures"]["blobs_unreadable_on_b"];
+    assert!(lost.as_u64().unwrap() >= 1, "no damaged record found on B: {}", check(&report, "nothing-lost")["evidence"]);
+
+    // Figures a later issue relies on.
+    let fig = &report["figures"];
+    assert_eq!(fig["requests"], 100);
+    assert_eq!(fig["requests_ok"], 100);
+    assert!(fig["records_a"].as_u64().unwrap() > 0);
+    for phase in ["install", "provision", "start", "join", "workload", "settle", "checks", "teardown"] {
+        assert!(fig[format!("{phase}_seconds")].as_f64().is_some(), "no {phase}_seconds in {fig}");
+    }
+
+    // The human report: one line per check.
+    assert!(run.stdout.contains("PASS    injector-fired"), "{}", run.stdout);
+    assert!(run.stdout.contains("FAIL    no-uncaught-exception"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("report: {}", out.join("report.json").display())), "{}", run.stdout);
+
+    assert_nothing_left(&out);
+}
+
+#[test]
+fn ctrl_c_during_the_workload_stops_every_node_and_writes_no_report() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    // A workload far longer than the test waits: the interrupt lands in it.
+    let mut child = blobfail(&["run", "blob-save", "--requests", "1000000", "--concurrency", "4", "--out", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // The shim creates its log when B starts; the first line is the first fault.
+    let faulted = || std::fs::metadata(out.join("faults.jsonl")).map(|m| m.len() > 0).unwrap_or(false);
+    while !faulted() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let run = collect(child, st);
+            panic!("blobfail ended before the workload: {}\n{}", run.stdout, run.stderr);
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "no fault within 10 min");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: plain kill(2) on the pid of our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = wait_bounded(&mut child, Duration::from_secs(90));
+    let run = collect(child, status);
+    assert_eq!(run.code(), Some(2), "stderr:\n{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("blobfail: interrupted by Ctrl-C; the cluster was stopped"), "last line: {last}");
+    assert!(!out.join("report.json").exists(), "an interrupted run wrote a report");
+    assert_nothing_left(&out);
+}
