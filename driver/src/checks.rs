@@ -447,6 +447,73 @@ pub fn nothing_lost(s: &LossSurvey) -> Check {
     )
 }
 
+
+/// `caught-up`: B's exact count reached A's after its restart.
+pub fn caught_up(records_a: u64, last_b: Option<u64>, catch_up_seconds: Option<f64>, bound: f64, death: Option<&str>) -> Check {
+    const NAME: &str = "caught-up";
+    match (catch_up_seconds, death) {
+        (Some(secs), _) => Check::new(
+            NAME,
+            Status::Pass,
+            format!("B's record_count reached A's {records_a} {secs:.1} s after B was launched"),
+        ),
+        (None, Some(d)) => Check::new(NAME, Status::Fail, format!("B did not catch up: {d}")),
+        (None, None) => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "B's record_count was {} of A's {records_a} when the {bound:.0} s bound ran out",
+                last_b.map(|n| n.to_string()).unwrap_or_else(|| "never read".into())
+            ),
+        ),
+    }
+}
+
+/// `no-worker-oom`: no `ERR_WORKER_OUT_OF_MEMORY` in B's log or output.
+pub fn no_worker_oom(sources: &[(&Path, &str)]) -> Check {
+    const NAME: &str = "no-worker-oom";
+    const PATTERN: &str = "ERR_WORKER_OUT_OF_MEMORY";
+    let mut bad = Vec::new();
+    for (path, text) in sources {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for (i, l) in text.lines().enumerate() {
+            if l.contains(PATTERN) {
+                bad.push(format!("{name}:{}: {l}", i + 1));
+            }
+        }
+    }
+    let scanned: Vec<String> = sources.iter().map(|(p, _)| p.display().to_string()).collect();
+    if bad.is_empty() {
+        Check::new(NAME, Status::Pass, format!("no {PATTERN} in {}", scanned.join(", ")))
+    } else {
+        Check::new(NAME, Status::Fail, format!("{} lines with {PATTERN}:", bad.len())).with_lines(bad)
+    }
+}
+
+/// `peak-rss-below-limit`: B's highest sampled RSS stayed under the limit,
+/// and sampling worked (a peak of 0 proves nothing).
+pub fn peak_rss_below_limit(peak: Option<(u64, f64)>, limit: u64, samples_ok: usize, samples: usize) -> Check {
+    const NAME: &str = "peak-rss-below-limit";
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    match peak {
+        Some((p, t)) if p > 0 && p < limit => Check::new(
+            NAME,
+            Status::Pass,
+            format!("peak RSS {:.0} MiB at {t:.1} s < limit {:.0} MiB ({samples_ok} of {samples} samples answered)", mib(p), mib(limit)),
+        ),
+        Some((p, t)) if p > 0 => Check::new(
+            NAME,
+            Status::Fail,
+            format!("peak RSS {:.0} MiB at {t:.1} s ≥ limit {:.0} MiB ({samples_ok} of {samples} samples answered)", mib(p), mib(limit)),
+        ),
+        _ => Check::new(
+            NAME,
+            Status::Unknown,
+            format!("no usable memory sample ({samples_ok} of {samples} samples answered), so no peak to judge"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,5 +741,37 @@ mod tests {
         s.unreadable_on_a.insert("1".into(), "504".into());
         assert_eq!(nothing_lost(&s).status, Status::Unknown);
         assert_eq!(nothing_lost(&LossSurvey::default()).status, Status::Unknown);
+    }
+
+    #[test]
+    fn caught_up_passes_with_the_time_and_fails_with_the_reason() {
+        let c = caught_up(20000, Some(20000), Some(12.34), 180.0, None);
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.evidence.contains("20000 12.3 s"), "{}", c.evidence);
+        let c = caught_up(20000, Some(15000), None, 180.0, None);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("was 15000 of A's 20000"), "{}", c.evidence);
+        let c = caught_up(20000, None, None, 180.0, Some("node b (pid 9) died: killed by signal SIGABRT"));
+        assert!(c.evidence.contains("SIGABRT"));
+    }
+
+    #[test]
+    fn worker_oom_is_found_in_any_source_with_its_line() {
+        let log = Path::new("/r/hdb.log");
+        let ok = "2026-11-26T05:04:47.241Z [main/0] [notify]: HarperDB successfully started.\n";
+        assert_eq!(no_worker_oom(&[(log, ok)]).status, Status::Pass);
+        let oom = "2026-11-26T05:04:47.241Z [main/0] [error]: Worker 1 exited: Error [ERR_WORKER_OUT_OF_MEMORY]: Worker terminated due to reaching memory limit: JS heap out of memory\n";
+        let c = no_worker_oom(&[(log, ok), (Path::new("/r/stderr.log"), oom)]);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.lines[0].starts_with("stderr.log:1: "), "{:?}", c.lines);
+    }
+
+    #[test]
+    fn peak_rss_needs_a_real_peak_under_the_limit() {
+        let gib = 1024 * 1024 * 1024;
+        assert_eq!(peak_rss_below_limit(Some((gib, 3.0)), 3 * gib / 2, 10, 12).status, Status::Pass);
+        assert_eq!(peak_rss_below_limit(Some((2 * gib, 3.0)), 3 * gib / 2, 10, 12).status, Status::Fail);
+        assert_eq!(peak_rss_below_limit(None, gib, 0, 12).status, Status::Unknown);
+        assert_eq!(peak_rss_below_limit(Some((0, 0.0)), gib, 1, 1).status, Status::Unknown);
     }
 }

@@ -295,8 +295,6 @@ const COMPONENT_FILES: [(&str, &str); 4] = [
          tables.LargeLocation.sourcedFrom(LargeSource);\n",
     ),
 ];
-/// The size of each record's blob, as the component makes it.
-pub const BLOB_BYTES: u64 = 50 * 1024;
 
 /// Where one node lives and how it is reached.
 #[derive(Debug, Clone, Serialize)]
@@ -440,6 +438,14 @@ impl Cluster {
         }
         step.finish(&format!("ready in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    /// Starts a stopped node again on the same root and address, without
+    /// waiting for it (the caller watches it come up).
+    pub fn restart(&mut self, name: &str) -> Result<()> {
+        let harper = self.harper.clone();
+        self.node_mut(name).spawn(&harper)?;
+        self.write_manifest()
     }
 
     /// `cluster.json` beside the nodes: their addresses, pids and logs, so a
@@ -664,10 +670,6 @@ impl Node {
         ))
     }
 
-    pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.death().is_none()
-    }
-
     /// SIGTERM to the node's process group, up to `grace` for it to go, then
     /// SIGKILL. Waits for the leader to be reaped and the group to be empty.
     pub fn stop(&mut self, grace: Duration) -> Option<StopRecord> {
@@ -706,11 +708,6 @@ impl Node {
             seconds: start.elapsed().as_secs_f64(),
             exit: status.map(describe_exit).unwrap_or_else(|| "still running".into()),
         })
-    }
-
-    /// Starts this node again on the same root and address.
-    pub fn restart(&mut self, harper: &Harper) -> Result<()> {
-        self.spawn(harper)
     }
 
     pub fn describe(&self) -> Value {

@@ -8,6 +8,7 @@ mod api;
 mod checks;
 mod cluster;
 mod fault;
+mod monitor;
 mod report;
 mod scenario;
 mod workload;
@@ -39,6 +40,10 @@ enum Command {
 enum ScenarioName {
     /// Blob writes fail every Nth time on node B while A serves load.
     BlobSave,
+    /// Node B catches up on a large replication backlog; its memory is sampled.
+    BacklogMemory,
+    /// Both scenarios, one combined report and exit code.
+    All,
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,6 +88,51 @@ struct RunArgs {
     /// Log pattern of an escaped failure; such an entry mentioning Blob, or ENOENT under /blobs/, fails no-uncaught-exception.
     #[arg(long, value_name = "TEXT", default_value = "uncaughtException")]
     uncaught_pattern: String,
+
+    /// backlog-memory: transactions committed on A while B is down.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..))]
+    transactions: u64,
+    /// backlog-memory: records per transaction (one upsert operation each).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
+    /// backlog-memory: bytes of each record's payload string.
+    #[arg(long, default_value_t = 1024)]
+    payload_bytes: usize,
+    /// backlog-memory: seconds B gets to catch up after its restart.
+    #[arg(long, default_value_t = 180.0, value_name = "SECS")]
+    catch_up_timeout: f64,
+    /// backlog-memory: B's RSS must stay below this (bytes, or with KiB/MiB/GiB).
+    #[arg(long, default_value = "1.5GiB", value_parser = parse_size)]
+    rss_limit: u64,
+    /// backlog-memory: seconds to keep sampling B's memory after it caught up.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    after_catch_up: f64,
+    /// backlog-memory: also preload the blob-write shim on B (with --interval).
+    #[arg(long)]
+    shim_on_b: bool,
+}
+
+/// `1536MiB`, `1.5GiB`, `2000000` → bytes.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size like 1.5GiB or 1610612736"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown size unit {u:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    let bytes = n * mult;
+    if !(bytes >= 1.0 && bytes < 1e15) {
+        return Err(format!("{s:?} is not a plausible memory limit"));
+    }
+    Ok(bytes as u64)
 }
 
 fn main() -> ExitCode {
@@ -112,6 +162,12 @@ fn run(args: RunArgs) -> Result<Verdict> {
     if !(args.settle.is_finite() && args.settle > 0.0 && args.settle <= 600.0) {
         bail!("--settle must be between 0 and 600 seconds, got {}", args.settle);
     }
+    if !(args.after_catch_up.is_finite() && args.after_catch_up >= 0.0 && args.after_catch_up <= 600.0) {
+        bail!("--after-catch-up must be between 0 and 600 seconds, got {}", args.after_catch_up);
+    }
+    if !(args.catch_up_timeout.is_finite() && args.catch_up_timeout > 0.0 && args.catch_up_timeout <= 3600.0) {
+        bail!("--catch-up-timeout must be between 0 and 3600 seconds, got {}", args.catch_up_timeout);
+    }
     let out = prepare_out(args.out.as_deref(), args.scenario)?;
     let common = scenario::Common {
         harper: args.harper.clone(),
@@ -127,12 +183,40 @@ fn run(args: RunArgs) -> Result<Verdict> {
         settle: Duration::from_secs_f64(args.settle),
         patterns: checks::LogPatterns { failure: args.failure_pattern.clone(), uncaught: args.uncaught_pattern.clone() },
     };
+    let backlog = scenario::backlog_memory::Options {
+        transactions: args.transactions,
+        records: args.records,
+        payload_bytes: args.payload_bytes,
+        catch_up_timeout: Duration::from_secs_f64(args.catch_up_timeout),
+        rss_limit: args.rss_limit,
+        after_catch_up: Duration::from_secs_f64(args.after_catch_up),
+        shim_interval: args.shim_on_b.then_some(args.interval),
+    };
     let progress = Progress::new();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
     let result = rt.block_on(async {
         let scenario = async {
             match args.scenario {
-                ScenarioName::BlobSave => scenario::blob_save::run(&common, &blob, &out, &progress).await,
+                ScenarioName::BlobSave => scenario::blob_save::run(&common, &blob, &out, &progress).await.map(Outcome::One),
+                ScenarioName::BacklogMemory => {
+                    scenario::backlog_memory::run(&common, &backlog, &out, &progress).await.map(Outcome::One)
+                }
+                ScenarioName::All => {
+                    // Each scenario in its own subfolder with its own report,
+                    // written as soon as it is done.
+                    let mut reports = Vec::new();
+                    let dir = out.join("blob-save");
+                    std::fs::create_dir_all(&dir)?;
+                    let r = scenario::blob_save::run(&common, &blob, &dir, &progress).await?;
+                    report::write_json_atomic(&dir.join("report.json"), &r)?;
+                    reports.push(r);
+                    let dir = out.join("backlog-memory");
+                    std::fs::create_dir_all(&dir)?;
+                    let r = scenario::backlog_memory::run(&common, &backlog, &dir, &progress).await?;
+                    report::write_json_atomic(&dir.join("report.json"), &r)?;
+                    reports.push(r);
+                    Ok(Outcome::All(reports))
+                }
             }
         };
         // A panic unwinds through the scenario, whose cluster guard stops the
@@ -146,13 +230,32 @@ fn run(args: RunArgs) -> Result<Verdict> {
         }
     });
     let result = result.map_err(|e| e.context(format!("run folder {}", out.display())));
-    let report = result.map_err(|e| anyhow::anyhow!("{}", flip_context(&e)))?;
+    let outcome = result.map_err(|e| anyhow::anyhow!("{}", flip_context(&e)))?;
     let path = out.join("report.json");
-    report::write_json_atomic(&path, &report)?;
-    println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
+    let verdict = match outcome {
+        Outcome::One(report) => {
+            report::write_json_atomic(&path, &report)?;
+            println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
+            report.verdict
+        }
+        Outcome::All(reports) => {
+            let combined = report::CombinedReport::of(reports);
+            report::write_json_atomic(&path, &combined)?;
+            for r in &combined.scenarios {
+                println!("{}", report::render_human(&r.scenario, &r.checks, r.verdict));
+            }
+            println!("all scenarios: {}", combined.verdict.describe());
+            combined.verdict
+        }
+    };
     println!("report: {}", path.display());
     println!("run folder: {}", out.display());
-    Ok(report.verdict)
+    Ok(verdict)
+}
+
+enum Outcome {
+    One(report::Report),
+    All(Vec<report::Report>),
 }
 
 /// Puts the cause first and the run folder last: "what went wrong (run folder X)".

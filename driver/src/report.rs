@@ -108,10 +108,6 @@ impl Bar {
         }
     }
 
-    pub fn set_message(&self, msg: &str) {
-        self.bar.set_message(msg.to_string());
-    }
-
     pub fn finish(self, detail: &str) {
         self.bar.finish_and_clear();
         if self.tty {
@@ -175,6 +171,19 @@ pub struct CombinedReport {
     pub scenarios: Vec<Report>,
 }
 
+impl CombinedReport {
+    /// One report over several scenarios: every check, named
+    /// `<scenario>/<check>`, and the verdict over all of them.
+    pub fn of(scenarios: Vec<Report>) -> CombinedReport {
+        let checks: Vec<Check> = scenarios
+            .iter()
+            .flat_map(|r| r.checks.iter().map(move |c| Check { name: format!("{}/{}", r.scenario, c.name), ..c.clone() }))
+            .collect();
+        let verdict = Verdict::combine(&scenarios.iter().map(|r| r.verdict).collect::<Vec<_>>());
+        CombinedReport { scenario: "all".into(), verdict, checks, scenarios }
+    }
+}
+
 /// Writes JSON to `path` through a temporary file and a rename, so a reader
 /// never sees half a report.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -200,13 +209,18 @@ pub fn render_human(scenario: &str, checks: &[Check], verdict: Verdict) -> Strin
             s.push_str(&format!("          {:<26} {l}\n", ""));
         }
     }
-    let v = match verdict {
-        Verdict::Pass => "PASS (all checks passed)",
-        Verdict::Fail => "FAIL (a check failed)",
-        Verdict::Unknown => "UNKNOWN (a check could not decide)",
-    };
-    s.push_str(&format!("verdict: {v}\n"));
+    s.push_str(&format!("verdict: {}\n", verdict.describe()));
     s
+}
+
+impl Verdict {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS (all checks passed)",
+            Verdict::Fail => "FAIL (a check failed)",
+            Verdict::Unknown => "UNKNOWN (a check could not decide)",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+pub mod backlog_memory;
 pub mod blob_save;
 
 /// Options every scenario shares.

@@ -1,0 +1,182 @@
+//! `backlog-memory`: node B is stopped while A commits a large backlog (many
+//! transactions of many records, each replicating as one message), then
+//! restarted. Does B catch up without a worker running out of memory, and
+//! how much memory does it take?
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use super::{Common, Phases};
+use crate::checks;
+use crate::cluster::{self, Cluster};
+use crate::fault::{self, FaultPlan};
+use crate::monitor::{self, Sample};
+use crate::report::{Progress, Report, Verdict};
+use crate::workload;
+
+pub const TABLE: &str = "Load";
+/// Like Harper's own test: SIGTERM, then SIGKILL 200 ms later.
+const STOP_GRACE: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub transactions: u64,
+    pub records: u64,
+    pub payload_bytes: usize,
+    pub catch_up_timeout: Duration,
+    pub rss_limit: u64,
+    /// How long to keep sampling B after it caught up (to see memory settle).
+    pub after_catch_up: Duration,
+    /// Put the blob-write shim on B too (with this interval).
+    pub shim_interval: Option<u64>,
+}
+
+pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progress) -> Result<Report> {
+    let mut phases = Phases::default();
+    let shim = match opts.shim_interval {
+        Some(_) => Some(fault::find_shim(common.shim.as_deref())?),
+        None => None,
+    };
+    let harper = phases
+        .time("install", cluster::resolve_harper(common.harper.as_deref(), &common.harper_version, progress))
+        .await?;
+    let mut cluster = phases.time("provision", Cluster::provision(harper, out, &["a", "b"], progress)).await?;
+    let fault_log = out.join("faults.jsonl");
+    if let (Some(shim), Some(interval)) = (shim, opts.shim_interval) {
+        let plan = FaultPlan { shim, interval, path: "/blobs/".into(), errno: "ENOENT".into(), log: fault_log.clone() };
+        cluster.node_mut("b").spec.env = plan.env();
+    }
+    phases.time("start", cluster.start(&["a", "b"], progress)).await?;
+    phases.time("join", cluster.join("b", "a", progress)).await?;
+    let a = cluster.node("a").api.clone();
+    let b = cluster.node("b").api.clone();
+
+    let step = progress.step("stopping node B");
+    let stop = cluster.node_mut("b").stop(STOP_GRACE).expect("node b was running");
+    step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
+    cluster.stops.push(stop);
+
+    let commit_seconds = workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress).await?;
+    phases.record("backlog", Duration::from_secs_f64(commit_seconds));
+    let records_a = a.record_count(TABLE).await?;
+
+    // From the moment B is launched: sample its memory, and poll its count.
+    let step = progress.step(&format!("restarting node B and waiting for it to catch up to {records_a} records"));
+    let launched = Instant::now();
+    cluster.restart("b")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sampler = tokio::spawn(monitor::sample_until(b.clone(), launched, stop_rx));
+    let mut last_b = None;
+    let mut catch_up = None;
+    let mut death = None;
+    while launched.elapsed() < opts.catch_up_timeout {
+        if let Some(d) = cluster.node_mut("b").death() {
+            death = Some(d);
+            break;
+        }
+        if let Ok(n) = b.record_count(TABLE).await {
+            last_b = Some(n);
+            step.set_message(&format!("{n} / {records_a} after {:.0} s", launched.elapsed().as_secs_f64()));
+            if n >= records_a {
+                catch_up = Some(launched.elapsed().as_secs_f64());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if catch_up.is_some() {
+        // A fixed observation window, not a wait for a condition: the plot
+        // shows whether B's memory comes back down after the catch-up.
+        step.set_message("caught up; sampling a little longer");
+        tokio::time::sleep(opts.after_catch_up).await;
+    }
+    let _ = stop_tx.send(true);
+    let samples: Vec<Sample> = sampler.await.unwrap_or_default();
+    phases.record("recovery", launched.elapsed());
+    step.finish(&match catch_up {
+        Some(s) => format!("caught up in {s:.1} s"),
+        None => "did not catch up".to_string(),
+    });
+
+    let teardown_start = Instant::now();
+    if !common.keep {
+        cluster.teardown();
+    }
+    phases.record("teardown", teardown_start.elapsed());
+
+    let b_spec = cluster.node("b").spec.clone();
+    let log_text = std::fs::read_to_string(&b_spec.hdb_log).unwrap_or_default();
+    let stdout_text = std::fs::read_to_string(&b_spec.stdout).unwrap_or_default();
+    let stderr_text = std::fs::read_to_string(&b_spec.stderr).unwrap_or_default();
+    let ok_samples: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
+    let peak = ok_samples.iter().filter_map(|s| Some((s.rss?, s.t))).max_by_key(|(r, _)| *r);
+    let checks = vec![
+        checks::caught_up(records_a, last_b, catch_up, opts.catch_up_timeout.as_secs_f64(), death.as_deref()),
+        checks::no_worker_oom(&[
+            (b_spec.hdb_log.as_path(), log_text.as_str()),
+            (b_spec.stdout.as_path(), stdout_text.as_str()),
+            (b_spec.stderr.as_path(), stderr_text.as_str()),
+        ]),
+        checks::peak_rss_below_limit(peak, opts.rss_limit, ok_samples.len(), samples.len()),
+    ];
+
+    let csv = out.join("memory.csv");
+    let svg = out.join("memory.svg");
+    monitor::write_csv(&csv, &samples)?;
+    monitor::write_svg(
+        &svg,
+        &format!(
+            "node B catching up on {} × {} records (harper {})",
+            opts.transactions, opts.records, cluster.harper.version
+        ),
+        &samples,
+        opts.rss_limit,
+        catch_up,
+    )?;
+
+    let mut figures = Map::new();
+    let mut put = |k: &str, v: Value| {
+        figures.insert(k.to_string(), v);
+    };
+    put("transactions", json!(opts.transactions));
+    put("records_per_transaction", json!(opts.records));
+    put("payload_bytes", json!(opts.payload_bytes));
+    put("records_a", json!(records_a));
+    put("records_b", json!(last_b));
+    put("catch_up_seconds", json!(catch_up));
+    put("peak_rss_bytes", json!(peak.map(|p| p.0)));
+    put("peak_rss_at_seconds", json!(peak.map(|p| p.1)));
+    put("peak_heap_used_bytes", json!(ok_samples.iter().filter_map(|s| s.heap_used).max()));
+    put("rss_limit_bytes", json!(opts.rss_limit));
+    put("samples", json!(samples.len()));
+    put("samples_failed", json!(samples.len() - ok_samples.len()));
+    if opts.shim_interval.is_some() {
+        put("faults_injected", json!(fault::read_fault_log(&fault_log)?.len()));
+    }
+    phases.into_figures(&mut figures);
+
+    let mut files = Map::new();
+    files.insert("run_dir".into(), json!(out));
+    files.insert("memory_csv".into(), json!(csv));
+    files.insert("memory_svg".into(), json!(svg));
+    files.insert("report".into(), json!(out.join("report.json")));
+    let report = Report {
+        scenario: "backlog-memory".into(),
+        verdict: Verdict::of(&checks),
+        checks,
+        figures,
+        harper: json!(cluster.harper),
+        nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
+        files,
+        teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
+    };
+    if common.keep {
+        cluster.keep = true;
+        eprintln!("{}", cluster.keep_instructions());
+    }
+    Ok(report)
+}
