@@ -125,3 +125,59 @@ fn ctrl_c_during_the_workload_stops_every_node_and_writes_no_report() {
     assert!(!out.join("report.json").exists(), "an interrupted run wrote a report");
     assert_nothing_left(&out);
 }
+
+#[test]
+fn a_panic_after_the_join_still_stops_every_node() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let mut cmd = blobfail(&["run", "blob-save", "--requests", "10", "--out", out.to_str().unwrap()]);
+    cmd.env("BLOBFAIL_TEST_PANIC_AFTER", "join");
+    let run = run_bounded(cmd, Duration::from_secs(10 * 60));
+    assert_eq!(run.code(), Some(2), "stderr:\n{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("blobfail: internal error (a panic, see above); the cluster was stopped"), "last line: {last}");
+    assert!(!out.join("report.json").exists(), "a panicked run wrote a report");
+    assert_eq!(nodes_of(&out).len(), 2, "both nodes had been started");
+    assert_nothing_left(&out);
+}
+
+#[test]
+fn keep_leaves_the_cluster_running_and_says_how_to_stop_it() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let run = run_bounded(
+        blobfail(&["run", "blob-save", "--requests", "20", "--keep", "--out", out.to_str().unwrap()]),
+        Duration::from_secs(10 * 60),
+    );
+    let nodes = nodes_of(&out);
+    // Stop what --keep left, the way the driver says to, before asserting.
+    let stop_line = run.stdout.lines().find(|l| l.trim_start().starts_with("stop it with: kill -TERM -- ")).map(str::to_string);
+    let pgids: Vec<u32> = nodes.iter().map(|(_, pids)| *pids.last().unwrap()).collect();
+    let alive_before: Vec<bool> = pgids.iter().map(|&p| is_alive(p)).collect();
+    let listening: Vec<Vec<u16>> = nodes.iter().map(|(ip, _)| listening_ports(*ip)).collect();
+    for &pgid in &pgids {
+        // SAFETY: kill(2) on the process groups this test's driver run created and left running.
+        unsafe { libc::kill(-(pgid as i32), libc::SIGTERM) };
+    }
+    let start = std::time::Instant::now();
+    while pgids.iter().any(|&p| !group_members(p).is_empty()) && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for &pgid in &pgids {
+        if !group_members(pgid).is_empty() {
+            // SAFETY: as above; the group ignored SIGTERM for 30 s.
+            unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+        }
+    }
+
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(alive_before, vec![true, true], "--keep should leave both nodes running");
+    for (ports, (ip, _)) in listening.iter().zip(&nodes) {
+        assert!(ports.contains(&9925) && ports.contains(&9926), "{ip} listened on {ports:?} only");
+    }
+    let expected = format!("stop it with: kill -TERM -- -{} -{}", pgids[0], pgids[1]);
+    assert_eq!(stop_line.as_deref().map(str::trim), Some(expected.as_str()), "stdout:\n{}", run.stdout);
+    assert!(run.stdout.contains("operations http://"), "{}", run.stdout);
+}

@@ -173,7 +173,16 @@ pub fn injector_fired(
                         format!("pid {pid}: the fault log has {k} faults but the shim's exit summary says faults={}", s.faults),
                     );
                 }
-                (s.matching, format!("exit summary matching={}", s.matching))
+                let cross = match blob_files_on_b {
+                    Some(files) if groups.len() == 1 && files + k == s.matching => {
+                        format!(" (= {files} blob files on B + {k} failed opens)")
+                    }
+                    Some(files) if groups.len() == 1 => {
+                        format!(" (B holds {files} blob files, so {files} + {k} ≠ {}: some opens were not one-file-per-blob)", s.matching)
+                    }
+                    _ => String::new(),
+                };
+                (s.matching, format!("exit summary matching={}{cross}", s.matching))
             }
             (None, Some(files)) if groups.len() == 1 => {
                 (files + k, format!("{files} blob files on B + {k} failed opens = {} write-opens", files + k))
@@ -651,7 +660,11 @@ mod tests {
         let s = [ShimSummary { pid: 20916, matching: 60, faults: 8 }];
         let c = injector_fired(7, &recs, &s, 1, Some(52), log());
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
-        assert!(c.evidence.contains("exit summary matching=60, 60 / 7 = 8"), "{}", c.evidence);
+        assert!(
+            c.evidence.contains("exit summary matching=60 (= 52 blob files on B + 8 failed opens), 60 / 7 = 8"),
+            "{}",
+            c.evidence
+        );
         // Without the exit summary (B killed), the blob files on B stand in.
         let c = injector_fired(7, &recs, &[], 1, Some(52), log());
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);

@@ -232,10 +232,12 @@ fn run(args: RunArgs) -> Result<Verdict> {
     let result = result.map_err(|e| e.context(format!("run folder {}", out.display())));
     let outcome = result.map_err(|e| anyhow::anyhow!("{}", flip_context(&e)))?;
     let path = out.join("report.json");
+    let mut notes = Vec::new();
     let verdict = match outcome {
         Outcome::One(report) => {
             report::write_json_atomic(&path, &report)?;
             println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
+            notes.extend(report.note.clone());
             report.verdict
         }
         Outcome::All(reports) => {
@@ -243,6 +245,7 @@ fn run(args: RunArgs) -> Result<Verdict> {
             report::write_json_atomic(&path, &combined)?;
             for r in &combined.scenarios {
                 println!("{}", report::render_human(&r.scenario, &r.checks, r.verdict));
+                notes.extend(r.note.clone());
             }
             println!("all scenarios: {}", combined.verdict.describe());
             combined.verdict
@@ -250,6 +253,9 @@ fn run(args: RunArgs) -> Result<Verdict> {
     };
     println!("report: {}", path.display());
     println!("run folder: {}", out.display());
+    for n in notes {
+        println!("{n}");
+    }
     Ok(verdict)
 }
 

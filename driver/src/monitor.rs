@@ -179,6 +179,14 @@ pub fn write_svg(path: &Path, title: &str, samples: &[Sample], limit_bytes: u64,
                 }
             }
         }
+        let gaps: Vec<(f64, f64)> = samples.iter().filter(|s| !s.ok()).map(|s| (s.t, 0.0)).collect();
+        if !gaps.is_empty() {
+            let grey = RGBColor(150, 150, 150);
+            chart
+                .draw_series(gaps.into_iter().map(|p| Circle::new(p, 3, grey.filled())))?
+                .label("no answer (sample failed)")
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, grey.filled()));
+        }
         let limit = mib(limit_bytes);
         chart
             .draw_series(DashedLineSeries::new(vec![(0.0, limit), (t_max, limit)], 8, 6, BLACK.stroke_width(1)))?

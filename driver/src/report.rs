@@ -160,6 +160,9 @@ pub struct Report {
     pub nodes: Vec<Value>,
     pub files: Map<String, Value>,
     pub teardown: Vec<Value>,
+    /// Said to the user after the report (e.g. how to reach a kept cluster).
+    #[serde(skip)]
+    pub note: Option<String>,
 }
 
 /// Several scenarios' results (`blobfail run all`).

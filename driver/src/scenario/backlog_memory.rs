@@ -52,6 +52,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     }
     phases.time("start", cluster.start(&["a", "b"], progress)).await?;
     phases.time("join", cluster.join("b", "a", progress)).await?;
+    super::test_panic_hook("join");
     let a = cluster.node("a").api.clone();
     let b = cluster.node("b").api.clone();
 
@@ -173,10 +174,10 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
         files,
         teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
+        note: common.keep.then(|| cluster.keep_instructions()),
     };
-    if common.keep {
-        cluster.keep = true;
-        eprintln!("{}", cluster.keep_instructions());
-    }
+    // Disarm the teardown guard only now that the run has succeeded: an
+    // error before this point stops the cluster even with --keep.
+    cluster.keep = common.keep;
     Ok(report)
 }

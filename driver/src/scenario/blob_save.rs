@@ -48,6 +48,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     cluster.node_mut("b").spec.env = plan.env();
     phases.time("start", cluster.start(&["a", "b"], progress)).await?;
     phases.time("join", cluster.join("b", "a", progress)).await?;
+    super::test_panic_hook("join");
 
     let a = cluster.node("a").api.clone();
     let b = cluster.node("b").api.clone();
@@ -93,6 +94,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     step.finish("observed");
 
     let keep = common.keep;
+    super::test_panic_hook("checks");
     let teardown_start = Instant::now();
     if !keep {
         let step = progress.step("stopping the cluster");
@@ -164,11 +166,11 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
         files,
         teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
+        note: keep.then(|| cluster.keep_instructions()),
     };
-    if keep {
-        cluster.keep = true;
-        eprintln!("{}", cluster.keep_instructions());
-    }
+    // Disarm the teardown guard only now that the run has succeeded: an
+    // error before this point stops the cluster even with --keep.
+    cluster.keep = keep;
     Ok(report)
 }
 

@@ -10,6 +10,15 @@ use serde_json::{Map, Value};
 pub mod backlog_memory;
 pub mod blob_save;
 
+/// Panics after the named phase when `BLOBFAIL_TEST_PANIC_AFTER` names it: a
+/// test hook, so the end-to-end tests can prove that a panic still stops
+/// every node (the cluster's drop guard). Unset, it does nothing.
+pub fn test_panic_hook(phase: &str) {
+    if std::env::var("BLOBFAIL_TEST_PANIC_AFTER").is_ok_and(|p| p == phase) {
+        panic!("BLOBFAIL_TEST_PANIC_AFTER={phase}: panicking on purpose");
+    }
+}
+
 /// Options every scenario shares.
 #[derive(Debug, Clone)]
 pub struct Common {
