@@ -59,11 +59,13 @@ FIU_PRELOAD_DIR=${FIU_PRELOAD_DIR:-/usr/lib/fiu}
 # --- build ------------------------------------------------------------------
 if [[ -n ${BENCH_SHIM:-} ]]; then
     SHIM=$(realpath "$BENCH_SHIM") # measure another build of the shim (a proposed change, say)
+    SHIM_DESC="BENCH_SHIM=$(basename "$SHIM") (not the tree's build)"
     log "using $SHIM"
 else
     log "building the shim"
     cargo build --release -q -p blobfail-shim
     SHIM=$ROOT/target/release/libblobfail.so
+    SHIM_DESC="built from the tree by cargo build --release -p blobfail-shim"
 fi
 LOOP=$OUT/openloop
 cc -O2 -U_FORTIFY_SOURCE -Wall -o "$LOOP" bench/openloop.c
@@ -200,6 +202,7 @@ log "load average after: $LOAD_AFTER"
     echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), by \`bench/run.sh\`."
     echo
     machine
+    echo "- shim: $SHIM_DESC"
     echo "- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER; 1-min load after each wall-time round: $(printf '%s\n' "${LOADS[@]}" | sort -n | sed -n '1p;$p' | paste -sd- -) (min-max; the benchmark itself adds about 1)"
     echo "- rounds: $REPS; loop iterations: $ITERS (strace cases: $STRACE_ITERS); callgrind iterations: $CG_ITERS; node calls: $NODE_ITERS"
     echo "- path opened: \`$PLAIN\` (${#PLAIN} bytes; the matching case: \`$BLOB\`), O_WRONLY|O_CREAT"
