@@ -65,7 +65,7 @@ def callgrind(path):
 def median_ci(values, conf=0.95):
     """Distribution-free confidence interval of the median: the order
     statistics x(k) and x(n+1-k), with k the largest rank such that
-    P(Binomial(n, 1/2) < k) <= (1 - conf) / 2. Falls back to (min, max)."""
+    P(Binomial(n, 1/2) < k) <= (1 - conf) / 2. None when n is too small."""
     xs = sorted(values)
     n = len(xs)
     k, tail = 0, 0.0
@@ -76,7 +76,7 @@ def median_ci(values, conf=0.95):
         tail = p_next
         k += 1
     if k == 0:
-        return xs[0], xs[-1]
+        return None  # too few rounds (under 6) for a 95% interval
     return xs[k - 1], xs[n - k]
 
 
@@ -97,8 +97,8 @@ def main():
     print("| case | ns per call (median) | × no preload (median of rounds) | 95% CI of that ratio | failed opens | instructions per call | added instructions per call |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for c in order:
-        lo, hi = median_ci(ratio[c])
-        spread = f"{lo:.3f}–{hi:.3f}"
+        ci = median_ci(ratio[c])
+        spread = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "too few rounds"
         fs = sorted(failed[c])
         fails = f"{fs[0]:.1%}" if fs[0] == fs[-1] else f"{fs[0]:.1%}–{fs[-1]:.1%}"
         if c in ipc:
@@ -122,8 +122,9 @@ def main():
     print("|---|---:|---:|---:|")
     for c in norder:
         m = statistics.median(nns[c])
-        lo, hi = median_ci(nratio[c])
-        print(f"| {c} | {fmt(m)} | {statistics.median(nratio[c]):.3f} | {lo:.3f}–{hi:.3f} |")
+        ci = median_ci(nratio[c])
+        spread = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "too few rounds"
+        print(f"| {c} | {fmt(m)} | {statistics.median(nratio[c]):.3f} | {spread} |")
 
     print("\n## Targets\n")
     print("| target | measured | verdict |")
@@ -138,7 +139,11 @@ def main():
         print(f"| {c}: ≤ {limit} added instructions per call | {a:.1f}{miss} | {verdict(a <= limit)} |")
     for c in (DISARMED, NOT_MATCHING):
         r = rat[c]
-        lo, hi = median_ci(ratio[c])
+        ci = median_ci(ratio[c])
+        if ci is None:
+            print(f"| {c}: within 2% of no preload (wall) | {100 * (r - 1):+.1f}% | too few rounds to tell (need 6 or more) |")
+            continue
+        lo, hi = ci
         # Met only when the whole interval is under +2%; missed when all of it is over.
         v = "met" if hi <= 1.02 else "**missed**" if lo > 1.02 else "not resolved (the noise is wider than 2%)"
         print(f"| {c}: within 2% of no preload (wall) | {100 * (r - 1):+.1f}% (95% CI {100 * (lo - 1):+.1f}% to {100 * (hi - 1):+.1f}%) | {v} |")
