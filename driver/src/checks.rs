@@ -370,7 +370,7 @@ pub fn liveness(probe_id: &str, before: Option<u64>, after: Option<u64>, seconds
         (Some(b), Some(a)) if a > b => Check::new(
             NAME,
             Status::Pass,
-            format!("upsert of {probe_id:?} on A reached B: B's record_count {b} → {a} within {seconds:.1} s"),
+            format!("upsert of {probe_id:?} on A reached B: B's record_count {b} → {a} within {seconds:.2} s"),
         ),
         (Some(b), Some(a)) => Check::new(
             NAME,

@@ -299,3 +299,30 @@ fn prepare_out(out: Option<&Path>, scenario: ScenarioName) -> Result<PathBuf> {
     let dir = dir.canonicalize()?;
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("1.5GiB"), Ok(1536 * 1024 * 1024));
+        assert_eq!(parse_size("512MiB"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1610612736"), Ok(1_610_612_736));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1.5 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn the_cli_parses_the_readme_commands() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["blobfail", "run", "blob-save", "--interval", "3", "--requests", "60"]).unwrap();
+        let Command::Run(args) = cli.command;
+        assert_eq!((args.scenario, args.interval, args.requests, args.concurrency), (ScenarioName::BlobSave, 3, 60, 20));
+        assert_eq!(args.rss_limit, 1536 * 1024 * 1024);
+        assert!(Cli::try_parse_from(["blobfail", "run", "all", "--interval", "0"]).is_err());
+    }
+}

@@ -251,6 +251,46 @@ mod tests {
         assert_eq!(Verdict::of(&[check("a", Status::Pass), check("b", Status::Pass)]), Verdict::Pass);
     }
 
+    fn report(scenario: &str, checks: Vec<Check>) -> Report {
+        Report {
+            scenario: scenario.into(),
+            verdict: Verdict::of(&checks),
+            checks,
+            figures: Map::new(),
+            harper: Value::Null,
+            nodes: vec![],
+            files: Map::new(),
+            teardown: vec![],
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_combined_report_prefixes_checks_and_fails_if_one_scenario_fails() {
+        let c = CombinedReport::of(vec![
+            report("blob-save", vec![check("liveness", Status::Pass), check("no-uncaught-exception", Status::Fail)]),
+            report("backlog-memory", vec![check("caught-up", Status::Pass)]),
+        ]);
+        assert_eq!(c.verdict, Verdict::Fail);
+        let names: Vec<&str> = c.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["blob-save/liveness", "blob-save/no-uncaught-exception", "backlog-memory/caught-up"]);
+        let both_pass = CombinedReport::of(vec![report("x", vec![check("a", Status::Pass)]), report("y", vec![check("b", Status::Pass)])]);
+        assert_eq!(both_pass.verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn the_human_report_has_one_line_per_check_and_indents_evidence() {
+        let mut failing = check("no-uncaught-exception", Status::Fail);
+        failing.evidence = "2 entries:\n  hdb.log:3: uncaughtException".into();
+        let text = render_human("blob-save", &[check("liveness", Status::Pass), failing], Verdict::Fail);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "blob-save:");
+        assert!(lines[2].starts_with("  PASS    liveness "), "{text}");
+        assert!(lines[3].starts_with("  FAIL    no-uncaught-exception      2 entries:"), "{text}");
+        assert!(lines[4].ends_with("  hdb.log:3: uncaughtException"), "{text}");
+        assert_eq!(lines[5], "verdict: FAIL (a check failed)");
+    }
+
     #[test]
     fn report_json_is_written_whole_and_leaves_no_temp_file() {
         let dir = std::env::temp_dir().join(format!("blobfail-report-test-{}", std::process::id()));
