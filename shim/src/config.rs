@@ -68,7 +68,8 @@ pub struct Config {
     pub plan: Plan,
     pub errno: i32,
     pub ops: Ops,
-    needle: [u8; MAX_NEEDLE],
+    /// NUL-terminated, so the hot path can hand it to libc's `strstr`.
+    needle: [u8; MAX_NEEDLE + 1],
     needle_len: usize,
     /// NUL-terminated so it can be handed to the kernel as is.
     log: [u8; MAX_LOG_PATH + 1],
@@ -79,6 +80,11 @@ impl Config {
     /// The substring a resolved path must contain to match.
     pub fn needle(&self) -> &[u8] {
         &self.needle[..self.needle_len]
+    }
+
+    /// The needle with its terminating NUL.
+    pub fn needle_nul(&self) -> &[u8] {
+        &self.needle[..=self.needle_len]
     }
 
     /// The fault log's path, without its NUL.
@@ -173,7 +179,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
             Ops::Write
         }
     };
-    let mut needle = [0u8; MAX_NEEDLE];
+    let mut needle = [0u8; MAX_NEEDLE + 1];
     let needle_src = match get(VAR_PATH) {
         None => DEFAULT_NEEDLE,
         Some(raw) if raw.len() > MAX_NEEDLE => {

@@ -100,10 +100,15 @@ pub(crate) enum Dir {
 const UNINIT: u8 = 0;
 const INITIALIZING: u8 = 1;
 const READY: u8 = 2;
+/// Ready and disarmed: every hook passes straight through.
+const OFF: u8 = 3;
 
 /// Set once; `CONFIG` is filled (or left empty: disarmed) before `READY`.
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static CONFIG: OnceLock<Config> = OnceLock::new();
+/// The needle's searcher, built once: `memmem::find` builds one per call,
+/// which cost more than the search itself.
+static FINDER: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
 static COUNTERS: Counters = Counters::new();
 static LOG_WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -125,14 +130,16 @@ pub(crate) fn init() {
         // system call at all.
         sys::remember_stderr();
     }
+    let mut end = READY;
     match parsed {
-        Parsed::Off => {}
+        Parsed::Off => end = OFF,
         Parsed::Invalid { problems } => {
             for p in problems.iter().flatten() {
                 let mut line = StackBuf::<512>::new();
                 format::problem(&mut line, p);
                 sys::write_stderr(line.finish_line());
             }
+            end = OFF;
         }
         Parsed::Armed(cfg) => {
             let mut line = StackBuf::<1024>::new();
@@ -151,9 +158,18 @@ pub(crate) fn init() {
             }
             // We won the CAS, so nobody else can have set it.
             let _ = CONFIG.set(cfg);
+            if let Some(cfg) = CONFIG.get() {
+                let _ = FINDER.set(memchr::memmem::Finder::new(cfg.needle()));
+            }
         }
     }
-    STATE.store(READY, Ordering::Release);
+    STATE.store(end, Ordering::Release);
+}
+
+/// True once init found the shim disarmed: the hooks' one-load fast path.
+#[inline(always)]
+pub(crate) fn is_off() -> bool {
+    STATE.load(Ordering::Relaxed) == OFF
 }
 
 /// The configuration when armed.
@@ -167,6 +183,18 @@ fn armed() -> Option<&'static Config> {
         }
         _ => None,
     }
+}
+
+/// The armed needle with its NUL, for the hooks' early out: an absolute
+/// path that does not contain it cannot match, whatever the flags
+/// (`sys::cannot_match` runs libc's `strstr` over the caller's C string, with
+/// no `strlen` before it and no per-call setup).
+#[inline(always)]
+pub(crate) fn armed_needle_nul() -> Option<&'static [u8]> {
+    if STATE.load(Ordering::Acquire) != READY {
+        return None;
+    }
+    CONFIG.get().map(Config::needle_nul)
 }
 
 /// The decision for one call: `Some(errno)` when it must fail. `path` is
@@ -201,7 +229,14 @@ fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8])
     if path.first() == Some(&b'/') {
         return match_resolved(cfg, entry, intent, ResolvedPath::absolute(path));
     }
-    let mut base = [0u8; sys::PATH_MAX];
+    check_relative(cfg, entry, dir, intent, path)
+}
+
+/// Apart, so that an absolute path has no page-sized frame on its way; and
+/// the buffer is not zeroed, since getcwd/readlink say how much they wrote.
+#[inline(never)]
+fn check_relative(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8]) -> Option<i32> {
+    let mut base = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
     let base = match dir {
         Dir::Cwd => sys::cwd(&mut base)?,
         Dir::Fd(fd) => sys::fd_path(fd, &mut base)?,
@@ -211,7 +246,11 @@ fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8])
 
 #[inline(always)]
 fn match_resolved(cfg: &Config, entry: Entry, intent: Intent, path: ResolvedPath) -> Option<i32> {
-    if !path.contains(cfg.needle()) {
+    let found = match FINDER.get() {
+        Some(f) => path.contains_with(f),
+        None => path.contains(cfg.needle()),
+    };
+    if !found {
         return None;
     }
     let fault = COUNTERS.on_match(&cfg.plan)?;

@@ -86,16 +86,22 @@ impl<'a> ResolvedPath<'a> {
     /// Whether the joined path contains `needle`, checked piece by piece so
     /// that nothing is copied but the few bytes around the joint.
     pub fn contains(&self, needle: &[u8]) -> bool {
+        self.contains_with(&memchr::memmem::Finder::new(needle))
+    }
+
+    /// `contains`, with the needle's searcher built once by the caller.
+    pub fn contains_with(&self, finder: &memchr::memmem::Finder<'_>) -> bool {
+        let needle = finder.needle();
         if needle.is_empty() {
             return true;
         }
-        if memchr::memmem::find(self.rel, needle).is_some() {
+        if finder.find(self.rel).is_some() {
             return true;
         }
         if self.base.is_empty() {
             return false;
         }
-        if memchr::memmem::find(self.base, needle).is_some() {
+        if finder.find(self.base).is_some() {
             return true;
         }
         // Any other match takes in the separator or crosses into rel: it
@@ -117,7 +123,7 @@ impl<'a> ResolvedPath<'a> {
         let head = &self.rel[..self.rel.len().min(keep)];
         joint[n..n + head.len()].copy_from_slice(head);
         n += head.len();
-        memchr::memmem::find(&joint[..n], needle).is_some()
+        finder.find(&joint[..n]).is_some()
     }
 
     /// The joined path's bytes, in order, as up to three pieces.

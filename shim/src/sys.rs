@@ -18,6 +18,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use libc::{mode_t, FILE};
@@ -51,6 +52,21 @@ impl<F: Copy> Real<F> {
     const fn new(name: &'static CStr) -> Self {
         assert!(size_of::<F>() == size_of::<*mut c_void>());
         Real { name, ptr: AtomicPtr::new(std::ptr::null_mut()), _fn: PhantomData }
+    }
+
+    /// The real function when the shim is disarmed and it is resolved: the
+    /// one-load fast path every export tries first.
+    #[inline(always)]
+    fn fast(&self) -> Option<F> {
+        if !crate::is_off() {
+            return None;
+        }
+        let p = self.ptr.load(Ordering::Relaxed);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: as in `get`.
+        Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) })
     }
 
     /// The real function, or None when no later object defines it (a libc
@@ -189,11 +205,14 @@ fn dir_of(dirfd: c_int) -> Dir {
 // The entry points. Each asks `check`, then forwards the caller's arguments
 // untouched; a missing real function gives ENOSYS, never a crash.
 
+#[inline(never)]
 unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: `path` comes from the C caller of open(), which requires NULL
     // or a NUL-terminated string valid for the duration of the call.
-    if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-        return fail_fd(errno);
+    if !unsafe { cannot_match(path) } {
+        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
+            return fail_fd(errno);
+        }
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: forwarding the caller's own arguments to the real function of
@@ -208,6 +227,7 @@ unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flag
     }
 }
 
+#[inline(never)]
 unsafe fn openat_like(
     real: &Real<OpenatFn>,
     entry: Entry,
@@ -217,8 +237,10 @@ unsafe fn openat_like(
     mode: mode_t,
 ) -> c_int {
     // SAFETY: as in `open_like`.
-    if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-        return fail_fd(errno);
+    if !unsafe { cannot_match(path) } {
+        if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
+            return fail_fd(errno);
+        }
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: as in `open_like`.
@@ -233,42 +255,64 @@ unsafe fn openat_like(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_OPEN.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { open_like(&REAL_OPEN, Entry::Open, path, flags, mode) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_OPEN64.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { open_like(&REAL_OPEN64, Entry::Open64, path, flags, mode) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_OPENAT.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { openat_like(&REAL_OPENAT, Entry::Openat, dirfd, path, flags, mode) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_OPENAT64.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { openat_like(&REAL_OPENAT64, Entry::Openat64, dirfd, path, flags, mode) }
 }
 
+#[inline(never)]
 unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-        return fail_fd(errno);
+    if !unsafe { cannot_match(path) } {
+        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
+            return fail_fd(errno);
+        }
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: the caller's arguments to the real function of the same prototype.
     unsafe { f(path, flags) }
 }
 
+#[inline(never)]
 unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-        return fail_fd(errno);
+    if !unsafe { cannot_match(path) } {
+        if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
+            return fail_fd(errno);
+        }
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: the caller's arguments to the real function of the same prototype.
@@ -278,33 +322,52 @@ unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path:
 /// `_FORTIFY_SOURCE`'s `open` when the compiler could not see a mode.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = REAL_OPEN_2.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { open2_like(&REAL_OPEN_2, Entry::Open2, path, flags) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = REAL_OPEN64_2.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { open2_like(&REAL_OPEN64_2, Entry::Open64_2, path, flags) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = REAL_OPENAT_2.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { openat2_like(&REAL_OPENAT_2, Entry::Openat2, dirfd, path, flags) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = REAL_OPENAT64_2.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { openat2_like(&REAL_OPENAT64_2, Entry::Openat64_2, dirfd, path, flags) }
 }
 
+#[inline(never)]
 unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
     // SAFETY: as in `open_like`.
-    if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-        return fail_fd(errno);
+    if !unsafe { cannot_match(path) } {
+        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
+            return fail_fd(errno);
+        }
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: the caller's arguments to the real function of the same prototype.
@@ -313,20 +376,29 @@ unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mo
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_CREAT.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { creat_like(&REAL_CREAT, Entry::Creat, path, mode) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
+    if let Some(f) = REAL_CREAT64.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { creat_like(&REAL_CREAT64, Entry::Creat64, path, mode) }
 }
 
+#[inline(never)]
 unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mode: *const c_char) -> *mut FILE {
     // SAFETY: fopen's caller passes NUL-terminated `path` and `mode` (or NULL,
     // which we leave for the real function to reject).
-    if let Some(mode_bytes) = unsafe { c_bytes(mode) } {
+    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
         if let Some(errno) = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) }) {
             return fail_file(errno);
         }
@@ -338,16 +410,25 @@ unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mo
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    if let Some(f) = REAL_FOPEN.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { fopen_like(&REAL_FOPEN, Entry::Fopen, path, mode) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    if let Some(f) = REAL_FOPEN64.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { fopen_like(&REAL_FOPEN64, Entry::Fopen64, path, mode) }
 }
 
+#[inline(never)]
 unsafe fn freopen_like(
     real: &Real<FreopenFn>,
     entry: Entry,
@@ -357,7 +438,7 @@ unsafe fn freopen_like(
 ) -> *mut FILE {
     // SAFETY: as in `fopen_like`. A NULL path (re-open the same file with a
     // new mode) has no path to match and passes through.
-    if let Some(mode_bytes) = unsafe { c_bytes(mode) } {
+    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
         if let Some(errno) = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) }) {
             // freopen closes the old stream even when the new open fails;
             // a failed call must look the same, or callers would leak it.
@@ -376,12 +457,20 @@ unsafe fn freopen_like(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
+    if let Some(f) = REAL_FREOPEN.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode, stream) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { freopen_like(&REAL_FREOPEN, Entry::Freopen, path, mode, stream) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
+    if let Some(f) = REAL_FREOPEN64.fast() {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode, stream) };
+    }
     // SAFETY: our caller's arguments, passed on as received.
     unsafe { freopen_like(&REAL_FREOPEN64, Entry::Freopen64, path, mode, stream) }
 }
@@ -475,20 +564,22 @@ pub fn append_file(path_nul: &[u8], bytes: &[u8]) -> Result<(), i32> {
 }
 
 /// The current directory, or None when it cannot be had (deleted, too long).
-pub fn cwd(buf: &mut [u8; PATH_MAX]) -> Option<&[u8]> {
+pub fn cwd(buf: &mut [MaybeUninit<u8>; PATH_MAX]) -> Option<&[u8]> {
     // SAFETY: getcwd writes at most `buf.len()` bytes, NUL included, and
-    // returns NULL on failure.
+    // returns NULL on failure, or `buf` holding a NUL-terminated string.
     let p = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
     if p.is_null() {
         return None;
     }
-    let len = buf.iter().position(|&b| b == 0)?;
+    // SAFETY: getcwd succeeded, so `p` (= `buf`) is NUL-terminated within it;
+    // the bytes borrowed are the ones it wrote, and live as long as `buf`.
+    let path = unsafe { CStr::from_ptr(p) }.to_bytes();
     // Linux prefixes an unreachable cwd with "(unreachable)": not a path.
-    (buf.first() == Some(&b'/')).then_some(&buf[..len])
+    (path.first() == Some(&b'/')).then_some(path)
 }
 
 /// The directory an `openat` dirfd stands for, read from /proc/self/fd.
-pub fn fd_path(fd: c_int, buf: &mut [u8; PATH_MAX]) -> Option<&[u8]> {
+pub fn fd_path(fd: c_int, buf: &mut [MaybeUninit<u8>; PATH_MAX]) -> Option<&[u8]> {
     if fd < 0 {
         return None;
     }
@@ -501,8 +592,38 @@ pub fn fd_path(fd: c_int, buf: &mut [u8; PATH_MAX]) -> Option<&[u8]> {
     if n <= 0 || n as usize >= buf.len() {
         return None;
     }
-    let path = &buf[..n as usize];
+    // SAFETY: readlink initialised the first `n` bytes of `buf`.
+    let path = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
     (path.first() == Some(&b'/')).then_some(path)
+}
+
+/// Whether the armed shim can tell from `path` alone that the call cannot
+/// match: see [`crate::armed_needle_nul`].
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string valid for the call.
+#[inline(always)]
+unsafe fn cannot_match(path: *const c_char) -> bool {
+    match crate::armed_needle_nul() {
+        // SAFETY: the caller's promise about `path`, passed on.
+        Some(needle_nul) => unsafe { absolute_without(path, needle_nul) },
+        None => false,
+    }
+}
+
+/// Whether `path` is an absolute C path that does not contain `needle_nul`
+/// (NUL-terminated). False for NULL or a relative path: those go the long way.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string valid for the call.
+#[inline(always)]
+pub unsafe fn absolute_without(path: *const c_char, needle_nul: &[u8]) -> bool {
+    debug_assert_eq!(needle_nul.last(), Some(&0));
+    // SAFETY: `path` is NULL or the C caller's NUL-terminated string, valid
+    // for the call; strstr only reads both strings up to their NULs.
+    !path.is_null()
+        && unsafe { *path } == b'/' as c_char
+        && unsafe { libc::strstr(path, needle_nul.as_ptr().cast()) }.is_null()
 }
 
 pub fn pid() -> i32 {
