@@ -16,11 +16,13 @@ fn fails_with(args: &[&str], env: &[(&str, &str)], expect: &str) {
     }
     let run = run_bounded(cmd, Duration::from_secs(120));
     assert_eq!(run.code(), Some(2), "args {args:?}: stderr {}", run.stderr);
+    // Progress lines (" ...") may come first; the error is one line, last.
     let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", run.stderr);
-    assert!(lines[0].starts_with("blobfail: "), "{}", lines[0]);
-    assert!(lines[0].contains(expect), "expected {expect:?} in: {}", lines[0]);
-    assert!(!lines[0].contains("panicked") && !lines[0].contains("Backtrace"), "{}", lines[0]);
+    let (error, progress) = lines.split_last().unwrap_or_else(|| panic!("nothing on stderr"));
+    assert!(progress.iter().all(|l| l.ends_with(" ...")), "expected one error line on stderr, got:\n{}", run.stderr);
+    assert!(error.starts_with("blobfail: "), "{error}");
+    assert!(error.contains(expect), "expected {expect:?} in: {error}");
+    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("Backtrace"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
     assert!(!out.join("report.json").exists(), "a failed run wrote a report");
     assert!(!out.join("cluster.json").exists(), "a failed run started nodes");
@@ -77,4 +79,36 @@ fn bad_option_values_exit_2() {
         let run = run_bounded(blobfail(&args), Duration::from_secs(60));
         assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr);
     }
+}
+
+/// A PATH holding only `node`, so npm cannot be found.
+fn path_with_only_node() -> tempfile::TempDir {
+    let dir = run_folder();
+    let node = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("node"))
+        .find(|p| p.is_file())
+        .expect("node on PATH");
+    std::os::unix::fs::symlink(node, dir.path().join("node")).unwrap();
+    dir
+}
+
+#[test]
+fn npm_missing_when_harper_must_be_installed_is_one_line_and_exit_2() {
+    let only_node = path_with_only_node();
+    fails_with(
+        &["run", "blob-save", "--harper-version", "0.0.0-blobfail-never-cached"],
+        &[("PATH", only_node.path().to_str().unwrap())],
+        "npm is not on PATH",
+    );
+}
+
+#[test]
+fn a_failed_npm_install_is_one_line_and_exit_2() {
+    // A version the registry does not have: npm itself fails.
+    fails_with(
+        &["run", "blob-save", "--harper-version", "0.0.0-blobfail-no-such-version"],
+        &[],
+        "npm install harperdb@0.0.0-blobfail-no-such-version failed (exit status: 1): \
+         notarget No matching version found for harperdb@0.0.0-blobfail-no-such-version.",
+    );
 }

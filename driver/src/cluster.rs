@@ -191,7 +191,7 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
         let _ = fs::remove_dir_all(&staging);
         bail!(
             "npm install harperdb@{version} failed ({status}): {}; see {} (needs the npm registry; or pass --harper)",
-            last_line(&log_path).unwrap_or_default(),
+            npm_error(&log_path).or_else(|| last_line(&log_path)).unwrap_or_default(),
             log_path.display()
         );
     }
@@ -205,6 +205,16 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
     }
     step.finish(&format!("installed in {:.0} s", start.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// The line of npm's output that says what went wrong (not its error code
+/// or the pointer to its debug log).
+fn npm_error(path: &Path) -> Option<String> {
+    let text = tail(path, 64 * 1024);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("npm error ").or_else(|| l.strip_prefix("npm ERR! ")))
+        .find(|l| !l.starts_with("code ") && !l.starts_with("A complete log"))
+        .map(|l| shorten(l, 160))
 }
 
 fn last_line(path: &Path) -> Option<String> {

@@ -229,8 +229,20 @@ fn run(args: RunArgs) -> Result<Verdict> {
             sig = shutdown_signal() => Err(anyhow::anyhow!("interrupted by {sig}; the cluster was stopped")),
         }
     });
-    let result = result.map_err(|e| e.context(format!("run folder {}", out.display())));
-    let outcome = result.map_err(|e| anyhow::anyhow!("{}", flip_context(&e)))?;
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            // Point at the run folder only when it holds something to look at.
+            let empty = std::fs::read_dir(&out).map(|mut r| r.next().is_none()).unwrap_or(false);
+            if empty {
+                if args.out.is_none() {
+                    let _ = std::fs::remove_dir(&out);
+                }
+                return Err(e);
+            }
+            return Err(anyhow::anyhow!("{e:#} (logs in {})", out.display()));
+        }
+    };
     let path = out.join("report.json");
     let mut notes = Vec::new();
     let verdict = match outcome {
@@ -262,13 +274,6 @@ fn run(args: RunArgs) -> Result<Verdict> {
 enum Outcome {
     One(report::Report),
     All(Vec<report::Report>),
-}
-
-/// Puts the cause first and the run folder last: "what went wrong (run folder X)".
-fn flip_context(e: &anyhow::Error) -> String {
-    let mut chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    let folder = chain.remove(0);
-    format!("{} ({folder})", chain.join(": "))
 }
 
 async fn shutdown_signal() -> &'static str {

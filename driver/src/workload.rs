@@ -102,40 +102,67 @@ pub async fn run_gets(api: &NodeApi, table: &str, ids: &[u64], concurrency: usiz
 /// How waiting for B to catch up with A ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settled {
-    pub records_a: u64,
-    pub records_b: u64,
+    pub records_a: Option<u64>,
+    pub records_b: Option<u64>,
     /// B's count equals A's.
     pub matched: bool,
     /// B's count stopped changing for the settle period without matching.
     pub stalled: bool,
+    /// A count could not be read for the whole settle period (a node down).
+    pub error: Option<String>,
     pub seconds: f64,
 }
 
 /// Polls both exact record counts until B equals A, or B has not changed for
-/// `settle`, or `bound` is over. Under faults B may never match A: that is
-/// evidence for the checks, not an error.
-pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bound: Duration, progress: &Progress) -> Result<Settled> {
+/// `settle`, or `bound` is over. Under faults B may never match A, and may
+/// even stop answering: that is evidence for the checks, not an error.
+pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bound: Duration, progress: &Progress) -> Settled {
     let step = progress.step(&format!("waiting for node B's {table} count to match node A's"));
     let start = Instant::now();
-    let mut last_b: Option<u64> = None;
+    let (mut ca, mut cb) = (None, None);
     let mut last_change = Instant::now();
+    let mut failing_since: Option<Instant> = None;
     loop {
-        let ca = a.record_count(table).await?;
-        let cb = b.record_count(table).await?;
-        if last_b != Some(cb) {
-            last_b = Some(cb);
-            last_change = Instant::now();
+        let (ra, rb) = tokio::join!(a.record_count(table), b.record_count(table));
+        let mut error = None;
+        match (ra, rb) {
+            (Ok(x), Ok(y)) => {
+                failing_since = None;
+                ca = Some(x);
+                if cb != Some(y) {
+                    cb = Some(y);
+                    last_change = Instant::now();
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                error = Some(format!("{e:#}"));
+                failing_since.get_or_insert_with(Instant::now);
+            }
         }
-        let matched = ca == cb;
-        let stalled = !matched && last_change.elapsed() >= settle;
-        step.set_message(&format!("A {ca}, B {cb}"));
-        if matched || stalled || start.elapsed() >= bound {
-            let s = Settled { records_a: ca, records_b: cb, matched, stalled, seconds: start.elapsed().as_secs_f64() };
-            step.finish(&format!(
-                "A {ca}, B {cb}: {}",
-                if matched { "matched" } else if stalled { "B stopped changing" } else { "bound reached" }
-            ));
-            return Ok(s);
+        let matched = ca.is_some() && ca == cb && error.is_none();
+        let stalled = !matched && cb.is_some() && last_change.elapsed() >= settle;
+        let given_up = failing_since.is_some_and(|t| t.elapsed() >= settle);
+        step.set_message(&format!("A {ca:?}, B {cb:?}"));
+        if matched || stalled || given_up || start.elapsed() >= bound {
+            let how = if matched {
+                "matched"
+            } else if given_up {
+                "a node stopped answering"
+            } else if stalled {
+                "B stopped changing"
+            } else {
+                "bound reached"
+            };
+            let show = |c: Option<u64>| c.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+            step.finish(&format!("A {}, B {}: {how}", show(ca), show(cb)));
+            return Settled {
+                records_a: ca,
+                records_b: cb,
+                matched,
+                stalled,
+                error: if given_up { error } else { None },
+                seconds: start.elapsed().as_secs_f64(),
+            };
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

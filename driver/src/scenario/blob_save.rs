@@ -64,7 +64,11 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         );
     }
     let settle_bound = opts.settle + Duration::from_secs(60);
-    let settled = phases.time("settle", workload::settle(&a, &b, TABLE, opts.settle, settle_bound, progress)).await?;
+    let settled = phases.time("settle", workload::settle(&a, &b, TABLE, opts.settle, settle_bound, progress)).await;
+    // A carries the load and is never faulted: without it nothing can be judged.
+    if let Some(death) = cluster.node_mut("a").death() {
+        anyhow::bail!("{death}");
+    }
 
     // Observe the live cluster. B's log is read first: reading back a record
     // whose blob file is missing makes 4.7.29 log another uncaughtException
@@ -79,8 +83,14 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     };
     let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a.ip.to_string());
     let probe_id = format!("blobfail-liveness-{}", common.seed);
-    let live = liveness(&a, &b, &probe_id).await;
-    let survey = survey_loss(&a, &b, &probe_id).await;
+    let live = match &b_death {
+        Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
+        None => liveness(&a, &b, &probe_id).await,
+    };
+    let survey = match &b_death {
+        Some(d) => Err(anyhow::anyhow!("{d}")),
+        None => survey_loss(&a, &b, &probe_id).await,
+    };
     let lost = match &survey {
         Ok(s) => checks::nothing_lost(s),
         Err(e) => checks::Check {
@@ -140,6 +150,12 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     put("records_a", json!(settled.records_a));
     put("records_b", json!(settled.records_b));
     put("b_matched_a", json!(settled.matched));
+    if let Some(d) = &b_death {
+        put("node_b_died", json!(d));
+    }
+    if let Some(e) = &settled.error {
+        put("settle_error", json!(e));
+    }
     put("liveness_seconds", json!(live.seconds));
     if let Ok(s) = &survey {
         put("records_compared", json!(s.compared));
