@@ -72,7 +72,11 @@ fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
         lines.iter().any(|l| l.contains("uncaughtException [Error: ENOENT") && l.contains(first_fault_path)),
         "no uncaughtException line for the first faulted path {first_fault_path}: {lines:#?}"
     );
-    assert!(uncaught["evidence"].as_str().unwrap().contains("uncaughtException [Error: ENOENT"));
+    let evidence = uncaught["evidence"].as_str().unwrap();
+    assert!(evidence.contains("uncaughtException [Error: ENOENT"), "{evidence}");
+    // Every faulted path escaped as an uncaughtException of its own.
+    let n = faults.len();
+    assert!(evidence.contains(&format!("{n} of the {n} faulted paths are among them")), "{evidence}");
     let logged = check(&report, "blob-save-failure-logged")["evidence"].as_str().unwrap().to_string();
     assert!(logged.starts_with("0 lines with \"Blob save failed for\""), "{logged}");
     let lost = &report["figures"]["blobs_unreadable_on_b"];

@@ -2,7 +2,7 @@
 //! entries, the shim's records, API answers) to pass / fail / unknown with
 //! the evidence a person needs to believe it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -259,22 +259,34 @@ pub fn blob_save_failure_logged(faults: usize, entries: &[LogEntry], p: &LogPatt
     .with_lines(lines)
 }
 
+/// The file an escaped error names (`open '<path>'`), if any.
+pub fn quoted_path(entry: &LogEntry) -> Option<&str> {
+    let rest = &entry.text[entry.text.find("open '")? + "open '".len()..];
+    Some(&rest[..rest.find('\'')?])
+}
+
 /// `no-uncaught-exception`: no uncaught exception on node B is about a blob.
-pub fn no_uncaught_exception(faults: usize, entries: &[LogEntry], p: &LogPatterns, log: &Path) -> Check {
+/// `faulted` are the paths whose opens the shim failed, to tie each escaped
+/// error to an injected fault.
+pub fn no_uncaught_exception(faulted: &[String], entries: &[LogEntry], p: &LogPatterns, log: &Path) -> Check {
     const NAME: &str = "no-uncaught-exception";
-    let bad: Vec<String> = entries.iter().filter(|e| is_uncaught_blob_failure(e, p)).map(numbered).collect();
+    let faults = faulted.len();
+    let bad: Vec<&LogEntry> = entries.iter().filter(|e| is_uncaught_blob_failure(e, p)).collect();
     if !bad.is_empty() {
+        let paths: BTreeSet<&str> = bad.iter().filter_map(|e| quoted_path(e)).collect();
+        let tied = faulted.iter().filter(|f| paths.contains(f.as_str())).count();
         return Check::new(
             NAME,
             Status::Fail,
             format!(
-                "{} {} entries about blobs in {} ({faults} faults injected):",
+                "{} {} entries about blobs in {}, naming {} distinct files; {tied} of the {faults} faulted paths are among them:",
                 bad.len(),
                 p.uncaught,
-                log.display()
+                log.display(),
+                paths.len()
             ),
         )
-        .with_lines(bad);
+        .with_lines(bad.into_iter().map(numbered).collect());
     }
     if faults == 0 {
         return Check::new(NAME, Status::Unknown, "no fault was injected, so a clean log proves nothing");
@@ -607,7 +619,8 @@ mod tests {
         assert_eq!(logged.status, Status::Fail);
         assert!(logged.evidence.starts_with("0 lines with \"Blob save failed for\""), "{}", logged.evidence);
         assert_eq!(logged.lines.len(), 2);
-        let uncaught = no_uncaught_exception(2, &e, &p, log());
+        let faulted = vec!["/tmp/ex2/b/root/blobs/data/0/0/7".to_string(), "/tmp/ex2/b/root/blobs/data/0/0/e".to_string()];
+        let uncaught = no_uncaught_exception(&faulted, &e, &p, log());
         assert_eq!(uncaught.status, Status::Fail);
         assert_eq!(uncaught.lines.len(), 2);
         assert_eq!(
@@ -615,6 +628,8 @@ mod tests {
             "hdb.log:3: 2026-11-26T05:15:06.511Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '/tmp/ex2/b/root/blobs/data/0/0/7'] {"
         );
         assert!(uncaught.evidence.contains("open '/tmp/ex2/b/root/blobs/data/0/0/e'"));
+        assert!(uncaught.evidence.contains("naming 2 distinct files; 2 of the 2 faulted paths are among them"), "{}", uncaught.evidence);
+        assert_eq!(quoted_path(&e[2]), Some("/tmp/ex2/b/root/blobs/data/0/0/7"));
     }
 
     #[test]
@@ -624,7 +639,7 @@ mod tests {
         let logged = blob_save_failure_logged(2, &e, &p, log());
         assert_eq!(logged.status, Status::Pass, "{}", logged.evidence);
         assert!(logged.evidence.contains("record ids: 6, 13"));
-        assert_eq!(no_uncaught_exception(2, &e, &p, log()).status, Status::Pass);
+        assert_eq!(no_uncaught_exception(&["a".into(), "b".into()], &e, &p, log()).status, Status::Pass);
     }
 
     #[test]
@@ -638,9 +653,9 @@ mod tests {
     fn without_faults_the_log_checks_cannot_pass() {
         let p = LogPatterns::default();
         assert_eq!(blob_save_failure_logged(0, &parse_log(LOG_5), &p, log()).status, Status::Unknown);
-        assert_eq!(no_uncaught_exception(0, &[], &p, log()).status, Status::Unknown);
+        assert_eq!(no_uncaught_exception(&[], &[], &p, log()).status, Status::Unknown);
         // but an escaped failure fails even when the count of faults is unknown
-        assert_eq!(no_uncaught_exception(0, &parse_log(LOG_4_7_29), &p, log()).status, Status::Fail);
+        assert_eq!(no_uncaught_exception(&[], &parse_log(LOG_4_7_29), &p, log()).status, Status::Fail);
     }
 
     #[test]
@@ -651,7 +666,7 @@ mod tests {
              2026-11-26T05:15:06.611Z [http/1] [error]: unhandledRejection Blob write failed\n",
         );
         assert_eq!(blob_save_failure_logged(1, &e, &p, log()).status, Status::Pass);
-        assert_eq!(no_uncaught_exception(1, &e, &p, log()).status, Status::Fail);
+        assert_eq!(no_uncaught_exception(&["x".into()], &e, &p, log()).status, Status::Fail);
     }
 
     #[test]

@@ -126,7 +126,12 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     let checks = vec![
         checks::injector_fired(opts.interval, &faults, &summaries, armed.len(), Some(blob_files_b), &plan.log),
         checks::blob_save_failure_logged(faults.len(), &entries, &opts.patterns, &b_spec.hdb_log),
-        checks::no_uncaught_exception(faults.len(), &entries, &opts.patterns, &b_spec.hdb_log),
+        checks::no_uncaught_exception(
+            &faults.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
+            &entries,
+            &opts.patterns,
+            &b_spec.hdb_log,
+        ),
         peer,
         live.check,
         lost,
