@@ -129,7 +129,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         u => return Err(format!("unknown size unit {u:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
     };
     let bytes = n * mult;
-    if !(bytes >= 1.0 && bytes < 1e15) {
+    if !(1.0..1e15).contains(&bytes) {
         return Err(format!("{s:?} is not a plausible memory limit"));
     }
     Ok(bytes as u64)

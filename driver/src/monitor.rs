@@ -165,10 +165,11 @@ pub fn write_svg(path: &Path, title: &str, samples: &[Sample], limit_bytes: u64,
             .x_desc("seconds since node B was launched")
             .y_desc("MiB")
             .draw()?;
-        let series: [(&str, RGBColor, Box<dyn Fn(&Sample) -> Option<u64>>); 3] = [
-            ("RSS", RED, Box::new(|s: &Sample| s.rss)),
-            ("heap used", BLUE, Box::new(|s: &Sample| s.heap_used)),
-            ("heap total", RGBColor(120, 160, 230), Box::new(|s: &Sample| s.heap_total)),
+        type Field = fn(&Sample) -> Option<u64>;
+        let series: [(&str, RGBColor, Field); 3] = [
+            ("RSS", RED, |s| s.rss),
+            ("heap used", BLUE, |s| s.heap_used),
+            ("heap total", RGBColor(120, 160, 230), |s| s.heap_total),
         ];
         for (name, color, f) in series {
             let segs = segments(samples, f);
