@@ -744,3 +744,39 @@ pub fn describe_exit(st: ExitStatus) -> String {
         _ => st.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_held_by_another_run_or_with_a_busy_port_is_skipped() {
+        let first = reserve_addresses(1).unwrap().pop().unwrap();
+        // The lock: while `first` is held, nobody else gets its address.
+        let second = reserve_addresses(1).unwrap().pop().unwrap();
+        assert_ne!(first.ip, second.ip);
+        // The probe: released but with a node port taken, it is skipped too.
+        let ip = first.ip;
+        drop(first);
+        let _busy = TcpListener::bind(SocketAddrV4::new(ip, 9933)).unwrap();
+        let third = reserve_addresses(1).unwrap().pop().unwrap();
+        assert_ne!(third.ip, ip);
+        assert_ne!(third.ip, second.ip);
+        assert!(is_listening(ip, 9933));
+        assert!(!is_listening(third.ip, 9925));
+    }
+
+    #[test]
+    fn versions_and_cli_locations_are_recognised() {
+        assert!(looks_like_version("4.7.29"));
+        assert!(looks_like_version("5.0.17-beta.1"));
+        assert!(!looks_like_version("hello"));
+        assert!(!looks_like_version("4"));
+        let dir = std::env::temp_dir().join(format!("blobfail-cli-test-{}", std::process::id()));
+        fs::create_dir_all(dir.join("dist/bin")).unwrap();
+        fs::write(dir.join("dist/bin/harper.js"), "").unwrap();
+        assert_eq!(harper_cli_in(&dir).unwrap(), dir.join("dist/bin/harper.js"));
+        assert!(harper_cli_in(&dir.join("nope")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -276,4 +276,52 @@ mod tests {
         assert!(svg.contains("caught up at 7.0 s"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A stand-in operations API on a free loopback address: the first
+    /// request gets a 503 (a gap), every later one a real 4.7.29 answer.
+    async fn fake_node() -> (NodeApi, crate::cluster::ReservedAddress, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = crate::cluster::reserve_addresses(1).unwrap().pop().unwrap();
+        let listener = tokio::net::TcpListener::bind((addr.ip, crate::api::OPS_PORT)).await.unwrap();
+        let server = tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                n += 1;
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let (status, body) = if n == 1 { ("503 Service Unavailable", "{}".to_string()) } else { ("200 OK", answer().to_string()) };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        (NodeApi::new("b", addr.ip, "admin", "pw").unwrap(), addr, server)
+    }
+
+    #[tokio::test]
+    async fn the_sampler_keeps_failed_samples_as_gaps_and_stops_when_told() {
+        let (api, _addr, server) = fake_node().await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let launched = Instant::now();
+        let sampler = tokio::spawn(sample_until(api, launched, stop_rx));
+        // Stop once four samples' worth of time has passed (bounded).
+        while launched.elapsed() < SAMPLE_EVERY * 3 + SAMPLE_EVERY / 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop_tx.send(true).unwrap();
+        let samples = tokio::time::timeout(Duration::from_secs(5), sampler).await.expect("sampler stopped").unwrap();
+        server.abort();
+        // Ticks at 0, 0.5, 1.0, 1.5 s; a loaded machine may lose the last one.
+        assert!((3..=4).contains(&samples.len()), "{samples:#?}");
+        assert!(!samples[0].ok(), "the 503 must be a gap: {:?}", samples[0]);
+        assert!(samples[0].error.as_deref().unwrap().contains("503"), "{:?}", samples[0].error);
+        assert!(samples[1..].iter().all(|s| s.ok() && s.rss == Some(315908096)), "{samples:#?}");
+        for w in samples.windows(2) {
+            let step = w[1].t - w[0].t;
+            assert!((0.35..0.9).contains(&step), "samples {step:.3} s apart: {samples:#?}");
+        }
+    }
 }
