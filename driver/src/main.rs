@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use futures::FutureExt;
 
-use report::{Progress, Verdict};
+use report::Verdict;
 
 #[derive(Parser, Debug)]
 #[command(name = "blobfail", version, about = "Make file-write failures happen on purpose inside a real Harper cluster, and tell whether it survives them")]
@@ -135,6 +134,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+impl From<ScenarioName> for scenario::Selection {
+    fn from(n: ScenarioName) -> Self {
+        match n {
+            ScenarioName::BlobSave => scenario::Selection::BlobSave,
+            ScenarioName::BacklogMemory => scenario::Selection::BacklogMemory,
+            ScenarioName::All => scenario::Selection::All,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -192,97 +201,7 @@ fn run(args: RunArgs) -> Result<Verdict> {
         after_catch_up: Duration::from_secs_f64(args.after_catch_up),
         shim_interval: args.shim_on_b.then_some(args.interval),
     };
-    let progress = Progress::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
-    let result = rt.block_on(async {
-        let scenario = async {
-            match args.scenario {
-                ScenarioName::BlobSave => scenario::blob_save::run(&common, &blob, &out, &progress).await.map(Outcome::One),
-                ScenarioName::BacklogMemory => {
-                    scenario::backlog_memory::run(&common, &backlog, &out, &progress).await.map(Outcome::One)
-                }
-                ScenarioName::All => {
-                    // Each scenario in its own subfolder with its own report,
-                    // written as soon as it is done.
-                    let mut reports = Vec::new();
-                    let dir = out.join("blob-save");
-                    std::fs::create_dir_all(&dir)?;
-                    let r = scenario::blob_save::run(&common, &blob, &dir, &progress).await?;
-                    report::write_json_atomic(&dir.join("report.json"), &r)?;
-                    reports.push(r);
-                    let dir = out.join("backlog-memory");
-                    std::fs::create_dir_all(&dir)?;
-                    let r = scenario::backlog_memory::run(&common, &backlog, &dir, &progress).await?;
-                    report::write_json_atomic(&dir.join("report.json"), &r)?;
-                    reports.push(r);
-                    Ok(Outcome::All(reports))
-                }
-            }
-        };
-        // A panic unwinds through the scenario, whose cluster guard stops the
-        // nodes; Ctrl-C or SIGTERM drops the scenario, which does the same.
-        tokio::select! {
-            r = std::panic::AssertUnwindSafe(scenario).catch_unwind() => match r {
-                Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!("internal error (a panic, see above); the cluster was stopped")),
-            },
-            sig = shutdown_signal() => Err(anyhow::anyhow!("interrupted by {sig}; the cluster was stopped")),
-        }
-    });
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            // Point at the run folder only when it holds something to look at.
-            let empty = std::fs::read_dir(&out).map(|mut r| r.next().is_none()).unwrap_or(false);
-            if empty {
-                if args.out.is_none() {
-                    let _ = std::fs::remove_dir(&out);
-                }
-                return Err(e);
-            }
-            return Err(anyhow::anyhow!("{e:#} (logs in {})", out.display()));
-        }
-    };
-    let path = out.join("report.json");
-    let mut notes = Vec::new();
-    let verdict = match outcome {
-        Outcome::One(report) => {
-            report::write_json_atomic(&path, &report)?;
-            println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
-            notes.extend(report.note.clone());
-            report.verdict
-        }
-        Outcome::All(reports) => {
-            let combined = report::CombinedReport::of(reports);
-            report::write_json_atomic(&path, &combined)?;
-            for r in &combined.scenarios {
-                println!("{}", report::render_human(&r.scenario, &r.checks, r.verdict));
-                notes.extend(r.note.clone());
-            }
-            println!("all scenarios: {}", combined.verdict.describe());
-            combined.verdict
-        }
-    };
-    println!("report: {}", path.display());
-    println!("run folder: {}", out.display());
-    for n in notes {
-        println!("{n}");
-    }
-    Ok(verdict)
-}
-
-enum Outcome {
-    One(report::Report),
-    All(Vec<report::Report>),
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "Ctrl-C",
-        _ = term.recv() => "SIGTERM",
-    }
+    scenario::execute(args.scenario.into(), &common, &blob, &backlog, &out, args.out.is_none())
 }
 
 /// The run folder: `--out` (must be new or empty) or a fresh one in the temp dir.
