@@ -40,7 +40,7 @@ impl Check {
         const SHOWN: usize = 5;
         for l in lines.iter().take(SHOWN) {
             self.evidence.push_str("\n  ");
-            self.evidence.push_str(&shorten(l, 180));
+            self.evidence.push_str(&shorten_middle(l, 200));
         }
         if lines.len() > SHOWN {
             self.evidence.push_str(&format!("\n  … and {} more (all in report.json \"lines\")", lines.len() - SHOWN));
@@ -48,6 +48,18 @@ impl Check {
         self.lines = lines;
         self
     }
+}
+
+/// At most `max` characters of a log line, cut in the middle: its start says
+/// what happened, its end names the file.
+pub fn shorten_middle(line: &str, max: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return line.to_string();
+    }
+    let head = max * 3 / 5;
+    let tail = max - head - 1;
+    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
 }
 
 /// The log patterns, options so a user can adapt them to another Harper.
@@ -570,6 +582,16 @@ mod tests {
 
     fn rec(seq: u64, fault: u64, pid: u32) -> FaultRecord {
         FaultRecord { seq, fault, pid, tid: pid + 1, function: "open64".into(), path: "/r/blobs/data/0/0/7".into(), flags: 524865, errno: 2 }
+    }
+
+    #[test]
+    fn long_lines_are_cut_in_the_middle_keeping_the_path() {
+        let line = format!("hdb.log:7: 2026-11-26T05:52:37.570Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '{}/blobs/data/0/0/7'] {{", "/x".repeat(60));
+        let short = shorten_middle(&line, 200);
+        assert_eq!(short.chars().count(), 200);
+        assert!(short.starts_with("hdb.log:7: 2026-11-26T05:52:37.570Z [http/1] [error]: uncaughtException"), "{short}");
+        assert!(short.ends_with("/blobs/data/0/0/7'] {"), "{short}");
+        assert_eq!(shorten_middle("short", 200), "short");
     }
 
     #[test]

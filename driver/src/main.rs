@@ -72,7 +72,7 @@ struct RunArgs {
     /// blob-save: every Nth blob write-open on node B fails.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
     interval: u64,
-    /// blob-save: GETs on node A of /LargeLocation/{n}, n random in 0..399.
+    /// blob-save: GETs on node A of /LargeLocation/<n>, n random in 0..=399.
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
     requests: u64,
     /// blob-save: GETs in flight at once.
