@@ -36,5 +36,8 @@ fn run_all_combines_both_scenarios_into_one_report_and_exit_code() {
         assert_nothing_left(&out.join(sub));
     }
     assert!(out.join("backlog-memory/memory.svg").is_file());
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 2, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 9, "{junit}");
     assert!(run.stdout.contains("all scenarios: FAIL (a check failed)"), "{}", run.stdout);
 }
