@@ -426,7 +426,9 @@ pub struct LossSurvey {
 }
 
 fn id_list<'a>(ids: impl Iterator<Item = &'a String>) -> String {
-    let ids: Vec<&String> = ids.collect();
+    let mut ids: Vec<&String> = ids.collect();
+    // Numeric ids in numeric order (7 before 11), others after, as text.
+    ids.sort_by_key(|id| (id.parse::<u64>().map_or(1, |_| 0), id.parse::<u64>().unwrap_or(0), id.to_string()));
     let shown: Vec<&str> = ids.iter().take(40).map(|s| s.as_str()).collect();
     let more = if ids.len() > 40 { format!(", … ({} more)", ids.len() - 40) } else { String::new() };
     format!("{}{more}", shown.join(", "))
@@ -775,12 +777,12 @@ mod tests {
     fn nothing_lost_lists_lost_records_by_id() {
         let mut s = LossSurvey { records_on_a: 10, records_on_b: 9, compared: 9, ..Default::default() };
         assert_eq!(nothing_lost(&s).status, Status::Pass);
-        s.missing_on_b.push("4".into());
+        s.missing_on_b.extend(["11".into(), "4".into(), "x".into()]);
         s.blob_unreadable_on_b.insert("6".into(), "no answer within 4 s".into());
         s.blob_short_on_b.insert("8".into(), (100, 51200));
         let c = nothing_lost(&s);
         assert_eq!(c.status, Status::Fail);
-        assert!(c.evidence.contains("missing on B (1): 4"), "{}", c.evidence);
+        assert!(c.evidence.contains("missing on B (3): 4, 11, x"), "{}", c.evidence);
         assert!(c.evidence.contains("blob unreadable on B (1; e.g. no answer within 4 s): 6"), "{}", c.evidence);
         assert!(c.evidence.contains("blob short on B (1): 8"), "{}", c.evidence);
     }
