@@ -75,7 +75,11 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     // (for the read), which must not be counted as a save failure.
     let step = progress.step("checking the cluster");
     let checks_start = Instant::now();
-    let b_log = std::fs::read_to_string(&cluster.node("b").spec.hdb_log).unwrap_or_default();
+    // B may still be logging the last failures when its count already
+    // matches A's: wait (bounded) until its log has stopped growing.
+    let b_log_path = cluster.node("b").spec.hdb_log.clone();
+    wait_quiet(&b_log_path, Duration::from_secs(1), Duration::from_secs(10)).await;
+    let b_log = std::fs::read_to_string(&b_log_path).unwrap_or_default();
     let b_death = cluster.node_mut("b").death();
     let status = match &b_death {
         Some(d) => Err(d.clone()),
@@ -288,4 +292,21 @@ async fn survey_loss(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Result<LossSur
         }
     }
     Ok(s)
+}
+
+/// Polls a file's size until it has not changed for `quiet`, at most `bound`.
+async fn wait_quiet(path: &Path, quiet: Duration, bound: Duration) {
+    let start = Instant::now();
+    let mut last = None;
+    let mut since = Instant::now();
+    while start.elapsed() < bound {
+        let len = std::fs::metadata(path).map(|m| m.len()).ok();
+        if len != last {
+            last = len;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
