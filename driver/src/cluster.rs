@@ -433,6 +433,9 @@ impl Cluster {
                     bail!("{death}");
                 }
                 let probe = node.api.op(json!({"operation":"user_info"}), Duration::from_secs(2)).await;
+                if let Err(e) = &probe {
+                    tracing::debug!(node = %name, "not ready yet: {e:#}");
+                }
                 ready[i] = probe.is_ok();
             }
             if start.elapsed() > bound {
@@ -495,6 +498,7 @@ impl Cluster {
                 Ok(_) => break,
                 Err(e) => e,
             };
+            tracing::debug!("add_node not accepted yet: {err:#}");
             if start.elapsed() > bound {
                 return Err(err).context(format!("add_node of {target} on node {joiner} kept failing"));
             }
@@ -646,6 +650,7 @@ impl Node {
         }
         let child = cmd.spawn().with_context(|| format!("failed to start node {}", self.spec.name))?;
         let pid = child.id().expect("a just-spawned child has a pid");
+        tracing::debug!(node = %self.spec.name, pid, ip = %self.spec.ip, env = ?self.spec.env, "spawned node");
         self.child = Some(child);
         self.pid = Some(pid);
         self.pids.push(pid);
@@ -711,6 +716,7 @@ impl Node {
         }
         let status = status.or(self.exited);
         self.exited = status;
+        tracing::debug!(node = %self.spec.name, pid, signal, elapsed = ?start.elapsed(), ?status, "stopped node");
         Some(StopRecord {
             node: self.spec.name.clone(),
             pid,

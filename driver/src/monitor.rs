@@ -88,7 +88,10 @@ pub async fn sample_until(api: NodeApi, launched: Instant, mut stop: watch::Rece
             .await;
         samples.push(match answer {
             Ok(v) => parse_sample(t, &v),
-            Err(e) => Sample { t, error: Some(crate::api::shorten(&e.root_cause().to_string(), 160)), ..Default::default() },
+            Err(e) => {
+                tracing::debug!(t, "memory sample failed: {e:#}");
+                Sample { t, error: Some(crate::api::shorten(&e.root_cause().to_string(), 160)), ..Default::default() }
+            }
         });
     }
     samples

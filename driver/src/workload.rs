@@ -63,6 +63,7 @@ pub async fn run_gets(api: &NodeApi, table: &str, ids: &[u64], concurrency: usiz
                         break (ok, err);
                     }
                     retries += 1;
+                    tracing::debug!(attempt = retries, "retrying: {}", err.as_deref().unwrap_or("?"));
                     // A short, growing pause before retrying a transient error.
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(retries))).await;
                 };
