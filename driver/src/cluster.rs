@@ -155,7 +155,21 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
     })?;
     let parent = dir.parent().expect("cache dir has a parent");
     fs::create_dir_all(parent).with_context(|| format!("failed to create the cache folder {}", parent.display()))?;
-    let staging = parent.join(format!(".harperdb-{version}.partial-{}", std::process::id()));
+    // Leftovers of installs that were interrupted (their process is gone),
+    // and a cache folder without a CLI in it, are removed first.
+    let prefix = format!(".harperdb-{version}.partial-");
+    for e in fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) {
+            if nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("failed to remove the incomplete install {}", dir.display()))?;
+    }
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;
     let log_path = parent.join(format!("npm-install-harperdb-{version}.log"));

@@ -254,14 +254,14 @@ async fn survey_loss(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Result<LossSur
     };
     let both: Vec<String> = on_a.intersection(&on_b).cloned().collect();
     // A read of a record whose blob file is missing hangs on 4.7.29: bound it.
-    let b_timeout = Duration::from_secs(4);
+    let b_timeout = Duration::from_secs(3);
     let reads: Vec<(String, BlobRead, BlobRead)> = futures::stream::iter(both)
         .map(|id| async move {
             let ra = a.read_blob(TABLE, &id, "image", Duration::from_secs(20)).await;
             let rb = b.read_blob(TABLE, &id, "image", b_timeout).await;
             (id, ra, rb)
         })
-        .buffer_unordered(16)
+        .buffer_unordered(32)
         .collect()
         .await;
     for (id, ra, rb) in reads {
