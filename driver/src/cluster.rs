@@ -257,7 +257,9 @@ pub struct ReservedAddress {
 /// Picks `count` loopback addresses (127.0.0.2 and up) whose node ports all
 /// bind right now and that no other blobfail run holds.
 pub fn reserve_addresses(count: usize) -> Result<Vec<ReservedAddress>> {
-    let lock_dir = std::env::temp_dir().join("blobfail-address-locks");
+    // Per user: another user's lock folder would not be writable. Runs of
+    // different users still never share an address, thanks to the port probe.
+    let lock_dir = std::env::temp_dir().join(format!("blobfail-address-locks-{}", nix::unistd::getuid()));
     fs::create_dir_all(&lock_dir).with_context(|| format!("failed to create {}", lock_dir.display()))?;
     let mut picked = Vec::new();
     'candidates: for n in 2u32..(1 << 16) {
@@ -265,11 +267,10 @@ pub fn reserve_addresses(count: usize) -> Result<Vec<ReservedAddress>> {
         if ip.octets()[3] == 0 || ip.octets()[3] == 255 {
             continue;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_dir.join(format!("{ip}.lock")))?;
+        let Ok(file) = OpenOptions::new().create(true).truncate(false).write(true).open(lock_dir.join(format!("{ip}.lock")))
+        else {
+            continue;
+        };
         let Ok(lock) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) else {
             continue;
         };
