@@ -61,7 +61,12 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
     cluster.stops.push(stop);
 
-    let commit_seconds = workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress).await?;
+    let commit_seconds =
+        match workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress).await {
+            Ok(secs) => secs,
+            // Say so if A died under the commits, rather than only that it stopped answering.
+            Err(e) => return Err(cluster.node_mut("a").death().map_or(e, |d| anyhow::anyhow!("{d}"))),
+        };
     phases.record("backlog", Duration::from_secs_f64(commit_seconds));
     let records_a = a.record_count(TABLE).await?;
 
