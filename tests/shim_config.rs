@@ -99,7 +99,9 @@ fn path_and_ops() {
 #[test]
 fn invalid_values_warn_once_each_and_inject_nothing() {
     let sb = Sandbox::new();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    // (the variables set, the variables the warnings must name, in order)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (&[("HARPER_TEST_BLOB_FAIL_INTERVAL", "0")], &["HARPER_TEST_BLOB_FAIL_INTERVAL=\"0\""]),
         (&[("HARPER_TEST_BLOB_FAIL_INTERVAL", "-7")], &["HARPER_TEST_BLOB_FAIL_INTERVAL=\"-7\""]),
         (&[("HARPER_TEST_BLOB_FAIL_INTERVAL", "7x")], &["HARPER_TEST_BLOB_FAIL_INTERVAL=\"7x\""]),

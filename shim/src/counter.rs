@@ -8,7 +8,7 @@ use crate::config::Plan;
 /// The rule: the k-th matching call (k from 1) is a fault position iff
 /// `k > skip` and `(k - skip)` is a multiple of `interval`.
 pub fn is_fault_position(plan: &Plan, k: u64) -> bool {
-    k > plan.skip && (k - plan.skip) % plan.interval == 0
+    k > plan.skip && (k - plan.skip).is_multiple_of(plan.interval)
 }
 
 /// An injected fault: the matching call's number and the fault's own number.
