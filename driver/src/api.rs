@@ -10,7 +10,12 @@ use serde_json::{json, Value};
 #[derive(Clone, Debug)]
 pub struct NodeApi {
     pub name: String,
+    /// The node's loopback address (unspecified for an attached node, which
+    /// is reached by its URLs only).
     pub ip: std::net::Ipv4Addr,
+    /// The operations API and REST base URLs, each ending in `/`.
+    ops: String,
+    rest: String,
     http: reqwest::Client,
     user: String,
     password: String,
@@ -32,6 +37,18 @@ pub const REST_PORT: u16 = 9926;
 
 impl NodeApi {
     pub fn new(name: &str, ip: std::net::Ipv4Addr, user: &str, password: &str) -> Result<Self> {
+        let ops = format!("http://{ip}:{OPS_PORT}/");
+        let rest = format!("http://{ip}:{REST_PORT}/");
+        Self::with_urls(name, ip, ops, rest, user, password)
+    }
+
+    /// A node of an existing cluster, reached by its operations API and REST URLs.
+    pub fn at(name: &str, ops_url: &str, rest_url: &str, user: &str, password: &str) -> Result<Self> {
+        let slash = |u: &str| format!("{}/", u.trim_end_matches('/'));
+        Self::with_urls(name, std::net::Ipv4Addr::UNSPECIFIED, slash(ops_url), slash(rest_url), user, password)
+    }
+
+    fn with_urls(name: &str, ip: std::net::Ipv4Addr, ops: String, rest: String, user: &str, password: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(64)
@@ -41,6 +58,8 @@ impl NodeApi {
         Ok(Self {
             name: name.to_string(),
             ip,
+            ops,
+            rest,
             http,
             user: user.to_string(),
             password: password.to_string(),
@@ -48,11 +67,11 @@ impl NodeApi {
     }
 
     pub fn ops_url(&self) -> String {
-        format!("http://{}:{}/", self.ip, OPS_PORT)
+        self.ops.clone()
     }
 
     pub fn rest_url(&self, path: &str) -> String {
-        format!("http://{}:{}/{}", self.ip, REST_PORT, path.trim_start_matches('/'))
+        format!("{}{}", self.rest, path.trim_start_matches('/'))
     }
 
     /// One operation; a non-2xx answer is an error carrying Harper's message.

@@ -32,11 +32,11 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &str, status: Status, evidence: impl Into<String>) -> Check {
+    pub fn new(name: &str, status: Status, evidence: impl Into<String>) -> Check {
         Check { name: name.into(), status, evidence: evidence.into(), lines: Vec::new() }
     }
 
-    fn with_lines(mut self, lines: Vec<String>) -> Check {
+    pub fn with_lines(mut self, lines: Vec<String>) -> Check {
         const SHOWN: usize = 5;
         for l in lines.iter().take(SHOWN) {
             self.evidence.push_str("\n  ");

@@ -297,7 +297,7 @@ pub fn is_listening(ip: Ipv4Addr, port: u16) -> bool {
 /// in-record limit, so every record's blob goes to a file) and the
 /// backlog-memory table.
 pub const COMPONENT_NAME: &str = "blobfail";
-const COMPONENT_FILES: [(&str, &str); 4] = [
+pub const COMPONENT_FILES: [(&str, &str); 4] = [
     ("package.json", "{\"name\":\"blobfail-component\",\"type\":\"module\",\"version\":\"1.0.0\",\"private\":true}\n"),
     ("config.yaml", "rest: true\ngraphqlSchema:\n  files: 'schema.graphql'\njsResource:\n  files: 'resources.js'\n"),
     (

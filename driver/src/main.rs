@@ -5,9 +5,12 @@
 //! could not decide), 2 when the cluster could not be run.
 
 mod api;
+mod attach;
 mod checks;
 mod cluster;
+mod doctor;
 mod fault;
+mod junit;
 mod monitor;
 mod report;
 mod scenario;
@@ -22,17 +25,85 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use report::Verdict;
 
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  blobfail run blob-save                 a fresh two-node cluster, blob writes failing on B
+  blobfail run all --junit junit.xml     every scenario, JUnit for CI
+  blobfail doctor                        what a local run needs, and what is missing
+  blobfail completions bash > ~/.local/share/bash-completion/completions/blobfail";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  blobfail run blob-save --seed 42 --out /tmp/bf       repeat a workload, keep the run folder
+  blobfail run backlog-memory --records 1000            a bigger backlog
+  blobfail run all --junit junit.xml                    both scenarios, one exit code, JUnit for CI
+  blobfail run blob-save --keep                         leave the cluster running afterwards
+  BLOBFAIL_PASSWORD=... blobfail run blob-save --attach \\
+      --node-a http://10.0.0.1:9925 --node-b http://10.0.0.2:9925
+                                                        against an existing cluster (B preloaded
+                                                        with the shim, the component deployed)
+Exit codes: 0 every check passed, 1 a check failed or could not decide, 2 the run could not be done.";
+
+const COMPONENT_EXAMPLES: &str = "\
+Examples:
+  blobfail component --out ./blobfail-component
+  # then, on every node of the cluster to attach to:
+  cp -r ./blobfail-component <harper root>/components/blobfail && restart Harper";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  blobfail completions bash > ~/.local/share/bash-completion/completions/blobfail
+  blobfail completions zsh > ~/.zfunc/_blobfail      # with fpath+=(~/.zfunc) in ~/.zshrc
+  blobfail completions fish > ~/.config/fish/completions/blobfail.fish";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  blobfail doctor
+  blobfail doctor --shim ./target/release/libblobfail.so --harper-version 4.7.29
+Exit codes: 0 when everything a local run needs is there, 1 otherwise.";
+
 #[derive(Parser, Debug)]
-#[command(name = "blobfail", version, about = "Make file-write failures happen on purpose inside a real Harper cluster, and tell whether it survives them")]
+#[command(
+    name = "blobfail",
+    version,
+    about = "Make file-write failures happen on purpose inside a real Harper cluster, and tell whether it survives them",
+    after_help = MAIN_EXAMPLES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size of the run variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a scenario on a fresh two-node cluster and judge it.
+    /// Run a scenario on a fresh two-node cluster (or an attached one) and judge it.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Write the Harper component the scenarios need (the LargeLocation table), to deploy on nodes for --attach.
+    #[command(after_help = COMPONENT_EXAMPLES)]
+    Component {
+        /// The folder to write the component's files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print a shell completion script, generated from this command line's definition.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Check that this machine has what a local run needs, one line per item.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor {
+        /// The preload shim (default: libblobfail.so next to this executable).
+        #[arg(long, value_name = "PATH")]
+        shim: Option<PathBuf>,
+        /// The harperdb version that should be cached.
+        #[arg(long, value_name = "VERSION", default_value = "4.7.29")]
+        harper_version: String,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +139,31 @@ struct RunArgs {
     /// Seed of the random workload (default: random, printed for reproduction).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also write the checks as JUnit XML to FILE (one testcase per check; the run folder keeps junit.xml too).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Run blob-save against an existing cluster, through its operations API and REST only.
+    #[arg(long, requires_all = ["node_a", "node_b"], conflicts_with_all = ["harper", "keep", "shim"])]
+    attach: bool,
+    /// attach: node A's operations API URL (A serves the load), e.g. http://10.0.0.1:9925.
+    #[arg(long, value_name = "URL", requires = "attach")]
+    node_a: Option<String>,
+    /// attach: node B's operations API URL (B runs with the shim preloaded).
+    #[arg(long, value_name = "URL", requires = "attach")]
+    node_b: Option<String>,
+    /// attach: node A's REST URL [the operations URL on port 9926].
+    #[arg(long, value_name = "URL", requires = "attach")]
+    rest_a: Option<String>,
+    /// attach: node B's REST URL [the operations URL on port 9926].
+    #[arg(long, value_name = "URL", requires = "attach")]
+    rest_b: Option<String>,
+    /// attach: the Harper user.
+    #[arg(long, env = "BLOBFAIL_USER", default_value = "admin")]
+    user: String,
+    /// attach: the Harper user's password (better given by the environment).
+    #[arg(long, env = "BLOBFAIL_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
 
     /// blob-save: every Nth blob write-open on node B fails.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
@@ -152,8 +248,23 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Run(args) = cli.command;
-    match run(args) {
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Component { out } => write_component(&out).map(|()| Verdict::Pass),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "blobfail", &mut std::io::stdout());
+            Ok(Verdict::Pass)
+        }
+        Command::Doctor { shim, harper_version } => {
+            let findings = doctor::examine(shim.as_deref(), &harper_version);
+            for f in &findings {
+                println!("{}", f.line());
+            }
+            Ok(if findings.iter().all(|f| f.ok) { Verdict::Pass } else { Verdict::Fail })
+        }
+    };
+    match outcome {
         Ok(Verdict::Pass) => ExitCode::from(0),
         Ok(_) => ExitCode::from(1),
         Err(e) => {
@@ -177,20 +288,52 @@ fn run(args: RunArgs) -> Result<Verdict> {
     if !(args.catch_up_timeout.is_finite() && args.catch_up_timeout > 0.0 && args.catch_up_timeout <= 3600.0) {
         bail!("--catch-up-timeout must be between 0 and 3600 seconds, got {}", args.catch_up_timeout);
     }
+    if let Some(parent) = args.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!("--junit {}: the folder {} does not exist", args.junit.as_deref().unwrap_or(parent).display(), parent.display());
+        }
+    }
+    if args.attach && args.scenario != ScenarioName::BlobSave {
+        bail!("--attach runs blob-save only: backlog-memory stops and restarts node B, which needs nodes this run started");
+    }
+    if args.attach && args.password.is_none() {
+        bail!("--attach needs the Harper user's password: pass --password or set BLOBFAIL_PASSWORD");
+    }
     let out = prepare_out(args.out.as_deref(), args.scenario)?;
-    let common = scenario::Common {
-        harper: args.harper.clone(),
-        harper_version: args.harper_version.clone(),
-        shim: args.shim.clone(),
-        keep: args.keep,
-        seed: args.seed.unwrap_or_else(rand::random),
-    };
+    let verdict = run_in(&args, &out)?;
+    if let Some(junit) = &args.junit {
+        std::fs::copy(out.join("junit.xml"), junit).with_context(|| format!("failed to write --junit {}", junit.display()))?;
+    }
+    Ok(verdict)
+}
+
+fn run_in(args: &RunArgs, out: &Path) -> Result<Verdict> {
     let blob = scenario::blob_save::Options {
         interval: args.interval,
         requests: args.requests,
         concurrency: args.concurrency as usize,
         settle: Duration::from_secs_f64(args.settle),
         patterns: checks::LogPatterns { failure: args.failure_pattern.clone(), uncaught: args.uncaught_pattern.clone() },
+    };
+    if args.attach {
+        let opts = attach::Options {
+            ops_a: args.node_a.clone().unwrap_or_default(),
+            ops_b: args.node_b.clone().unwrap_or_default(),
+            rest_a: args.rest_a.clone(),
+            rest_b: args.rest_b.clone(),
+            user: args.user.clone(),
+            password: args.password.clone().unwrap_or_default(),
+            seed: args.seed.unwrap_or_else(rand::random),
+            blob,
+        };
+        return attach::execute(&opts, out);
+    }
+    let common = scenario::Common {
+        harper: args.harper.clone(),
+        harper_version: args.harper_version.clone(),
+        shim: args.shim.clone(),
+        keep: args.keep,
+        seed: args.seed.unwrap_or_else(rand::random),
     };
     let backlog = scenario::backlog_memory::Options {
         transactions: args.transactions,
@@ -201,7 +344,25 @@ fn run(args: RunArgs) -> Result<Verdict> {
         after_catch_up: Duration::from_secs_f64(args.after_catch_up),
         shim_interval: args.shim_on_b.then_some(args.interval),
     };
-    scenario::execute(args.scenario.into(), &common, &blob, &backlog, &out, args.out.is_none())
+    scenario::execute(args.scenario.into(), &common, &blob, &backlog, out, args.out.is_none())
+}
+
+/// Writes the scenarios' Harper component into `dir`, for an operator to
+/// deploy on the nodes of a cluster to attach to.
+fn write_component(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    for (file, text) in cluster::COMPONENT_FILES {
+        let path = dir.join(file);
+        std::fs::write(&path, text).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    println!(
+        "wrote the blobfail component ({}) to {}\n\
+         deploy it on every node: copy the folder to <harper root>/components/{}/ and restart Harper",
+        cluster::COMPONENT_FILES.map(|(f, _)| f).join(", "),
+        dir.display(),
+        cluster::COMPONENT_NAME
+    );
+    Ok(())
 }
 
 /// The run folder: `--out` (must be new or empty) or a fresh one in the temp dir.
@@ -244,7 +405,7 @@ mod tests {
     fn the_cli_parses_the_readme_commands() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["blobfail", "run", "blob-save", "--interval", "3", "--requests", "60"]).unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else { panic!("not run") };
         assert_eq!((args.scenario, args.interval, args.requests, args.concurrency), (ScenarioName::BlobSave, 3, 60, 20));
         assert_eq!(args.rss_limit, 1536 * 1024 * 1024);
         assert!(Cli::try_parse_from(["blobfail", "run", "all", "--interval", "0"]).is_err());

@@ -197,53 +197,6 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     Ok(())
 }
 
-/// The checks as JUnit XML (one testsuite per scenario, one testcase per
-/// check; a failed check is a failure, an unknown one is skipped), for CI
-/// systems that show test results.
-pub fn render_junit(reports: &[&Report]) -> String {
-    fn esc(s: &str) -> String {
-        s.chars()
-            .map(|c| match c {
-                '&' => "&amp;".to_string(),
-                '<' => "&lt;".to_string(),
-                '>' => "&gt;".to_string(),
-                '"' => "&quot;".to_string(),
-                '\'' => "&apos;".to_string(),
-                c if (c as u32) < 0x20 && c != '\n' && c != '\t' => String::new(),
-                c => c.to_string(),
-            })
-            .collect()
-    }
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"blobfail\">\n");
-    for r in reports {
-        let failures = r.checks.iter().filter(|c| c.status == Status::Fail).count();
-        let skipped = r.checks.iter().filter(|c| c.status == Status::Unknown).count();
-        let time = r.figures.get("total_seconds").and_then(Value::as_f64).unwrap_or(0.0);
-        x.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
-            esc(&r.scenario),
-            r.checks.len()
-        ));
-        for c in &r.checks {
-            x.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\">\n", esc(&r.scenario), esc(&c.name)));
-            let first = c.evidence.lines().next().unwrap_or("");
-            match c.status {
-                Status::Pass => x.push_str(&format!("      <system-out>{}</system-out>\n", esc(&c.evidence))),
-                Status::Fail => x.push_str(&format!(
-                    "      <failure message=\"{}\">{}</failure>\n",
-                    esc(first),
-                    esc(&if c.lines.is_empty() { c.evidence.clone() } else { c.lines.join("\n") })
-                )),
-                Status::Unknown => x.push_str(&format!("      <skipped message=\"{}\"/>\n", esc(first))),
-            }
-            x.push_str("    </testcase>\n");
-        }
-        x.push_str("  </testsuite>\n");
-    }
-    x.push_str("</testsuites>\n");
-    x
-}
-
 /// Writes text to `path` through a temporary file and a rename.
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
@@ -343,19 +296,6 @@ mod tests {
         assert!(lines[3].starts_with("  FAIL    no-uncaught-exception      2 entries:"), "{text}");
         assert!(lines[4].ends_with("  hdb.log:3: uncaughtException"), "{text}");
         assert_eq!(lines[5], "verdict: FAIL (a check failed)");
-    }
-
-    #[test]
-    fn junit_has_a_testcase_per_check_with_failures_and_skips() {
-        let mut failing = check("no-uncaught-exception", Status::Fail);
-        failing.lines = vec!["hdb.log:3: uncaughtException [Error: ENOENT: open '<root>/blobs/x'] {".into()];
-        let r = report("blob-save", vec![check("liveness", Status::Pass), failing, check("nothing-lost", Status::Unknown)]);
-        let xml = render_junit(&[&r]);
-        assert!(xml.contains("<testsuite name=\"blob-save\" tests=\"3\" failures=\"1\" skipped=\"1\""), "{xml}");
-        assert_eq!(xml.matches("<testcase ").count(), 3);
-        assert!(xml.contains("open &apos;&lt;root&gt;/blobs/x&apos;] {</failure>"), "{xml}");
-        assert!(xml.contains("<skipped message=\"e\"/>"), "{xml}");
-        assert_eq!(xml.matches("<testcase").count(), xml.matches("</testcase>").count());
     }
 
     #[test]

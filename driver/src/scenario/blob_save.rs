@@ -93,7 +93,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     };
     let survey = match &b_death {
         Some(d) => Err(anyhow::anyhow!("{d}")),
-        None => survey_loss(&a, &b, &probe_id).await,
+        None => survey_loss(&a, &b, |id| id != probe_id).await,
     };
     let lost = match &survey {
         Ok(s) => checks::nothing_lost(s),
@@ -199,13 +199,13 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     Ok(report)
 }
 
-struct Liveness {
-    check: checks::Check,
-    seconds: f64,
+pub(crate) struct Liveness {
+    pub check: checks::Check,
+    pub seconds: f64,
 }
 
 /// Upserts one fresh record on A and polls B's exact count until it rises.
-async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
+pub(crate) async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
     let start = Instant::now();
     let bound = Duration::from_secs(30);
     let before = match b.record_count(TABLE).await {
@@ -240,12 +240,13 @@ async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
 
 /// Compares every record A stores with B's own copy, blob bytes included,
 /// without ever making B call the table's source (SQL scans for the ids,
-/// `only-if-cached` reads for the blobs).
-async fn survey_loss(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Result<LossSurvey> {
+/// `only-if-cached` reads for the blobs). Only the ids `compare` accepts
+/// count (attach mode compares only the records its own run created).
+pub(crate) async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> bool) -> Result<LossSurvey> {
     let on_a: BTreeSet<String> =
-        a.stored_ids(TABLE).await.context("listing node A's records")?.into_iter().filter(|id| id != probe_id).collect();
+        a.stored_ids(TABLE).await.context("listing node A's records")?.into_iter().filter(|id| compare(id)).collect();
     let on_b: BTreeSet<String> =
-        b.stored_ids(TABLE).await.context("listing node B's records")?.into_iter().filter(|id| id != probe_id).collect();
+        b.stored_ids(TABLE).await.context("listing node B's records")?.into_iter().filter(|id| compare(id)).collect();
     let mut s = LossSurvey {
         records_on_a: on_a.len(),
         records_on_b: on_b.len(),

@@ -139,7 +139,7 @@ pub fn execute(
     let mut notes = Vec::new();
     let verdict = match outcome {
         Outcome::One(report) => {
-            report::write_text_atomic(&out.join("junit.xml"), &report::render_junit(&[&report]))?;
+            report::write_text_atomic(&out.join("junit.xml"), &crate::junit::render(&[&report])?)?;
             report::write_json_atomic(&path, &report)?;
             println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
             notes.extend(report.note.clone());
@@ -148,7 +148,7 @@ pub fn execute(
         Outcome::All(reports) => {
             let combined = report::CombinedReport::of(reports);
             let all: Vec<&Report> = combined.scenarios.iter().collect();
-            report::write_text_atomic(&out.join("junit.xml"), &report::render_junit(&all))?;
+            report::write_text_atomic(&out.join("junit.xml"), &crate::junit::render(&all)?)?;
             report::write_json_atomic(&path, &combined)?;
             for r in &combined.scenarios {
                 println!("{}", report::render_human(&r.scenario, &r.checks, r.verdict));
