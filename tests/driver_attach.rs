@@ -1,0 +1,247 @@
+//! End-to-end: `blobfail run blob-save --attach` against a cluster the test
+//! provisioned itself with `--keep` (so it can read the shim's fault log on
+//! B, which attach mode cannot, and hold the remote verdicts against it),
+//! and the `--junit` file read back as XML against `report.json`. The kept
+//! cluster is stopped by its process groups at the end, on every path.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use blobfail_suite::driver::*;
+use serde_json::Value;
+
+/// Stops the kept cluster's process groups when dropped (also on a failed
+/// assertion): SIGTERM, up to 15 s, then SIGKILL.
+struct KeptCluster {
+    pgids: Vec<u32>,
+}
+
+impl Drop for KeptCluster {
+    fn drop(&mut self) {
+        for &g in &self.pgids {
+            // SAFETY: kill(2) on a process group this test's run started; no memory is touched.
+            unsafe { libc::kill(-(g as i32), libc::SIGTERM) };
+        }
+        let start = Instant::now();
+        while self.pgids.iter().any(|&g| !group_members(g).is_empty()) && start.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for &g in &self.pgids {
+            if !group_members(g).is_empty() {
+                // SAFETY: as above.
+                unsafe { libc::kill(-(g as i32), libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// The kept cluster's password and process groups, from the `--keep` note.
+fn kept(stdout: &str) -> (String, Vec<u32>) {
+    let password = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("user admin, password "))
+        .unwrap_or_else(|| panic!("no password in the --keep note:\n{stdout}"))
+        .to_string();
+    let pgids = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("stop it with: kill -TERM -- "))
+        .unwrap_or_else(|| panic!("no stop command in the --keep note:\n{stdout}"))
+        .split_whitespace()
+        .map(|g| g.trim_start_matches('-').parse().unwrap())
+        .collect();
+    (password, pgids)
+}
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The JUnit file holds one testcase per check of the report, in order, a
+/// `<failure>` exactly for the failed ones and `<skipped>` for the unknown
+/// ones, each with the evidence as its message.
+fn assert_junit_matches(junit: &Path, report: &Value) {
+    let text = std::fs::read_to_string(junit).unwrap_or_else(|e| panic!("read {}: {e}", junit.display()));
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{} is not XML: {e}\n{text}", junit.display()));
+    let cases: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(cases.len(), checks.len(), "{text}");
+    for (case, check) in cases.iter().zip(checks) {
+        assert_eq!(case.attribute("name"), check["name"].as_str(), "{text}");
+        assert_eq!(case.attribute("classname"), report["scenario"].as_str());
+        let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+        let evidence = check["evidence"].as_str().unwrap();
+        // The message is the evidence on one line; the text holds it whole.
+        let message = evidence.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ");
+        let outcome = |tag: &str| {
+            let n = child(tag).unwrap_or_else(|| panic!("no <{tag}> for {}: {text}", check["name"]));
+            assert_eq!(n.attribute("message"), Some(message.as_str()), "{}", check["name"]);
+            assert!(n.text().unwrap_or("").starts_with(evidence), "{}: {:?}", check["name"], n.text());
+        };
+        match check["status"].as_str().unwrap() {
+            "fail" => {
+                outcome("failure");
+                assert!(child("skipped").is_none());
+            }
+            "unknown" => {
+                outcome("skipped");
+                assert!(child("failure").is_none());
+            }
+            "pass" => {
+                assert!(child("failure").is_none() && child("skipped").is_none(), "{}", check["name"]);
+                assert_eq!(child("system-out").and_then(|n| n.text()), Some(evidence));
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    let failures = checks.iter().filter(|c| c["status"] == "fail").count();
+    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    assert_eq!(suite.attribute("failures"), Some(failures.to_string().as_str()), "{text}");
+    assert_eq!(suite.attribute("tests"), Some(checks.len().to_string().as_str()), "{text}");
+}
+
+#[test]
+fn attach_judges_a_running_cluster_through_its_api_alone() {
+    let _one_cluster = cluster_lock();
+    let kept_dir = run_folder();
+    let kept_out = path_of(&kept_dir);
+    let run = run_bounded(
+        blobfail(&["run", "blob-save", "--keep", "--requests", "60", "--seed", "5", "--out", kept_out.to_str().unwrap()]),
+        Duration::from_secs(10 * 60),
+    );
+    let (password, pgids) = kept(&run.stdout);
+    let cluster = KeptCluster { pgids };
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let local = read_json(&kept_out.join("report.json"));
+    // The run folder's junit.xml is the same rendering as --junit.
+    assert_junit_matches(&kept_out.join("junit.xml"), &local);
+    let faults_before = local["figures"]["faults_injected"].as_u64().unwrap();
+    let nodes = nodes_of(&kept_out);
+    let (ip_a, ip_b) = (nodes[0].0, nodes[1].0);
+    let (ops_a, ops_b) = (format!("http://{ip_a}:9925"), format!("http://{ip_b}:9925"));
+
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let junit = out.join("ci-junit.xml");
+    let out_run = out.join("run");
+    let mut cmd = blobfail(&[
+        "run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--requests", "60", "--seed", "5",
+        "--out", out_run.to_str().unwrap(), "--junit", junit.to_str().unwrap(),
+    ]);
+    cmd.env("BLOBFAIL_PASSWORD", &password);
+    let start = Instant::now();
+    let attach = run_bounded(cmd, Duration::from_secs(5 * 60));
+    let took = start.elapsed();
+    assert_eq!(attach.code(), Some(1), "stdout:\n{}\nstderr:\n{}", attach.stdout, attach.stderr);
+    let report = read_json(&out_run.join("report.json"));
+    let want = [
+        ("injector-fired", "pass"),
+        ("blob-save-failure-logged", "fail"),
+        ("no-uncaught-exception", "fail"),
+        ("peer-connected", "pass"),
+        ("liveness", "pass"),
+        ("nothing-lost", "fail"),
+    ];
+    assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["harper"]["attached"], true);
+    assert_junit_matches(&junit, &report);
+
+    // The shim's fault log is on this machine only because the test owns the
+    // cluster: the faults of the attach run are the ones after the kept run's.
+    let faults: Vec<Value> = std::fs::read_to_string(kept_out.join("faults.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let new_faults: Vec<&str> = faults[faults_before as usize..].iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(!new_faults.is_empty(), "the attach run injected no fault");
+    let figures = &report["figures"];
+    // Judged remotely, yet exactly what the shim did: every faulted file
+    // escaped, and no entry of the earlier run counts.
+    assert_eq!(figures["failed_blob_files_in_log"].as_u64(), Some(new_faults.len() as u64), "{figures:#}");
+    assert_eq!(figures["blobs_unreadable_on_b"].as_u64(), Some(new_faults.len() as u64), "{figures:#}");
+    let injector = check(&report, "injector-fired")["evidence"].as_str().unwrap();
+    let expected = format!(
+        "judged from node B's log (read_log on {ops_b}/): {} distinct blob files under /blobs/ failed with ENOENT, 0 lines with \"Blob save failed for\"",
+        new_faults.len()
+    );
+    assert!(injector.starts_with(&expected), "expected {expected:?}\nin {injector}");
+    assert!(injector.contains("the shim's fault log and exit summary stay on B's host"), "{injector}");
+    let uncaught = check(&report, "no-uncaught-exception");
+    let lines: Vec<&str> = uncaught["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    for l in &lines {
+        assert!(l.contains("[error]: uncaughtException [Error: ENOENT: no such file or directory, open '"), "{l}");
+        assert!(new_faults.iter().any(|f| l.contains(&format!("open '{f}'"))), "an escaped entry not of this run's faults: {l}");
+    }
+    for f in &new_faults {
+        assert!(lines.iter().any(|l| l.contains(&format!("open '{f}'"))), "faulted {f} is not among {lines:#?}");
+    }
+    let lost = check(&report, "nothing-lost")["evidence"].as_str().unwrap();
+    assert!(lost.starts_with(&format!("{} of ", new_faults.len())), "{lost}");
+    assert!(took < Duration::from_secs(60), "attach took {took:?}");
+
+    // Without the scenario's table, attach stops at once with what to deploy.
+    let script = r#"
+import base64, json, sys, urllib.request
+url, password = sys.argv[1], sys.argv[2]
+body = json.dumps({"operation": "drop_table", "database": "data", "table": "LargeLocation"}).encode()
+auth = base64.b64encode(("admin:" + password).encode()).decode()
+req = urllib.request.Request(url, body, {"content-type": "application/json", "authorization": "Basic " + auth})
+print(urllib.request.urlopen(req, timeout=30).read().decode())
+"#;
+    let dropped = std::process::Command::new("python3").args(["-c", script, &format!("{ops_a}/"), &password]).output().expect("python3");
+    assert!(String::from_utf8_lossy(&dropped.stdout).contains("successfully deleted"), "{dropped:?}");
+    let mut cmd = blobfail(&["run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--password", &password]);
+    cmd.arg("--out").arg(out.join("missing"));
+    let missing = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(missing.code(), Some(2), "{}", missing.stderr);
+    let last = missing.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with(&format!("blobfail: node a ({ops_a}/) has no table data.LargeLocation: deploy the blobfail component on both nodes")),
+        "{}",
+        missing.stderr
+    );
+    assert!(last.contains("blobfail component --out DIR"), "{last}");
+
+    drop(cluster);
+    assert_nothing_left(&kept_out);
+}
+
+#[test]
+fn attach_to_nothing_listening_is_one_line_and_exit_2() {
+    // 127.0.0.1's port 1 answers nothing on a test machine.
+    let dir = run_folder();
+    let out = path_of(&dir).join("run");
+    let mut cmd = blobfail(&[
+        "run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--rest-a", "http://127.0.0.1:1",
+        "--node-b", "http://127.0.0.1:1", "--rest-b", "http://127.0.0.1:1", "--out", out.to_str().unwrap(),
+    ]);
+    cmd.env("BLOBFAIL_PASSWORD", "x");
+    let run = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("blobfail: node a (http://127.0.0.1:1/) did not answer describe_table: "), "{}", run.stderr);
+    assert!(!out.join("report.json").exists());
+}
+
+#[test]
+fn attach_needs_a_password_and_runs_blob_save_only() {
+    let mut cmd = blobfail(&["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:9925", "--node-b", "http://127.0.0.1:9925"]);
+    cmd.env_remove("BLOBFAIL_PASSWORD");
+    let run = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim(),
+        "blobfail: --attach needs the Harper user's password: pass --password or set BLOBFAIL_PASSWORD"
+    );
+    let mut cmd = blobfail(&["run", "all", "--attach", "--node-a", "http://127.0.0.1:9925", "--node-b", "http://127.0.0.1:9925"]);
+    cmd.env("BLOBFAIL_PASSWORD", "x");
+    let run = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.starts_with("blobfail: --attach runs blob-save only"), "{}", run.stderr);
+}
