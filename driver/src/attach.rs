@@ -215,6 +215,7 @@ async fn run(opts: &Options, out: &Path, progress: &Progress) -> Result<Report> 
         files,
         teardown: vec![],
         note: None,
+        interrupted: None,
     })
 }
 

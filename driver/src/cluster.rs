@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::{shorten, NodeApi};
+use crate::journal::Journal;
 use crate::report::Progress;
 
 /// Ports every node binds, each on its own loopback address.
@@ -182,9 +183,11 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("failed to run {}", npm.display()))?;
+    let mut group = GroupKill(child.id());
     let bound = Duration::from_secs(15 * 60);
     let start = Instant::now();
     let status = loop {
@@ -200,9 +203,17 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
             }
         }
     };
+    group.0 = None;
     let cli = staging.join("node_modules/harperdb/bin/harperdb.js");
     if !status.success() || !cli.is_file() {
         let _ = fs::remove_dir_all(&staging);
+        if let Some(why) = npm_network_error(&log_path) {
+            bail!(
+                "npm install harperdb@{version} failed: could not reach the npm registry ({why}): check the network \
+                 and npm's registry setting (`npm config get registry`), or pass --harper to use a harper you have; see {}",
+                log_path.display()
+            );
+        }
         bail!(
             "npm install harperdb@{version} failed ({status}): {}; see {} (needs the npm registry; or pass --harper)",
             npm_error(&log_path).or_else(|| last_line(&log_path)).unwrap_or_default(),
@@ -221,14 +232,49 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
     Ok(())
 }
 
+/// Kills a child's whole process group if dropped while the child may still
+/// run (an install cut short by Ctrl-C, or by an error elsewhere): the
+/// child's own `kill_on_drop` reaches only the group leader, not helpers it
+/// started.
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 /// The line of npm's output that says what went wrong (not its error code
 /// or the pointer to its debug log).
 fn npm_error(path: &Path) -> Option<String> {
     let text = tail(path, 64 * 1024);
-    text.lines()
-        .filter_map(|l| l.strip_prefix("npm error ").or_else(|| l.strip_prefix("npm ERR! ")))
-        .find(|l| !l.starts_with("code ") && !l.starts_with("A complete log"))
-        .map(|l| shorten(l, 160))
+    let found = npm_error_lines(&text)
+        .find(|l| !["code ", "syscall ", "errno ", "A complete log"].iter().any(|p| l.starts_with(p)))
+        .map(|l| shorten(l, 160));
+    found
+}
+
+fn npm_error_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|l| l.strip_prefix("npm error ").or_else(|| l.strip_prefix("npm ERR! ")))
+}
+
+/// When npm failed because the registry could not be reached: its own
+/// words for it (e.g. `request to http://127.0.0.1:9/harperdb failed,
+/// reason: connect ECONNREFUSED 127.0.0.1:9`).
+fn npm_network_error(path: &Path) -> Option<String> {
+    const NETWORK: [&str; 8] =
+        ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH", "ERR_SOCKET_TIMEOUT"];
+    let text = tail(path, 64 * 1024);
+    let code = npm_error_lines(&text).find_map(|l| l.strip_prefix("code "))?.trim();
+    if !NETWORK.contains(&code) {
+        return None;
+    }
+    let detail = npm_error_lines(&text)
+        .find_map(|l| l.split_once("FetchError: ").map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| code.to_string());
+    Some(shorten(&detail, 160))
 }
 
 fn last_line(path: &Path) -> Option<String> {
@@ -254,13 +300,63 @@ pub struct ReservedAddress {
     _lock: nix::fcntl::Flock<File>,
 }
 
-/// Picks `count` loopback addresses (127.0.0.2 and up) whose node ports all
-/// bind right now and that no other blobfail run holds.
-pub fn reserve_addresses(count: usize) -> Result<Vec<ReservedAddress>> {
+/// Where the nodes listen and how long they get to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Exactly these loopback addresses (`--addresses`), one per node, in
+    /// order; none: free ones are picked.
+    pub addresses: Option<Vec<Ipv4Addr>>,
+    /// How long every node gets to answer its operations API after launch.
+    pub start_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { addresses: None, start_timeout: Duration::from_secs(120) }
+    }
+}
+
+fn lock_dir() -> Result<PathBuf> {
     // Per user: another user's lock folder would not be writable. Runs of
     // different users still never share an address, thanks to the port probe.
     let lock_dir = std::env::temp_dir().join(format!("blobfail-address-locks-{}", nix::unistd::getuid()));
     fs::create_dir_all(&lock_dir).with_context(|| format!("failed to create {}", lock_dir.display()))?;
+    Ok(lock_dir)
+}
+
+/// Reserves exactly `ips` (from `--addresses`): each must be free of other
+/// blobfail runs, and every node port on it must bind.
+pub fn reserve_pinned(ips: &[Ipv4Addr]) -> Result<Vec<ReservedAddress>> {
+    let lock_dir = lock_dir()?;
+    let mut picked = Vec::new();
+    for &ip in ips {
+        let path = lock_dir.join(format!("{ip}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("failed to open the address lock {}", path.display()))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            anyhow!("address {ip} is in use by another blobfail run (it holds {}): pass other --addresses, or leave --addresses out to let blobfail pick free ones", path.display())
+        })?;
+        for port in NODE_PORTS {
+            if let Err(e) = TcpListener::bind(SocketAddrV4::new(ip, port)) {
+                bail!(
+                    "{ip}:{port} is already taken ({e}): stop what listens there, pass other --addresses, \
+                     or leave --addresses out to let blobfail pick free ones"
+                );
+            }
+        }
+        picked.push(ReservedAddress { ip, _lock: lock });
+    }
+    Ok(picked)
+}
+
+/// Picks `count` loopback addresses (127.0.0.2 and up) whose node ports all
+/// bind right now and that no other blobfail run holds.
+pub fn reserve_addresses(count: usize) -> Result<Vec<ReservedAddress>> {
+    let lock_dir = lock_dir()?;
     let mut picked = Vec::new();
     'candidates: for n in 2u32..(1 << 16) {
         let ip = Ipv4Addr::from(0x7f00_0000u32 + n);
@@ -346,6 +442,8 @@ pub struct Node {
     pub exited: Option<ExitStatus>,
     /// Every pid this node ran as (a restart makes a new one).
     pub pids: Vec<u32>,
+    /// The last exit was blobfail's own doing (`stop`), not the node's.
+    stopped_by_driver: bool,
 }
 
 /// How a node was stopped.
@@ -367,13 +465,22 @@ pub struct Cluster {
     pub password: String,
     pub keep: bool,
     pub stops: Vec<StopRecord>,
+    start_timeout: Duration,
+    /// Where the nodes and their stops are recorded for an interrupted run's report.
+    journal: Journal,
     _addresses: Vec<ReservedAddress>,
 }
 
 impl Cluster {
     /// Reserves addresses and installs one node per name under `out/node-<name>`.
-    pub async fn provision(harper: Harper, out: &Path, names: &[&str], progress: &Progress) -> Result<Cluster> {
-        let addresses = reserve_addresses(names.len())?;
+    pub async fn provision(harper: Harper, out: &Path, names: &[&str], opts: &Options, progress: &Progress) -> Result<Cluster> {
+        let addresses = match &opts.addresses {
+            Some(ips) if ips.len() != names.len() => {
+                bail!("--addresses needs {} addresses (one per node), got {}", names.len(), ips.len())
+            }
+            Some(ips) => reserve_pinned(ips)?,
+            None => reserve_addresses(names.len())?,
+        };
         let password: String = {
             use rand::Rng;
             rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(20).map(char::from).collect()
@@ -402,16 +509,34 @@ impl Cluster {
                 env: Vec::new(),
             };
             let api = NodeApi::new(name, addr.ip, ADMIN_USER, &password)?;
-            nodes.push(Node { spec, api, child: None, pid: None, exited: None, pids: Vec::new() });
+            nodes.push(Node { spec, api, child: None, pid: None, exited: None, pids: Vec::new(), stopped_by_driver: false });
         }
-        let cluster = Cluster { harper, nodes, password, keep: false, stops: Vec::new(), _addresses: addresses };
+        let journal = progress.journal().clone();
+        journal.harper(json!(harper));
+        let cluster = Cluster {
+            harper,
+            nodes,
+            password,
+            keep: false,
+            stops: Vec::new(),
+            start_timeout: opts.start_timeout,
+            journal,
+            _addresses: addresses,
+        };
+        // Written now, so the nodes' addresses and install processes are
+        // on record even if the install is interrupted.
+        cluster.write_manifest()?;
         let step = progress.step(&format!(
             "installing {} harper {} nodes on {}",
             names.len(),
             cluster.harper.version,
             cluster.nodes.iter().map(|n| n.spec.ip.to_string()).collect::<Vec<_>>().join(", ")
         ));
-        let installs: Vec<_> = cluster.nodes.iter().map(|n| install_node(&cluster.harper, &n.spec, &cluster.password)).collect();
+        let installs: Vec<_> = cluster
+            .nodes
+            .iter()
+            .map(|n| install_node(&cluster.harper, &n.spec, &cluster.password))
+            .collect();
         for r in futures::future::join_all(installs).await {
             r?;
         }
@@ -435,7 +560,7 @@ impl Cluster {
             self.node_mut(name).spawn(&harper)?;
         }
         self.write_manifest()?;
-        let bound = Duration::from_secs(120);
+        let bound = self.start_timeout;
         let start = Instant::now();
         let mut ready = vec![false; names.len()];
         while ready.iter().any(|r| !r) {
@@ -444,8 +569,8 @@ impl Cluster {
                     continue;
                 }
                 let node = self.node_mut(name);
-                if let Some(death) = node.death() {
-                    bail!("{death}");
+                if let Some(end) = node.end() {
+                    return Err(end.into_error());
                 }
                 let probe = node.api.op(json!({"operation":"user_info"}), Duration::from_secs(2)).await;
                 if let Err(e) = &probe {
@@ -454,11 +579,20 @@ impl Cluster {
                 ready[i] = probe.is_ok();
             }
             if start.elapsed() > bound {
+                let waiting: Vec<&str> = names.iter().zip(&ready).filter(|(_, r)| !**r).map(|(n, _)| *n).collect();
                 bail!(
-                    "node(s) {} did not answer their operations API within {} s; see {}",
-                    names.join(", "),
-                    bound.as_secs(),
-                    self.nodes.iter().map(|n| n.spec.hdb_log.display().to_string()).collect::<Vec<_>>().join(" and ")
+                    "node {} did not answer its operations API within {:.0} s (--start-timeout): see {}; \
+                     a slow machine may need a longer --start-timeout",
+                    waiting.join(" and "),
+                    bound.as_secs_f64(),
+                    waiting
+                        .iter()
+                        .map(|n| {
+                            let s = &self.node(n).spec;
+                            format!("{} and {}", s.stdout.display(), s.hdb_log.display())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             step.set_message(&format!("{} s", start.elapsed().as_secs()));
@@ -483,6 +617,7 @@ impl Cluster {
         let Some(first) = self.nodes.first() else { return Ok(()) };
         let out = first.spec.dir.parent().expect("node dir is inside the run folder");
         let nodes: Vec<Value> = self.nodes.iter().map(Node::describe).collect();
+        self.journal.nodes(nodes.clone());
         crate::report::write_json_atomic(&out.join("cluster.json"), &json!({ "nodes": nodes }))
     }
 
@@ -542,11 +677,38 @@ impl Cluster {
     /// An error naming the first node that has died, with its last words.
     pub fn check_alive(&mut self) -> Result<()> {
         for node in &mut self.nodes {
-            if let Some(death) = node.death() {
-                bail!("{death}");
+            if let Some(end) = node.end() {
+                return Err(end.into_error());
             }
         }
         Ok(())
+    }
+
+    /// An `Interrupted` error if a node was stopped from outside the run (a
+    /// crash is left for the checks to report).
+    pub fn check_outside(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            if let Some(end @ NodeEnd::StoppedFromOutside { .. }) = node.end() {
+                return Err(end.into_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `fut` while watching the nodes every 200 ms: a node stopped
+    /// from outside ends the wait at once with `Interrupted`; a crash does
+    /// not (it is evidence for the checks, gathered afterwards).
+    pub async fn supervise<T>(&mut self, fut: impl std::future::Future<Output = T>) -> Result<T> {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => {
+                    self.check_outside()?;
+                    return Ok(out);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => self.check_outside()?,
+            }
+        }
     }
 
     /// Stops every node still running (SIGTERM to its group, a grace period,
@@ -554,6 +716,7 @@ impl Cluster {
     pub fn teardown(&mut self) {
         for node in &mut self.nodes {
             if let Some(rec) = node.stop(STOP_GRACE) {
+                self.journal.stopped(json!(rec));
                 self.stops.push(rec);
             }
         }
@@ -582,8 +745,14 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if !self.keep {
+        // Nodes still running here mean the scenario did not finish (an
+        // error, a panic, Ctrl-C): the phase under way ended when it stopped,
+        // and this teardown is timed as a phase of its own.
+        if !self.keep && self.nodes.iter().any(|n| n.child.is_some()) {
+            self.journal.cut_short();
+            let start = Instant::now();
             self.teardown();
+            self.journal.leave("teardown", (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
         }
     }
 }
@@ -621,10 +790,13 @@ async fn install_node(harper: &Harper, spec: &NodeSpec, password: &str) -> Resul
         .stderr(log)
         .process_group(0)
         .kill_on_drop(true);
-    let status = tokio::time::timeout(Duration::from_secs(180), cmd.status())
+    let mut child = cmd.spawn().with_context(|| format!("failed to run harper install for node {}", spec.name))?;
+    let mut group = GroupKill(child.id());
+    let status = tokio::time::timeout(Duration::from_secs(180), child.wait())
         .await
         .map_err(|_| anyhow!("harper install of node {} took over 180 s; see {}", spec.name, log_path.display()))?
         .with_context(|| format!("failed to run harper install for node {}", spec.name))?;
+    group.0 = None;
     if !status.success() || !spec.root.join("harperdb-config.yaml").is_file() {
         bail!(
             "harper install of node {} failed ({status}): {}; see {}",
@@ -670,18 +842,27 @@ impl Node {
         self.pid = Some(pid);
         self.pids.push(pid);
         self.exited = None;
+        self.stopped_by_driver = false;
         Ok(())
     }
 
-    /// If the node process has exited: a sentence with its status, its last
-    /// output and its log path.
+    /// If the node process has exited without blobfail stopping it: a
+    /// sentence with its status, its last output and its log path.
     pub fn death(&mut self) -> Option<String> {
+        self.end().map(NodeEnd::into_text)
+    }
+
+    /// How the node ended, if it has ended without blobfail stopping it.
+    pub fn end(&mut self) -> Option<NodeEnd> {
         if self.exited.is_none() {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(st)) = child.try_wait() {
                     self.exited = Some(st);
                 }
             }
+        }
+        if self.stopped_by_driver {
+            return None;
         }
         let st = self.exited?;
         let mut last: Vec<String> = Vec::new();
@@ -690,14 +871,27 @@ impl Node {
             last.extend(t.lines().rev().filter(|l| !l.trim().is_empty()).take(3).map(|l| shorten(l, 160)));
         }
         last.reverse();
-        Some(format!(
-            "node {} (pid {}) died: {}; last lines: {}; log {}",
-            self.spec.name,
-            self.pid.unwrap_or(0),
-            describe_exit(st),
-            if last.is_empty() { "(none)".to_string() } else { last.join(" | ") },
-            self.spec.hdb_log.display()
-        ))
+        let last = if last.is_empty() { "(none)".to_string() } else { last.join(" | ") };
+        let (name, pid, log) = (&self.spec.name, self.pid.unwrap_or(0), self.spec.hdb_log.display());
+        let oom = [&self.spec.hdb_log, &self.spec.stderr, &self.spec.stdout]
+            .iter()
+            .any(|p| tail(p, 256 * 1024).contains(WORKER_OOM));
+        Some(match classify_exit(st, oom) {
+            EndKind::Crashed => NodeEnd::Crashed(format!(
+                "node {name} (pid {pid}) died: {}{}; last lines: {last}; log {log}",
+                describe_exit(st),
+                if oom { format!(" ({WORKER_OOM} in its output)") } else { String::new() },
+            )),
+            EndKind::StoppedFromOutside => NodeEnd::StoppedFromOutside {
+                node: name.clone(),
+                text: format!(
+                    "node {name} (pid {pid}) was stopped from outside the run: {}, which blobfail did not send; \
+                     another process stopped it, or the kernel's out-of-memory killer did \
+                     (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\"); last lines: {last}; log {log}",
+                    describe_exit(st)
+                ),
+            },
+        })
     }
 
     /// SIGTERM to the node's process group, up to `grace` for it to go, then
@@ -707,9 +901,12 @@ impl Node {
         let pid = self.pid?;
         let pgid = Pid::from_raw(pid as i32);
         let start = Instant::now();
-        let mut signal = "SIGTERM";
+        // A node that already ended on its own keeps that end (a crash, or a
+        // kill from outside): only what this call stops counts as blobfail's.
+        let mut status = self.exited.or_else(|| child.try_wait().ok().flatten());
+        self.stopped_by_driver = status.is_none();
+        let mut signal = if status.is_none() { "SIGTERM" } else { "none (had already exited)" };
         let _ = killpg(pgid, Signal::SIGTERM);
-        let mut status = None;
         let bound = grace + Duration::from_secs(10);
         loop {
             if status.is_none() {
@@ -720,7 +917,7 @@ impl Node {
             if status.is_some() && !group_alive {
                 break;
             }
-            if start.elapsed() > grace && signal == "SIGTERM" {
+            if start.elapsed() > grace && signal != "SIGKILL" {
                 signal = "SIGKILL";
                 let _ = killpg(pgid, Signal::SIGKILL);
             }
@@ -755,6 +952,88 @@ impl Node {
     }
 }
 
+/// What a worker running out of memory prints (a crash of the node's own).
+pub const WORKER_OOM: &str = "ERR_WORKER_OUT_OF_MEMORY";
+
+/// How a node ended without blobfail stopping it.
+#[derive(Debug, Clone)]
+pub enum NodeEnd {
+    /// It crashed on its own (a non-zero exit, SIGABRT, SIGSEGV, a worker out
+    /// of memory): under faults, that is a finding the checks report.
+    Crashed(String),
+    /// It was stopped by a signal blobfail did not send: the run could not
+    /// be completed as planned, so what needed the node cannot be decided.
+    StoppedFromOutside { node: String, text: String },
+}
+
+impl NodeEnd {
+    pub fn into_text(self) -> String {
+        match self {
+            NodeEnd::Crashed(t) | NodeEnd::StoppedFromOutside { text: t, .. } => t,
+        }
+    }
+
+    /// The error that ends the run: `Interrupted` for a stop from outside
+    /// (the run writes a partial report), a plain error for a crash.
+    pub fn into_error(self) -> anyhow::Error {
+        match self {
+            NodeEnd::Crashed(t) => anyhow!("{t}"),
+            NodeEnd::StoppedFromOutside { node, text } => anyhow::Error::new(Interrupted { node, text }),
+        }
+    }
+}
+
+/// A node of the run was stopped from outside: the scenario ends early and
+/// the driver writes a partial report in which the checks that needed the
+/// node are unknown, with `text` as the reason.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub node: String,
+    pub text: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndKind {
+    Crashed,
+    StoppedFromOutside,
+}
+
+/// Tells a crash from a stop from outside, for a node blobfail did not stop.
+///
+/// Trade-off: the exit status cannot tell who sent a signal. SIGKILL and
+/// SIGTERM (and SIGINT/SIGHUP, and the 128+n codes a wrapper script turns
+/// them into) are what people, supervisors and the kernel's OOM killer send,
+/// never what a process does to itself, so they count as outside
+/// interference and the run ends as unknown (exit 2) rather than as a
+/// finding. The cost: a Harper bug that makes the kernel OOM-kill B is
+/// reported as "could not decide", not "fail" (still a non-zero exit, and
+/// the evidence names the OOM killer). Exit 0 also counts as a stop from
+/// outside: Harper exits 0 only when told to stop (its SIGTERM/SIGINT
+/// handler). A worker out of memory in the node's output is always a crash,
+/// whatever the signal; so is any other non-zero exit or signal (SIGABRT,
+/// SIGSEGV, ...), which stays a finding (exit 1).
+fn classify_exit(st: ExitStatus, worker_oom: bool) -> EndKind {
+    const OUTSIDE: [Signal; 4] = [Signal::SIGKILL, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+    if worker_oom {
+        return EndKind::Crashed;
+    }
+    let outside_signal = |n: i32| OUTSIDE.iter().any(|s| *s as i32 == n);
+    match (st.code(), st.signal()) {
+        (_, Some(sig)) if outside_signal(sig) => EndKind::StoppedFromOutside,
+        (Some(0), _) => EndKind::StoppedFromOutside,
+        (Some(c), _) if c > 128 && outside_signal(c - 128) => EndKind::StoppedFromOutside,
+        _ => EndKind::Crashed,
+    }
+}
+
 pub fn describe_exit(st: ExitStatus) -> String {
     match (st.code(), st.signal()) {
         (Some(c), _) => format!("exit status {c}"),
@@ -785,6 +1064,20 @@ mod tests {
         assert_ne!(third.ip, second.ip);
         assert!(is_listening(ip, 9933));
         assert!(!is_listening(third.ip, 9925));
+    }
+
+    #[test]
+    fn a_kill_from_outside_is_told_from_a_crash() {
+        let signalled = |sig: Signal| ExitStatus::from_raw(sig as i32);
+        let exited = |code: i32| ExitStatus::from_raw(code << 8);
+        for st in [signalled(Signal::SIGKILL), signalled(Signal::SIGTERM), signalled(Signal::SIGINT), exited(0), exited(137), exited(143)] {
+            assert_eq!(classify_exit(st, false), EndKind::StoppedFromOutside, "{st}");
+        }
+        for st in [signalled(Signal::SIGABRT), signalled(Signal::SIGSEGV), signalled(Signal::SIGBUS), exited(1), exited(134)] {
+            assert_eq!(classify_exit(st, false), EndKind::Crashed, "{st}");
+        }
+        // A worker out of memory is B's own failure, whatever ended the process.
+        assert_eq!(classify_exit(signalled(Signal::SIGKILL), true), EndKind::Crashed);
     }
 
     #[test]

@@ -84,6 +84,7 @@ mod tests {
             files: Map::new(),
             teardown: vec![],
             note: None,
+            interrupted: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! `blobfail`: runs fault-injection scenarios against a real Harper cluster.
 //!
 //! `main` only parses the arguments, runs the scenario, and maps the outcome
-//! to an exit code: 0 when every check passed, 1 when a check failed (or
-//! could not decide), 2 when the cluster could not be run.
+//! to an exit code: 0 when every check passed, 1 when a check failed, 2 when
+//! the cluster could not be run or no check failed but one could not be
+//! decided (the run was interrupted: Ctrl-C, SIGTERM, a node stopped from
+//! outside).
 
 mod api;
 mod attach;
@@ -10,6 +12,7 @@ mod checks;
 mod cluster;
 mod doctor;
 mod fault;
+mod journal;
 mod junit;
 mod monitor;
 mod report;
@@ -139,6 +142,12 @@ struct RunArgs {
     /// Seed of the random workload (default: random, printed for reproduction).
     #[arg(long)]
     seed: Option<u64>,
+    /// The nodes' loopback addresses, one per node (A,B), instead of free ones picked by probing.
+    #[arg(long, value_name = "IP,IP", value_delimiter = ',', value_parser = parse_loopback, conflicts_with = "attach")]
+    addresses: Option<Vec<std::net::Ipv4Addr>>,
+    /// Seconds each node gets to answer its operations API after it is launched.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS", conflicts_with = "attach")]
+    start_timeout: f64,
     /// Also write the checks as JUnit XML to FILE (one testcase per check; the run folder keeps junit.xml too).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -207,6 +216,15 @@ struct RunArgs {
     shim_on_b: bool,
 }
 
+/// An IPv4 address in 127.0.0.0/8: servers of this tool listen on loopback only.
+fn parse_loopback(s: &str) -> Result<std::net::Ipv4Addr, String> {
+    let ip: std::net::Ipv4Addr = s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address"))?;
+    if !ip.is_loopback() {
+        return Err(format!("{ip} is not a loopback address (127.0.0.0/8): the nodes listen on loopback only"));
+    }
+    Ok(ip)
+}
+
 /// `1536MiB`, `1.5GiB`, `2000000` → bytes.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -266,7 +284,13 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(Verdict::Pass) => ExitCode::from(0),
-        Ok(_) => ExitCode::from(1),
+        // Trade-off: an undecided check (with none failed) exits 2, like a run
+        // that could not be done, not 1: 1 stays "blobfail found something"
+        // (a regression to look at), 2 "no answer, rerun or fix the setup".
+        // A failure outranks undecided checks beside it, except in an
+        // interrupted run, whose verdict is unknown whatever it had found.
+        Ok(Verdict::Fail) => ExitCode::from(1),
+        Ok(Verdict::Unknown) => ExitCode::from(2),
         Err(e) => {
             eprintln!("blobfail: {}", one_line(&format!("{e:#}")));
             ExitCode::from(2)
@@ -287,6 +311,14 @@ fn run(args: RunArgs) -> Result<Verdict> {
     }
     if !(args.catch_up_timeout.is_finite() && args.catch_up_timeout > 0.0 && args.catch_up_timeout <= 3600.0) {
         bail!("--catch-up-timeout must be between 0 and 3600 seconds, got {}", args.catch_up_timeout);
+    }
+    if !(args.start_timeout.is_finite() && args.start_timeout > 0.0 && args.start_timeout <= 3600.0) {
+        bail!("--start-timeout must be between 0 and 3600 seconds, got {}", args.start_timeout);
+    }
+    if let Some(ips) = &args.addresses {
+        if ips.len() != 2 || ips[0] == ips[1] {
+            bail!("--addresses needs two different loopback addresses (node A's, node B's), e.g. 127.0.0.20,127.0.0.21");
+        }
     }
     if let Some(parent) = args.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -334,6 +366,10 @@ fn run_in(args: &RunArgs, out: &Path) -> Result<Verdict> {
         shim: args.shim.clone(),
         keep: args.keep,
         seed: args.seed.unwrap_or_else(rand::random),
+        cluster: cluster::Options {
+            addresses: args.addresses.clone(),
+            start_timeout: Duration::from_secs_f64(args.start_timeout),
+        },
     };
     let backlog = scenario::backlog_memory::Options {
         transactions: args.transactions,

@@ -12,16 +12,24 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::checks::{Check, Status};
+use crate::journal::{Interruption, Journal};
 
 /// Progress for the run's steps; plain lines when stderr is not a terminal.
+/// It carries the run's journal, so whatever reports progress also records
+/// what an interrupted run's partial report needs.
 #[derive(Clone)]
 pub struct Progress {
     tty: bool,
+    journal: Journal,
 }
 
 impl Progress {
     pub fn new() -> Self {
-        Self { tty: std::io::stderr().is_terminal() }
+        Self { tty: std::io::stderr().is_terminal(), journal: Journal::default() }
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// A spinner with a message, or one line when not on a terminal.
@@ -163,6 +171,10 @@ pub struct Report {
     /// Said to the user after the report (e.g. how to reach a kept cluster).
     #[serde(skip)]
     pub note: Option<String>,
+    /// Set when the run was cut short (Ctrl-C, SIGTERM, a node stopped from
+    /// outside): the verdict is then unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
 }
 
 /// Several scenarios' results (`blobfail run all`).
@@ -170,6 +182,8 @@ pub struct Report {
 pub struct CombinedReport {
     pub scenario: String,
     pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
     pub checks: Vec<Check>,
     pub scenarios: Vec<Report>,
 }
@@ -182,8 +196,13 @@ impl CombinedReport {
             .iter()
             .flat_map(|r| r.checks.iter().map(move |c| Check { name: format!("{}/{}", r.scenario, c.name), ..c.clone() }))
             .collect();
-        let verdict = Verdict::combine(&scenarios.iter().map(|r| r.verdict).collect::<Vec<_>>());
-        CombinedReport { scenario: "all".into(), verdict, checks, scenarios }
+        let interrupted = scenarios.iter().find_map(|r| r.interrupted.clone());
+        // An interrupted run has no verdict, whatever its finished part found.
+        let verdict = match interrupted {
+            Some(_) => Verdict::Unknown,
+            None => Verdict::combine(&scenarios.iter().map(|r| r.verdict).collect::<Vec<_>>()),
+        };
+        CombinedReport { scenario: "all".into(), verdict, interrupted, checks, scenarios }
     }
 }
 
@@ -202,6 +221,48 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("failed to write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("failed to move {} into place", path.display()))
+}
+
+/// The human report of one scenario, saying first if it was interrupted.
+pub fn render_report(r: &Report) -> String {
+    let mut s = render_human(&r.scenario, &r.checks, r.verdict);
+    if let Some(i) = &r.interrupted {
+        s = s.replacen(&format!("\n{}:\n", r.scenario), &format!("\n{} (interrupted: {}):\n", r.scenario, i.reason), 1);
+        s = s.replace(&format!("verdict: {}", r.verdict.describe()), "verdict: UNKNOWN (the run was interrupted)");
+    }
+    s
+}
+
+/// Phases in the order a run goes through them, with the words a person
+/// reads in the time summary (`install` is getting Harper, from the cache or
+/// npm; `provision` is `harper install` of each node).
+const PHASES: [(&str, &str); 14] = [
+    ("install", "harper install"),
+    ("provision", "node install"),
+    ("start", "start"),
+    ("join", "join"),
+    ("workload", "workload"),
+    ("settle", "settle"),
+    ("stop_b", "stop B"),
+    ("backlog", "backlog commit"),
+    ("restart", "restart"),
+    ("catching_up", "catch-up"),
+    ("after_catch_up", "after catch-up"),
+    ("checks", "checks"),
+    ("teardown", "teardown"),
+    ("total", "total"),
+];
+
+/// One line: where a scenario's wall time went, phase by phase, from its
+/// `<phase>_seconds` figures.
+pub fn render_time_summary(scenario: &str, figures: &Map<String, Value>) -> String {
+    let parts: Vec<String> = PHASES
+        .iter()
+        .filter(|(k, _)| *k != "total")
+        .filter_map(|(k, label)| figures.get(&format!("{k}_seconds")).and_then(Value::as_f64).map(|s| format!("{label} {s:.1} s")))
+        .collect();
+    let total = figures.get("total_seconds").and_then(Value::as_f64).unwrap_or(0.0);
+    format!("where the time went ({scenario}, {total:.1} s): {}", parts.join(", "))
 }
 
 /// The human report: one line per check, its evidence indented below.
@@ -269,6 +330,7 @@ mod tests {
             files: Map::new(),
             teardown: vec![],
             note: None,
+            interrupted: None,
         }
     }
 

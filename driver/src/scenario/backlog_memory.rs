@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::{Common, Phases};
+use crate::journal::PlannedCheck;
 use crate::checks;
 use crate::cluster::{self, Cluster};
 use crate::fault::{self, FaultPlan};
@@ -35,8 +36,15 @@ pub struct Options {
     pub shim_interval: Option<u64>,
 }
 
+/// The checks, and the nodes each cannot be decided without.
+pub const CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+    PlannedCheck { name: "no-worker-oom", needs: &["b"] },
+    PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
+];
+
 pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progress) -> Result<Report> {
-    let mut phases = Phases::default();
+    let mut phases = Phases::begin(progress, "backlog-memory", out, CHECKS);
     let shim = match opts.shim_interval {
         Some(_) => Some(fault::find_shim(common.shim.as_deref())?),
         None => None,
@@ -44,7 +52,8 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     let harper = phases
         .time("install", cluster::resolve_harper(common.harper.as_deref(), &common.harper_version, progress))
         .await?;
-    let mut cluster = phases.time("provision", Cluster::provision(harper, out, &["a", "b"], progress)).await?;
+    let mut cluster =
+        phases.time("provision", Cluster::provision(harper, out, &["a", "b"], &common.cluster, progress)).await?;
     let fault_log = out.join("faults.jsonl");
     if let (Some(shim), Some(interval)) = (shim, opts.shim_interval) {
         let plan = FaultPlan { shim, interval, path: "/blobs/".into(), errno: "ENOENT".into(), log: fault_log.clone() };
@@ -57,34 +66,51 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     let b = cluster.node("b").api.clone();
 
     let step = progress.step("stopping node B");
+    phases.enter("stop_b");
+    cluster.check_alive()?;
     let stop = cluster.node_mut("b").stop(STOP_GRACE).expect("node b was running");
+    phases.record("stop_b", Duration::from_secs_f64(stop.seconds));
     step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
     cluster.stops.push(stop);
 
-    let commit_seconds =
-        match workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress).await {
-            Ok(secs) => secs,
-            // Say so if A died under the commits, rather than only that it stopped answering.
-            Err(e) => return Err(cluster.node_mut("a").death().map_or(e, |d| anyhow::anyhow!("{d}"))),
-        };
-    phases.record("backlog", Duration::from_secs_f64(commit_seconds));
+    let commits = workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress);
+    match phases.time("backlog", cluster.supervise(commits)).await? {
+        Ok(_) => {}
+        // Say so if A died under the commits, rather than only that it stopped answering.
+        Err(e) => return Err(cluster.node_mut("a").end().map_or(e, |end| end.into_error())),
+    }
     let records_a = a.record_count(TABLE).await?;
 
     // From the moment B is launched: sample its memory, and poll its count.
     let step = progress.step(&format!("restarting node B and waiting for it to catch up to {records_a} records"));
     let launched = Instant::now();
+    phases.enter("restart");
     cluster.restart("b")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let sampler = tokio::spawn(monitor::sample_until(b.clone(), launched, stop_rx));
     let mut last_b = None;
     let mut catch_up = None;
     let mut death = None;
+    // restart: from launch to B's first answer; catching_up: from there to
+    // the count matching A's.
+    let mut answered: Option<Instant> = None;
     while launched.elapsed() < opts.catch_up_timeout {
+        // A stop from outside (of A or B) ends the run as interrupted; a
+        // crash of B is this scenario's finding.
+        if let Err(e) = cluster.check_outside() {
+            let _ = stop_tx.send(true);
+            return Err(e);
+        }
         if let Some(d) = cluster.node_mut("b").death() {
             death = Some(d);
             break;
         }
         if let Ok(n) = b.record_count(TABLE).await {
+            if answered.is_none() {
+                answered = Some(Instant::now());
+                phases.record("restart", launched.elapsed());
+                phases.enter("catching_up");
+            }
             last_b = Some(n);
             step.set_message(&format!("{n} / {records_a} after {:.0} s", launched.elapsed().as_secs_f64()));
             if n >= records_a {
@@ -94,25 +120,36 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    match answered {
+        Some(t) => phases.record("catching_up", t.elapsed()),
+        None => phases.record("restart", launched.elapsed()),
+    }
     if catch_up.is_some() {
         // A fixed observation window, not a wait for a condition: the plot
         // shows whether B's memory comes back down after the catch-up.
         step.set_message("caught up; sampling a little longer");
-        tokio::time::sleep(opts.after_catch_up).await;
+        let window = tokio::time::sleep(opts.after_catch_up);
+        if let Err(e) = phases.time("after_catch_up", cluster.supervise(window)).await {
+            let _ = stop_tx.send(true);
+            return Err(e);
+        }
     }
     let _ = stop_tx.send(true);
     let samples: Vec<Sample> = sampler.await.unwrap_or_default();
-    phases.record("recovery", launched.elapsed());
     step.finish(&match catch_up {
         Some(s) => format!("caught up in {s:.1} s"),
         None => "did not catch up".to_string(),
     });
 
     let teardown_start = Instant::now();
+    phases.enter("teardown");
     if !common.keep {
         cluster.teardown();
     }
     phases.record("teardown", teardown_start.elapsed());
+    cluster.check_outside()?;
+    let checks_start = Instant::now();
+    phases.enter("checks");
 
     let b_spec = cluster.node("b").spec.clone();
     let log_text = std::fs::read_to_string(&b_spec.hdb_log).unwrap_or_default();
@@ -163,6 +200,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     if opts.shim_interval.is_some() {
         put("faults_injected", json!(fault::read_fault_log(&fault_log)?.len()));
     }
+    phases.record("checks", checks_start.elapsed());
     phases.into_figures(&mut figures);
 
     let mut files = Map::new();
@@ -180,7 +218,9 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         files,
         teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
         note: common.keep.then(|| cluster.keep_instructions()),
+        interrupted: None,
     };
+    progress.journal().finished(&report);
     // Disarm the teardown guard only now that the run has succeeded: an
     // error before this point stops the cluster even with --keep.
     cluster.keep = common.keep;

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::{Common, Phases};
+use crate::journal::PlannedCheck;
 use crate::api::{BlobRead, NodeApi};
 use crate::checks::{self, LogPatterns, LossSurvey};
 use crate::cluster::{self, Cluster};
@@ -31,13 +32,25 @@ pub struct Options {
     pub patterns: LogPatterns,
 }
 
+/// The checks, and the nodes each cannot be decided without (for the
+/// partial report of an interrupted run).
+pub const CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "injector-fired", needs: &["b"] },
+    PlannedCheck { name: "blob-save-failure-logged", needs: &["b"] },
+    PlannedCheck { name: "no-uncaught-exception", needs: &["b"] },
+    PlannedCheck { name: "peer-connected", needs: &["a", "b"] },
+    PlannedCheck { name: "liveness", needs: &["a", "b"] },
+    PlannedCheck { name: "nothing-lost", needs: &["a", "b"] },
+];
+
 pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progress) -> Result<Report> {
-    let mut phases = Phases::default();
+    let mut phases = Phases::begin(progress, "blob-save", out, CHECKS);
     let shim = fault::find_shim(common.shim.as_deref())?;
     let harper = phases
         .time("install", cluster::resolve_harper(common.harper.as_deref(), &common.harper_version, progress))
         .await?;
-    let mut cluster = phases.time("provision", Cluster::provision(harper, out, &["a", "b"], progress)).await?;
+    let mut cluster =
+        phases.time("provision", Cluster::provision(harper, out, &["a", "b"], &common.cluster, progress)).await?;
     let plan = FaultPlan {
         shim,
         interval: opts.interval,
@@ -54,7 +67,10 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     let b = cluster.node("b").api.clone();
     eprintln!("blobfail: workload seed {} (repeat with --seed {})", common.seed, common.seed);
     let ids = workload::draw_ids(common.seed, opts.requests, ID_SPACE);
-    let load = phases.time("workload", workload::run_gets(&a, TABLE, &ids, opts.concurrency, progress)).await;
+    // Supervised: a node stopped from outside ends the run at once (as
+    // interrupted); a crash of B lets the load on A go on, for the checks.
+    let load =
+        phases.time("workload", cluster.supervise(workload::run_gets(&a, TABLE, &ids, opts.concurrency, progress))).await?;
     if load.ok == 0 {
         cluster.check_alive()?;
         anyhow::bail!(
@@ -64,16 +80,18 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         );
     }
     let settle_bound = opts.settle + Duration::from_secs(60);
-    let settled = phases.time("settle", workload::settle(&a, &b, TABLE, opts.settle, settle_bound, progress)).await;
+    let settled =
+        phases.time("settle", cluster.supervise(workload::settle(&a, &b, TABLE, opts.settle, settle_bound, progress))).await?;
     // A carries the load and is never faulted: without it nothing can be judged.
-    if let Some(death) = cluster.node_mut("a").death() {
-        anyhow::bail!("{death}");
+    if let Some(end) = cluster.node_mut("a").end() {
+        return Err(end.into_error());
     }
 
     // Observe the live cluster. B's log is read first: reading back a record
     // whose blob file is missing makes 4.7.29 log another uncaughtException
     // (for the read), which must not be counted as a save failure.
     let step = progress.step("checking the cluster");
+    phases.enter("checks");
     let checks_start = Instant::now();
     // B may still be logging the last failures when its count already
     // matches A's: wait (bounded) until its log has stopped growing.
@@ -81,35 +99,44 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     wait_quiet(&b_log_path, Duration::from_secs(1), Duration::from_secs(10)).await;
     let b_log = std::fs::read_to_string(&b_log_path).unwrap_or_default();
     let b_death = cluster.node_mut("b").death();
-    let status = match &b_death {
-        Some(d) => Err(d.clone()),
-        None => b.cluster_status().await.map_err(|e| format!("{e:#}")),
+    let journal = progress.journal().clone();
+    let observe = async {
+        let status = match &b_death {
+            Some(d) => Err(d.clone()),
+            None => b.cluster_status().await.map_err(|e| format!("{e:#}")),
+        };
+        let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a.ip.to_string());
+        journal.decided(&peer);
+        let probe_id = format!("blobfail-liveness-{}", common.seed);
+        let live = match &b_death {
+            Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
+            None => liveness(&a, &b, &probe_id).await,
+        };
+        journal.decided(&live.check);
+        let survey = match &b_death {
+            Some(d) => Err(anyhow::anyhow!("{d}")),
+            None => survey_loss(&a, &b, |id| id != probe_id).await,
+        };
+        let lost = match &survey {
+            Ok(s) => checks::nothing_lost(s),
+            Err(e) => checks::Check {
+                name: "nothing-lost".into(),
+                status: checks::Status::Unknown,
+                evidence: format!("could not compare the nodes' records: {e:#}"),
+                lines: vec![],
+            },
+        };
+        journal.decided(&lost);
+        (peer, live, survey, lost)
     };
-    let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a.ip.to_string());
-    let probe_id = format!("blobfail-liveness-{}", common.seed);
-    let live = match &b_death {
-        Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
-        None => liveness(&a, &b, &probe_id).await,
-    };
-    let survey = match &b_death {
-        Some(d) => Err(anyhow::anyhow!("{d}")),
-        None => survey_loss(&a, &b, |id| id != probe_id).await,
-    };
-    let lost = match &survey {
-        Ok(s) => checks::nothing_lost(s),
-        Err(e) => checks::Check {
-            name: "nothing-lost".into(),
-            status: checks::Status::Unknown,
-            evidence: format!("could not compare the nodes' records: {e:#}"),
-            lines: vec![],
-        },
-    };
+    let (peer, live, survey, lost) = cluster.supervise(observe).await?;
     phases.record("checks", checks_start.elapsed());
     step.finish("observed");
 
     let keep = common.keep;
     super::test_panic_hook("checks");
     let teardown_start = Instant::now();
+    phases.enter("teardown");
     if !keep {
         let step = progress.step("stopping the cluster");
         cluster.teardown();
@@ -118,6 +145,9 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         );
     }
     phases.record("teardown", teardown_start.elapsed());
+    // A node stopped from outside in the last moments of the checks is
+    // seen here, its end kept by the teardown.
+    cluster.check_outside()?;
 
     // What the shim says it did (its exit summary exists only once B has exited).
     let b_spec = cluster.node("b").spec.clone();
@@ -192,7 +222,9 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         files,
         teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
         note: keep.then(|| cluster.keep_instructions()),
+        interrupted: None,
     };
+    progress.journal().finished(&report);
     // Disarm the teardown guard only now that the run has succeeded: an
     // error before this point stops the cluster even with --keep.
     cluster.keep = keep;

@@ -9,6 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use futures::FutureExt;
 use serde_json::{Map, Value};
 
+use crate::cluster::Interrupted;
+use crate::journal::{Cause, Journal, PlannedCheck};
 use crate::report::{self, Progress, Report, Verdict};
 
 pub mod backlog_memory;
@@ -31,25 +33,43 @@ pub struct Common {
     pub shim: Option<PathBuf>,
     pub keep: bool,
     pub seed: u64,
+    /// Where the nodes listen and how long they get to start.
+    pub cluster: crate::cluster::Options,
 }
 
-/// Wall time of each phase, in the order they ran.
-#[derive(Debug, Default)]
+/// Wall time of each phase, in the order they ran; also kept in the run's
+/// journal, so an interrupted run can say which phase it was in.
+#[derive(Default)]
 pub struct Phases {
     order: Vec<(String, f64)>,
+    journal: Journal,
 }
 
 impl Phases {
+    /// The phases of `scenario`, starting now in `dir`, with the checks it plans.
+    pub fn begin(progress: &Progress, scenario: &str, dir: &Path, planned: &'static [PlannedCheck]) -> Phases {
+        progress.journal().begin(scenario, dir, planned);
+        Phases { order: Vec::new(), journal: progress.journal().clone() }
+    }
+
     /// Times `f` as phase `name`.
     pub async fn time<T>(&mut self, name: &str, f: impl std::future::Future<Output = T>) -> T {
+        self.enter(name);
         let start = Instant::now();
         let out = f.await;
         self.record(name, start.elapsed());
         out
     }
 
+    /// Phase `name` is under way (until `record` gives its time).
+    pub fn enter(&self, name: &str) {
+        self.journal.enter(name);
+    }
+
     pub fn record(&mut self, name: &str, d: Duration) {
-        self.order.push((name.to_string(), (d.as_secs_f64() * 1000.0).round() / 1000.0));
+        let secs = (d.as_secs_f64() * 1000.0).round() / 1000.0;
+        self.order.push((name.to_string(), secs));
+        self.journal.leave(name, secs);
     }
 
     /// `<phase>_seconds` figures.
@@ -71,15 +91,41 @@ pub enum Selection {
 }
 
 enum Outcome {
-    One(Report),
+    One(Box<Report>),
     All(Vec<Report>),
+}
+
+/// Ctrl-C or SIGTERM reached the driver (the error that ends the scenario).
+#[derive(Debug)]
+struct Signalled(&'static str);
+
+impl std::fmt::Display for Signalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted by {}", self.0)
+    }
+}
+
+impl std::error::Error for Signalled {}
+
+/// Each scenario of the selection, its folder and the checks it plans.
+fn plan(selection: Selection, out: &Path) -> Vec<(&'static str, PathBuf, &'static [PlannedCheck])> {
+    match selection {
+        Selection::BlobSave => vec![("blob-save", out.to_path_buf(), blob_save::CHECKS)],
+        Selection::BacklogMemory => vec![("backlog-memory", out.to_path_buf(), backlog_memory::CHECKS)],
+        Selection::All => vec![
+            ("blob-save", out.join("blob-save"), blob_save::CHECKS),
+            ("backlog-memory", out.join("backlog-memory"), backlog_memory::CHECKS),
+        ],
+    }
 }
 
 /// Runs the selection in `out`, prints the human report, writes
 /// `report.json`, and gives the verdict. An error means the cluster could not
-/// be run (no report is written then). The cluster is stopped on every path:
-/// its drop guard runs when the scenario returns, fails, panics, or is
-/// dropped because Ctrl-C or SIGTERM arrived.
+/// be run (no report is written then). A run cut short by Ctrl-C, SIGTERM or
+/// a node stopped from outside still writes a report, marked interrupted,
+/// whose undecided checks are unknown; its verdict is unknown. The cluster is
+/// stopped on every path: its drop guard runs when the scenario returns,
+/// fails, panics, or is dropped because Ctrl-C or SIGTERM arrived.
 pub fn execute(
     selection: Selection,
     common: &Common,
@@ -89,12 +135,13 @@ pub fn execute(
     out_is_default: bool,
 ) -> Result<Verdict> {
     let progress = Progress::new();
+    let journal = progress.journal().clone();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
     let result = rt.block_on(async {
         let scenario = async {
             match selection {
-                Selection::BlobSave => blob_save::run(common, blob, out, &progress).await.map(Outcome::One),
-                Selection::BacklogMemory => backlog_memory::run(common, backlog, out, &progress).await.map(Outcome::One),
+                Selection::BlobSave => blob_save::run(common, blob, out, &progress).await.map(|r| Outcome::One(Box::new(r))),
+                Selection::BacklogMemory => backlog_memory::run(common, backlog, out, &progress).await.map(|r| Outcome::One(Box::new(r))),
                 Selection::All => {
                     // Each scenario in its own subfolder with its own report,
                     // written as soon as it is done.
@@ -113,17 +160,46 @@ pub fn execute(
                 }
             }
         };
+        // Pinned here, so the scenario (and its cluster's drop guard, which
+        // stops the nodes) is dropped before this block returns.
+        let mut scenario = std::pin::pin!(std::panic::AssertUnwindSafe(scenario).catch_unwind());
         tokio::select! {
-            r = std::panic::AssertUnwindSafe(scenario).catch_unwind() => match r {
+            r = &mut scenario => match r {
                 Ok(r) => r,
                 Err(_) => Err(anyhow!("internal error (a panic, see above); the cluster was stopped")),
             },
-            sig = shutdown_signal() => Err(anyhow!("interrupted by {sig}; the cluster was stopped")),
+            sig = shutdown_signal() => {
+                // The phase under way ends now, before the teardown.
+                journal.cut_short();
+                Err(anyhow::Error::new(Signalled(sig)))
+            }
         }
     });
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
+    let cause = match &result {
+        Err(e) => match (e.downcast_ref::<Signalled>(), e.downcast_ref::<Interrupted>()) {
+            (Some(s), _) => Some(Cause::Signal(s.0)),
+            (None, Some(i)) => Some(Cause::NodeStoppedFromOutside { node: i.node.clone(), text: i.text.clone() }),
+            _ => None,
+        },
+        Ok(_) => None,
+    };
+    let outcome = match (result, &cause) {
+        (Ok(o), _) => o,
+        (Err(_), Some(cause)) => {
+            let mut reports = journal.interrupted_reports(&plan(selection, out), cause);
+            if selection == Selection::All {
+                for r in &reports {
+                    let dir = out.join(&r.scenario);
+                    if dir.is_dir() {
+                        report::write_json_atomic(&dir.join("report.json"), r)?;
+                    }
+                }
+                Outcome::All(reports)
+            } else {
+                Outcome::One(Box::new(reports.remove(0)))
+            }
+        }
+        (Err(e), None) => {
             // Point at the run folder only when it holds something to look at.
             let empty = std::fs::read_dir(out).map(|mut r| r.next().is_none()).unwrap_or(false);
             if empty {
@@ -141,7 +217,8 @@ pub fn execute(
         Outcome::One(report) => {
             report::write_text_atomic(&out.join("junit.xml"), &crate::junit::render(&[&report])?)?;
             report::write_json_atomic(&path, &report)?;
-            println!("{}", report::render_human(&report.scenario, &report.checks, report.verdict));
+            println!("{}", report::render_report(&report));
+            println!("{}", report::render_time_summary(&report.scenario, &report.figures));
             notes.extend(report.note.clone());
             report.verdict
         }
@@ -151,10 +228,13 @@ pub fn execute(
             report::write_text_atomic(&out.join("junit.xml"), &crate::junit::render(&all)?)?;
             report::write_json_atomic(&path, &combined)?;
             for r in &combined.scenarios {
-                println!("{}", report::render_human(&r.scenario, &r.checks, r.verdict));
+                println!("{}", report::render_report(r));
                 notes.extend(r.note.clone());
             }
             println!("all scenarios: {}", combined.verdict.describe());
+            for r in &combined.scenarios {
+                println!("{}", report::render_time_summary(&r.scenario, &r.figures));
+            }
             combined.verdict
         }
     };
@@ -162,6 +242,17 @@ pub fn execute(
     println!("run folder: {}", out.display());
     for n in notes {
         println!("{n}");
+    }
+    if let Some(cause) = &cause {
+        let reason = match cause {
+            Cause::Signal(s) => format!(
+                "interrupted by {s} during the {} phase",
+                journal.cut_phase().unwrap_or_else(|| "first".into())
+            ),
+            Cause::NodeStoppedFromOutside { text, .. } => text.clone(),
+        };
+        eprintln!("blobfail: {reason}; the cluster was stopped; partial report in {}", path.display());
+        return Ok(Verdict::Unknown);
     }
     Ok(verdict)
 }
