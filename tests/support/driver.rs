@@ -160,3 +160,153 @@ pub fn assert_nothing_left(run: &Path) {
 pub fn path_of(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().canonicalize().unwrap()
 }
+
+/// A driver run in progress whose stderr is read as it comes, so a test can
+/// act at a given moment (a phase's progress line) and still get it all.
+pub struct Watched {
+    pub child: Child,
+    stderr: std::sync::Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    pub fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd.spawn().expect("start blobfail");
+        let mut pipe = child.stderr.take().expect("stderr piped");
+        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Watched { child, stderr, reader: Some(reader) }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr holds `text`, failing past `bound` or if the run ends first.
+    pub fn wait_for(&mut self, text: &str, bound: Duration) {
+        let start = Instant::now();
+        while !self.stderr().contains(text) {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                panic!("blobfail ended ({st}) before printing {text:?}:\n{}", self.stderr());
+            }
+            assert!(start.elapsed() < bound, "no {text:?} on stderr within {bound:?}:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `cond` holds, failing past `bound` or if the run ends first.
+    pub fn wait_until(&mut self, what: &str, bound: Duration, cond: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                panic!("blobfail ended ({st}) before {what}:\n{}", self.stderr());
+            }
+            assert!(start.elapsed() < bound, "not {what} within {bound:?}:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `sig` to the driver itself.
+    pub fn signal(&self, sig: i32) {
+        signal_pid(self.child.id(), sig);
+    }
+
+    /// Waits for the end (bounded) and gathers everything it printed.
+    pub fn finish(mut self, bound: Duration) -> Run {
+        let status = wait_bounded(&mut self.child, bound);
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let mut stdout = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_string(&mut stdout).unwrap();
+        }
+        Run { status, stdout, stderr: self.stderr() }
+    }
+}
+
+/// kill(2) of one process this test started (directly, or through the
+/// driver run it started, by the pid the run recorded).
+pub fn signal_pid(pid: u32, sig: i32) {
+    // SAFETY: kill(2) takes plain integers; the pid is one of this test's own runs.
+    let rc = unsafe { libc_kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub const SIGINT: i32 = 2;
+pub const SIGKILL: i32 = 9;
+pub const SIGABRT: i32 = 6;
+
+/// Processes whose command line or environment names `path` (a run folder,
+/// a node's HOME or root): what a run left behind if it left anything.
+pub fn processes_mentioning(path: &Path) -> Vec<(u32, String)> {
+    let needle = path.to_string_lossy().into_owned().into_bytes();
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == me || !is_alive(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if [&cmdline, &environ].iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_slice())) {
+            found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Asserts that a run ended with one clear error line on stderr, exit 2,
+/// and nothing on stdout.
+pub fn assert_one_line_error(run: &Run, expect: &str) {
+    assert_eq!(run.code(), Some(2), "expected exit 2: stderr {}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (error, progress) = lines.split_last().unwrap_or_else(|| panic!("nothing on stderr"));
+    assert!(
+        progress.iter().all(|l| l.ends_with(" ...") || l.starts_with("blobfail: installing") || l.contains(": installed")),
+        "expected one error line on stderr, got:\n{}",
+        run.stderr
+    );
+    assert!(error.starts_with("blobfail: "), "{error}");
+    assert!(error.contains(expect), "expected {expect:?} in: {error}");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
+}
+
+/// A stand-in harper CLI (a node script) that answers `version` with
+/// 4.7.29 and `install` by creating the root's config, but once started
+/// never listens and never says it is ready.
+pub fn harper_that_never_gets_ready(dir: &Path) -> PathBuf {
+    let script = dir.join("never-ready-harper.js");
+    std::fs::write(
+        &script,
+        "const fs = require('fs');\n\
+         const [cmd, ...rest] = process.argv.slice(2);\n\
+         if (cmd === 'version') { console.log('4.7.29'); process.exit(0); }\n\
+         if (cmd === 'install') {\n\
+         \x20 const root = rest.find((a) => a.startsWith('--ROOTPATH=')).slice('--ROOTPATH='.length);\n\
+         \x20 fs.mkdirSync(root, { recursive: true });\n\
+         \x20 fs.writeFileSync(root + '/harperdb-config.yaml', '# fake\\n');\n\
+         \x20 process.exit(0);\n\
+         }\n\
+         console.log('a harper that never gets ready');\n\
+         setInterval(() => {}, 1000);\n",
+    )
+    .unwrap();
+    script
+}
