@@ -93,7 +93,7 @@ fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
 
     // The same verdicts as JUnit for CI systems.
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
-    assert!(junit.contains("<testsuite name=\"blob-save\" tests=\"6\" failures=\"3\" skipped=\"0\""), "{junit}");
+    assert!(junit.contains("<testsuite name=\"blob-save\" tests=\"6\" skipped=\"0\" errors=\"0\" failures=\"3\""), "{junit}");
 
     // The human report: one line per check.
     assert!(run.stdout.contains("PASS    injector-fired"), "{}", run.stdout);
