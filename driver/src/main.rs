@@ -45,7 +45,7 @@ Examples:
       --node-a http://10.0.0.1:9925 --node-b http://10.0.0.2:9925
                                                         against an existing cluster (B preloaded
                                                         with the shim, the component deployed)
-Exit codes: 0 every check passed, 1 a check failed, 2 the run could not be done (details in driver/README.md).";
+Exit codes: 0 every check passed, 1 a check failed, 2 no check failed but one could not decide, or the run could not be done.";
 
 const COMPONENT_EXAMPLES: &str = "\
 Examples:
