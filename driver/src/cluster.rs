@@ -882,15 +882,16 @@ impl Node {
                 describe_exit(st),
                 if oom { format!(" ({WORKER_OOM} in its output)") } else { String::new() },
             )),
-            EndKind::StoppedFromOutside => NodeEnd::StoppedFromOutside {
-                node: name.clone(),
-                text: format!(
+            EndKind::StoppedFromOutside => {
+                let short = format!(
                     "node {name} (pid {pid}) was stopped from outside the run: {}, which blobfail did not send; \
                      another process stopped it, or the kernel's out-of-memory killer did \
-                     (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\"); last lines: {last}; log {log}",
+                     (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\")",
                     describe_exit(st)
-                ),
-            },
+                );
+                let text = format!("{short}; last lines: {last}; log {log}");
+                NodeEnd::StoppedFromOutside { node: name.clone(), short, text }
+            }
         })
     }
 
@@ -963,7 +964,8 @@ pub enum NodeEnd {
     Crashed(String),
     /// It was stopped by a signal blobfail did not send: the run could not
     /// be completed as planned, so what needed the node cannot be decided.
-    StoppedFromOutside { node: String, text: String },
+    /// `short` says what happened; `text` adds the node's last output and log.
+    StoppedFromOutside { node: String, short: String, text: String },
 }
 
 impl NodeEnd {
@@ -978,7 +980,7 @@ impl NodeEnd {
     pub fn into_error(self) -> anyhow::Error {
         match self {
             NodeEnd::Crashed(t) => anyhow!("{t}"),
-            NodeEnd::StoppedFromOutside { node, text } => anyhow::Error::new(Interrupted { node, text }),
+            NodeEnd::StoppedFromOutside { node, short, text } => anyhow::Error::new(Interrupted { node, short, text }),
         }
     }
 }
@@ -989,6 +991,7 @@ impl NodeEnd {
 #[derive(Debug, Clone)]
 pub struct Interrupted {
     pub node: String,
+    pub short: String,
     pub text: String,
 }
 

@@ -25,8 +25,9 @@ pub struct PlannedCheck {
 pub enum Cause {
     /// Ctrl-C or SIGTERM reached the driver.
     Signal(&'static str),
-    /// A node was stopped by something outside the run.
-    NodeStoppedFromOutside { node: String, text: String },
+    /// A node was stopped by something outside the run: `short` says how
+    /// (for each check), `text` adds its last output and log (for the report).
+    NodeStoppedFromOutside { node: String, short: String, text: String },
 }
 
 impl Cause {
@@ -205,8 +206,8 @@ fn partial(e: &Entry, cause: &Cause) -> Report {
                 return c.clone();
             }
             match cause {
-                Cause::NodeStoppedFromOutside { node, text } if p.needs.contains(&node.as_str()) => {
-                    unknown(p.name, format!("could not be decided: {text} (during the {phase} phase)"))
+                Cause::NodeStoppedFromOutside { node, short, .. } if p.needs.contains(&node.as_str()) => {
+                    unknown(p.name, format!("could not be decided: {short} (during the {phase} phase)"))
                 }
                 Cause::NodeStoppedFromOutside { node, .. } => unknown(
                     p.name,
@@ -294,7 +295,11 @@ mod tests {
         let j = Journal::default();
         j.begin("blob-save", Path::new("/tmp/x"), PLAN);
         j.enter("settle");
-        let cause = Cause::NodeStoppedFromOutside { node: "b".into(), text: "node b (pid 9) was stopped".into() };
+        let cause = Cause::NodeStoppedFromOutside {
+            node: "b".into(),
+            short: "node b (pid 9) was stopped".into(),
+            text: "node b (pid 9) was stopped; last lines: x".into(),
+        };
         let r = j.interrupted_reports(&[("blob-save", PathBuf::from("/tmp/x"), PLAN)], &cause);
         let ev: Vec<&str> = r[0].checks.iter().map(|c| c.evidence.as_str()).collect();
         assert_eq!(ev[0], "could not be decided: node b (pid 9) was stopped (during the settle phase)");

@@ -227,7 +227,10 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
 pub fn render_report(r: &Report) -> String {
     let mut s = render_human(&r.scenario, &r.checks, r.verdict);
     if let Some(i) = &r.interrupted {
-        s = s.replacen(&format!("\n{}:\n", r.scenario), &format!("\n{} (interrupted: {}):\n", r.scenario, i.reason), 1);
+        // The header stays short: stderr's last line and the report's
+        // `interrupted.reason` carry the whole story.
+        let header = format!("\n{} (interrupted: {}, in the {} phase):\n", r.scenario, i.by, i.phase);
+        s = s.replacen(&format!("\n{}:\n", r.scenario), &header, 1);
         s = s.replace(&format!("verdict: {}", r.verdict.describe()), "verdict: UNKNOWN (the run was interrupted)");
     }
     s

@@ -178,7 +178,9 @@ pub fn execute(
     let cause = match &result {
         Err(e) => match (e.downcast_ref::<Signalled>(), e.downcast_ref::<Interrupted>()) {
             (Some(s), _) => Some(Cause::Signal(s.0)),
-            (None, Some(i)) => Some(Cause::NodeStoppedFromOutside { node: i.node.clone(), text: i.text.clone() }),
+            (None, Some(i)) => {
+                Some(Cause::NodeStoppedFromOutside { node: i.node.clone(), short: i.short.clone(), text: i.text.clone() })
+            }
             _ => None,
         },
         Ok(_) => None,
