@@ -883,12 +883,23 @@ impl Node {
                 if oom { format!(" ({WORKER_OOM} in its output)") } else { String::new() },
             )),
             EndKind::StoppedFromOutside => {
-                let short = format!(
-                    "node {name} (pid {pid}) was stopped from outside the run: {}, which blobfail did not send; \
-                     another process stopped it, or the kernel's out-of-memory killer did \
-                     (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\")",
-                    describe_exit(st)
-                );
+                let sigkill = st.signal() == Some(Signal::SIGKILL as i32) || st.code() == Some(128 + Signal::SIGKILL as i32);
+                let how = match st.signal() {
+                    Some(_) => format!("{}, which blobfail did not send", describe_exit(st)),
+                    None => format!(
+                        "{} although blobfail did not stop it (Harper exits so when it is sent SIGTERM or SIGINT)",
+                        describe_exit(st)
+                    ),
+                };
+                let who = if sigkill {
+                    format!(
+                        "another process killed it, or the kernel's out-of-memory killer did \
+                         (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\")"
+                    )
+                } else {
+                    "another process (a person, a supervisor, a script) stopped it".to_string()
+                };
+                let short = format!("node {name} (pid {pid}) was stopped from outside the run: {how}; {who}");
                 let text = format!("{short}; last lines: {last}; log {log}");
                 NodeEnd::StoppedFromOutside { node: name.clone(), short, text }
             }

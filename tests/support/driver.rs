@@ -250,6 +250,7 @@ extern "C" {
 pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGABRT: i32 = 6;
+pub const SIGTERM: i32 = 15;
 
 /// Processes whose command line or environment names `path` (a run folder,
 /// a node's HOME or root): what a run left behind if it left anything.
