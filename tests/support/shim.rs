@@ -114,20 +114,16 @@ impl Run {
 
 /// Runs `cmd` with the shim preloaded and exactly `vars` set among the
 /// shim's variables.
-pub fn run_preloaded(mut cmd: Command, vars: &[(&str, &str)]) -> Run {
-    for var in SHIM_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("LD_PRELOAD", shim_path());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    let output = cmd.output().unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
-    Run { output }
+pub fn run_preloaded(cmd: Command, vars: &[(&str, &str)]) -> Run {
+    run_with(cmd, vars)
 }
 
 /// Like [`run_preloaded`], with values that need not be UTF-8.
-pub fn run_preloaded_os(mut cmd: Command, vars: &[(&str, &OsStr)]) -> Run {
+pub fn run_preloaded_os(cmd: Command, vars: &[(&str, &OsStr)]) -> Run {
+    run_with(cmd, vars)
+}
+
+fn run_with<V: AsRef<OsStr>>(mut cmd: Command, vars: &[(&str, V)]) -> Run {
     for var in SHIM_VARS {
         cmd.env_remove(var);
     }
