@@ -44,6 +44,11 @@ fn backlog_memory_catches_up_and_plots_the_memory_it_sampled() {
     assert!(peak > 10 * 1024 * 1024, "a node process of {peak} bytes is not plausible");
     let samples = fig["samples"].as_u64().unwrap();
     assert!(samples > 10, "only {samples} samples");
+    // The kernel's peak includes the final VmHWM, which no RSS of B's ever exceeds.
+    let os_peak = fig["peak_os_rss_bytes"].as_u64().expect("peak_os_rss_bytes");
+    assert!(os_peak >= peak, "kernel peak {os_peak} < API peak {peak}");
+    let evidence = check(&report, "peak-rss-below-limit")["evidence"].as_str().unwrap().to_string();
+    assert!(evidence.contains("API samples peaked at") || evidence.contains("the kernel's peak was"), "{evidence}");
 
     // memory.csv: a header and one row per sample; the peak is one of its rows.
     let csv = std::fs::read_to_string(out.join("memory.csv")).unwrap();
@@ -55,12 +60,33 @@ fn backlog_memory_catches_up_and_plots_the_memory_it_sampled() {
     let ts: Vec<f64> = rows[1..].iter().map(|r| r.split(',').next().unwrap().parse().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] < w[1]), "sample times are not increasing");
 
+    // The replay window: rows where the API gave no answer (ok=0) still have
+    // the kernel's RSS of B. Columns by name, so new ones do not shift these.
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column in {}", rows[0]));
+    let (ok, os_rss, os_hwm) = (col("ok"), col("os_rss_bytes"), col("os_hwm_bytes"));
+    assert_eq!(header.last(), Some(&"error"), "error (free text) must stay the last column");
+    let field = |r: &str, i: usize| r.split(',').nth(i).unwrap_or("").to_string();
+    let kernel_only: Vec<&&str> = rows[1..]
+        .iter()
+        .filter(|r| field(r, ok) == "0" && field(r, os_rss).parse::<u64>().is_ok_and(|v| v > 0))
+        .collect();
+    assert!(!kernel_only.is_empty(), "no row with an API gap and the kernel's RSS (the replay window):\n{csv}");
+    assert_eq!(fig["samples_kernel_only"], kernel_only.len() as u64);
+    assert!(
+        rows[1..].iter().all(|r| field(r, os_hwm).parse::<u64>().is_ok_and(|h| h >= field(r, os_rss).parse().unwrap_or(0))),
+        "every row has a high-water mark at least its RSS:\n{csv}"
+    );
+    let os_max = rows[1..].iter().filter_map(|r| field(r, os_rss).parse::<u64>().ok()).max().unwrap();
+    assert!(os_peak >= os_max, "kernel peak {os_peak} below a sampled VmRSS {os_max}");
+
     // memory.svg: well-formed, with the limit and the catch-up moment drawn.
     let svg = std::fs::read_to_string(out.join("memory.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "not an SVG document");
     assert!(svg.contains("RSS limit 1536 MiB"), "no limit line in the SVG");
     assert!(svg.contains(&format!("caught up at {catch_up:.1} s")), "no catch-up mark in the SVG");
-    assert!(svg.matches("<polyline").count() >= 3, "expected RSS and heap lines in the SVG");
+    assert!(svg.matches("<polyline").count() >= 4, "expected kernel RSS, API RSS and heap lines in the SVG");
+    assert!(svg.contains("RSS (kernel, /proc)"), "no kernel RSS series in the SVG");
 
     // B was stopped and restarted: two pids, both gone now.
     let nodes = nodes_of(&out);
