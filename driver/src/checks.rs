@@ -560,11 +560,21 @@ pub fn peak_rss_below_limit(peaks: &MemoryPeaks, limit: u64) -> Check {
         (Ok(os), api) if os.bytes > 0 && os.bytes >= api.map_or(0, |a| a.0) => {
             let source = match os.source {
                 OsPeakSource::Sampled { t } => format!("kernel VmRSS of B's process group at {t:.1} s{}", phase(t)),
-                OsPeakSource::HighWaterMark { pid, by: Some(t) } => {
-                    format!("kernel high-water mark VmHWM of pid {pid}, reached by {t:.1} s{}", phase(t))
-                }
-                OsPeakSource::HighWaterMark { pid, by: None } => {
-                    format!("kernel high-water mark VmHWM of pid {pid}, reached after the last sample")
+                OsPeakSource::HighWaterMark { pid, after, by } => {
+                    let when = match (after, by) {
+                        (Some(a), Some(b)) => format!(", reached between {a:.1} and {b:.1} s"),
+                        (None, Some(b)) => format!(", reached by {b:.1} s"),
+                        (Some(a), None) => format!(", reached after {a:.1} s"),
+                        (None, None) => String::new(),
+                    };
+                    // In the replay only if the whole bracket is before the API's first answer.
+                    let phase = match (peaks.first_answer, after, by) {
+                        (Some(f), _, Some(b)) if b <= f => ", during the replay, before B's API answered",
+                        (Some(f), Some(a), _) if a >= f => ", after B's API answered",
+                        (Some(_), _, _) => ", around when B's API first answered",
+                        (None, _, _) => ", B's API never answered",
+                    };
+                    format!("kernel high-water mark VmHWM of pid {pid}{when}{phase}")
                 }
             };
             (os.bytes, format!("({source})"), false)
@@ -884,11 +894,11 @@ mod tests {
             samples_ok: 14,
             samples: 20,
         };
-        let c = peak_rss_below_limit(&peaks(612 * mib, OsPeakSource::HighWaterMark { pid: 42, by: Some(3.0) }), 1536 * mib);
+        let c = peak_rss_below_limit(&peaks(612 * mib, OsPeakSource::HighWaterMark { pid: 42, after: Some(2.5), by: Some(3.0) }), 1536 * mib);
         assert_eq!(c.status, Status::Pass);
         assert_eq!(
             c.evidence,
-            "peak RSS 612 MiB (kernel high-water mark VmHWM of pid 42, reached by 3.0 s, during the replay, before B's API answered) \
+            "peak RSS 612 MiB (kernel high-water mark VmHWM of pid 42, reached between 2.5 and 3.0 s, during the replay, before B's API answered) \
              < limit 1536 MiB; API samples peaked at 387 MiB at 9.9 s (14 of 20 samples answered)"
         );
         // Over the limit only in the replay window: a failure the API alone would miss.

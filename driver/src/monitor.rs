@@ -186,10 +186,11 @@ pub async fn sample_until(api: NodeApi, pgid: Option<u32>, launched: Instant, mu
 pub enum OsPeakSource {
     /// The largest `VmRSS` sum sampled, at `t` seconds.
     Sampled { t: f64 },
-    /// A member's `VmHWM`, read just before the node was stopped; `by` is
-    /// the first sample time at which the sampled high-water mark had
-    /// already reached it (`None`: it rose after the last sample).
-    HighWaterMark { pid: u32, by: Option<f64> },
+    /// A member's `VmHWM`, read just before the node was stopped. It was
+    /// reached after the sample at `after` and by the one at `by`, the first
+    /// whose high-water mark had reached it (`by` is `None` when no sample
+    /// saw it: the kernel folds a passing peak into VmHWM only lazily).
+    HighWaterMark { pid: u32, after: Option<f64>, by: Option<f64> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,12 +207,13 @@ pub fn os_peak(samples: &[Sample], last: Option<&GroupMemory>) -> Option<OsPeak>
         .iter()
         .filter_map(|s| Some((s.os_rss?, s.t)))
         .fold(None, |m: Option<(u64, f64)>, x| if m.is_some_and(|m| m.0 >= x.0) { m } else { Some(x) });
-    let hwm = last.map(|g| OsPeak {
-        bytes: g.hwm,
-        source: OsPeakSource::HighWaterMark {
-            pid: g.hwm_pid,
-            by: samples.iter().find(|s| s.os_hwm.is_some_and(|h| h >= g.hwm)).map(|s| s.t),
-        },
+    let hwm = last.map(|g| {
+        let first = samples.iter().position(|s| s.os_hwm.is_some_and(|h| h >= g.hwm));
+        let (after, by) = match first {
+            Some(i) => (i.checked_sub(1).map(|j| samples[j].t), Some(samples[i].t)),
+            None => (samples.iter().rev().find(|s| s.os_hwm.is_some()).map(|s| s.t), None),
+        };
+        OsPeak { bytes: g.hwm, source: OsPeakSource::HighWaterMark { pid: g.hwm_pid, after, by } }
     });
     let sampled = sampled.map(|(bytes, t)| OsPeak { bytes, source: OsPeakSource::Sampled { t } });
     match (sampled, hwm) {
@@ -435,11 +437,17 @@ mod tests {
         let last = GroupMemory { rss: 240, hwm: 320, hwm_pid: 9, members: 1 };
         assert_eq!(
             os_peak(&samples, Some(&last)),
-            Some(OsPeak { bytes: 320, source: OsPeakSource::HighWaterMark { pid: 9, by: Some(1.0) } })
+            Some(OsPeak { bytes: 320, source: OsPeakSource::HighWaterMark { pid: 9, after: Some(0.5), by: Some(1.0) } })
         );
         // Two members: their summed RSS can exceed either one's high-water mark.
         let last = GroupMemory { rss: 240, hwm: 200, hwm_pid: 9, members: 2 };
         assert_eq!(os_peak(&samples, Some(&last)), Some(OsPeak { bytes: 300, source: OsPeakSource::Sampled { t: 1.0 } }));
+        // A high-water mark no sample saw: after the last one that read /proc.
+        let last = GroupMemory { rss: 240, hwm: 400, hwm_pid: 9, members: 1 };
+        assert_eq!(
+            os_peak(&samples, Some(&last)),
+            Some(OsPeak { bytes: 400, source: OsPeakSource::HighWaterMark { pid: 9, after: Some(1.5), by: None } })
+        );
         assert_eq!(os_peak(&[], None), None);
     }
 
