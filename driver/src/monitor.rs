@@ -199,6 +199,8 @@ pub struct OsPeak {
     pub source: OsPeakSource,
 }
 
+const HWM_SLACK: u64 = 1 << 20;
+
 /// The kernel's peak over the samples and the final read: the larger of the
 /// largest sampled `VmRSS` sum and the final `VmHWM` (which also covers the
 /// moments between samples). `None` if `/proc` gave nothing at all.
@@ -208,7 +210,9 @@ pub fn os_peak(samples: &[Sample], last: Option<&GroupMemory>) -> Option<OsPeak>
         .filter_map(|s| Some((s.os_rss?, s.t)))
         .fold(None, |m: Option<(u64, f64)>, x| if m.is_some_and(|m| m.0 >= x.0) { m } else { Some(x) });
     let hwm = last.map(|g| {
-        let first = samples.iter().position(|s| s.os_hwm.is_some_and(|h| h >= g.hwm));
+        // Within 1 MiB counts as reached: an idle node creeps up by a few pages,
+        // and a peak placed "after the last sample" for 16 KiB would mislead.
+        let first = samples.iter().position(|s| s.os_hwm.is_some_and(|h| h + HWM_SLACK >= g.hwm));
         let (after, by) = match first {
             Some(i) => (i.checked_sub(1).map(|j| samples[j].t), Some(samples[i].t)),
             None => (samples.iter().rev().find(|s| s.os_hwm.is_some()).map(|s| s.t), None),
@@ -432,22 +436,21 @@ mod tests {
 
     #[test]
     fn the_kernels_peak_is_the_larger_of_sampled_rss_and_the_final_high_water_mark() {
-        let s = |t: f64, rss: u64, hwm: u64| Sample { t, os_rss: Some(rss), os_hwm: Some(hwm), ..Default::default() };
+        const M: u64 = 1 << 20;
+        let s = |t: f64, rss: u64, hwm: u64| Sample { t, os_rss: Some(rss * M), os_hwm: Some(hwm * M), ..Default::default() };
         let samples = [s(0.5, 100, 100), s(1.0, 300, 320), s(1.5, 250, 320)];
-        let last = GroupMemory { rss: 240, hwm: 320, hwm_pid: 9, members: 1 };
-        assert_eq!(
-            os_peak(&samples, Some(&last)),
-            Some(OsPeak { bytes: 320, source: OsPeakSource::HighWaterMark { pid: 9, after: Some(0.5), by: Some(1.0) } })
-        );
+        let group = |hwm: u64, members: usize| GroupMemory { rss: 240 * M, hwm, hwm_pid: 9, members };
+        let hwm = |after: Option<f64>, by: Option<f64>| OsPeakSource::HighWaterMark { pid: 9, after, by };
+        assert_eq!(os_peak(&samples, Some(&group(320 * M, 1))), Some(OsPeak { bytes: 320 * M, source: hwm(Some(0.5), Some(1.0)) }));
         // Two members: their summed RSS can exceed either one's high-water mark.
-        let last = GroupMemory { rss: 240, hwm: 200, hwm_pid: 9, members: 2 };
-        assert_eq!(os_peak(&samples, Some(&last)), Some(OsPeak { bytes: 300, source: OsPeakSource::Sampled { t: 1.0 } }));
-        // A high-water mark no sample saw: after the last one that read /proc.
-        let last = GroupMemory { rss: 240, hwm: 400, hwm_pid: 9, members: 1 };
         assert_eq!(
-            os_peak(&samples, Some(&last)),
-            Some(OsPeak { bytes: 400, source: OsPeakSource::HighWaterMark { pid: 9, after: Some(1.5), by: None } })
+            os_peak(&samples, Some(&group(200 * M, 2))),
+            Some(OsPeak { bytes: 300 * M, source: OsPeakSource::Sampled { t: 1.0 } })
         );
+        // A high-water mark no sample saw: after the last one that read /proc.
+        assert_eq!(os_peak(&samples, Some(&group(400 * M, 1))), Some(OsPeak { bytes: 400 * M, source: hwm(Some(1.5), None) }));
+        // A few pages more than any sample saw is the plateau, not a new peak.
+        assert_eq!(os_peak(&samples, Some(&group(320 * M + 16 * 1024, 1))).map(|p| p.source), Some(hwm(Some(0.5), Some(1.0))));
         assert_eq!(os_peak(&[], None), None);
     }
 
