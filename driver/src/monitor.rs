@@ -302,19 +302,21 @@ pub fn write_svg(path: &Path, title: &str, samples: &[Sample], limit_bytes: u64,
             .y_desc("MiB")
             .draw()?;
         type Field = fn(&Sample) -> Option<u64>;
-        let series: [(&str, RGBColor, Field); 4] = [
+        // The kernel's line is drawn first and wide, so the API's RSS (the
+        // same figure once the API answers) runs visibly along it.
+        let series: [(&str, RGBColor, u32, Field); 4] = [
             // The kernel's figure answers during the replay too, when the API does not.
-            ("RSS (kernel, /proc)", RGBColor(150, 0, 150), |s| s.os_rss),
-            ("RSS (API)", RED, |s| s.rss),
-            ("heap used", BLUE, |s| s.heap_used),
-            ("heap total", RGBColor(120, 160, 230), |s| s.heap_total),
+            ("RSS (kernel, /proc)", RGBColor(200, 120, 220), 6, |s| s.os_rss),
+            ("RSS (API)", RED, 2, |s| s.rss),
+            ("heap used", BLUE, 2, |s| s.heap_used),
+            ("heap total", RGBColor(120, 160, 230), 2, |s| s.heap_total),
         ];
-        for (name, color, f) in series {
+        for (name, color, width, f) in series {
             let segs = segments(samples, f);
             for (i, seg) in segs.into_iter().enumerate() {
-                let drawn = chart.draw_series(LineSeries::new(seg, color.stroke_width(2)))?;
+                let drawn = chart.draw_series(LineSeries::new(seg, color.stroke_width(width)))?;
                 if i == 0 {
-                    drawn.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    drawn.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
                 }
             }
         }
