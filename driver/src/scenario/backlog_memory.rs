@@ -170,7 +170,14 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     let peaks = checks::MemoryPeaks {
         api: peak,
         os: os_peak.clone(),
-        first_answer: ok_samples.first().map(|s| s.t),
+        // The replay ends at B's first answer to either the sampler or the
+        // count polls, whichever came first.
+        first_answer: ok_samples
+            .first()
+            .map(|s| s.t)
+            .into_iter()
+            .chain(answered.map(|a| a.duration_since(launched).as_secs_f64()))
+            .reduce(f64::min),
         samples_ok: ok_samples.len(),
         samples: samples.len(),
     };
