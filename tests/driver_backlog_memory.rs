@@ -44,9 +44,13 @@ fn backlog_memory_catches_up_and_plots_the_memory_it_sampled() {
     assert!(peak > 10 * 1024 * 1024, "a node process of {peak} bytes is not plausible");
     let samples = fig["samples"].as_u64().unwrap();
     assert!(samples > 10, "only {samples} samples");
-    // The kernel's peak includes the final VmHWM, which no RSS of B's ever exceeds.
+    // The kernel's peak includes the final VmHWM, which B's RSS exceeds only
+    // by what the kernel has not folded into the high-water mark yet: RSS
+    // counters are cached per CPU, and memory V8 returns with madvise leaves
+    // the mark as it was. So the two agree to within a few per-CPU batches;
+    // 4 MiB is far below any difference worth reporting.
     let os_peak = fig["peak_os_rss_bytes"].as_u64().expect("peak_os_rss_bytes");
-    assert!(os_peak >= peak, "kernel peak {os_peak} < API peak {peak}");
+    assert!(os_peak + 4 * 1024 * 1024 >= peak, "kernel peak {os_peak} < API peak {peak}");
     let evidence = check(&report, "peak-rss-below-limit")["evidence"].as_str().unwrap().to_string();
     assert!(evidence.contains("API samples peaked at") || evidence.contains("the kernel's peak was"), "{evidence}");
 
