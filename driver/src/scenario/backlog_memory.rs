@@ -16,7 +16,7 @@ use crate::checks;
 use crate::cluster::{self, Cluster};
 use crate::fault::{self, FaultPlan};
 use crate::monitor::{self, Sample};
-use crate::report::{Progress, Report, Verdict};
+use crate::report::{Progress, Report};
 use crate::workload;
 
 pub const TABLE: &str = "Load";
@@ -235,21 +235,5 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     files.insert("memory_csv".into(), json!(csv));
     files.insert("memory_svg".into(), json!(svg));
     files.insert("report".into(), json!(out.join("report.json")));
-    let report = Report {
-        scenario: "backlog-memory".into(),
-        verdict: Verdict::of(&checks),
-        checks,
-        figures,
-        harper: json!(cluster.harper),
-        nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
-        files,
-        teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
-        note: common.keep.then(|| cluster.keep_instructions()),
-        interrupted: None,
-    };
-    progress.journal().finished(&report);
-    // Disarm the teardown guard only now that the run has succeeded: an
-    // error before this point stops the cluster even with --keep.
-    cluster.keep = common.keep;
-    Ok(report)
+    Ok(super::finish("backlog-memory", checks, figures, files, &mut cluster, common.keep, progress))
 }

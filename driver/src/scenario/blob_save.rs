@@ -16,7 +16,7 @@ use crate::api::{BlobRead, NodeApi};
 use crate::checks::{self, LogPatterns, LossSurvey};
 use crate::cluster::{self, Cluster};
 use crate::fault::{self, FaultPlan};
-use crate::report::{Progress, Report, Verdict};
+use crate::report::{Progress, Report};
 use crate::workload;
 
 pub const TABLE: &str = "LargeLocation";
@@ -212,23 +212,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     files.insert("run_dir".into(), json!(out));
     files.insert("fault_log".into(), json!(plan.log));
     files.insert("report".into(), json!(out.join("report.json")));
-    let report = Report {
-        scenario: "blob-save".into(),
-        verdict: Verdict::of(&checks),
-        checks,
-        figures,
-        harper: json!(cluster.harper),
-        nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
-        files,
-        teardown: cluster.stops.iter().map(|s| json!(s)).collect(),
-        note: keep.then(|| cluster.keep_instructions()),
-        interrupted: None,
-    };
-    progress.journal().finished(&report);
-    // Disarm the teardown guard only now that the run has succeeded: an
-    // error before this point stops the cluster even with --keep.
-    cluster.keep = keep;
-    Ok(report)
+    Ok(super::finish("blob-save", checks, figures, files, &mut cluster, keep, progress))
 }
 
 pub(crate) struct Liveness {

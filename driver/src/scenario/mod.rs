@@ -82,6 +82,36 @@ impl Phases {
     }
 }
 
+/// The report of a scenario that ran to its end on a local cluster (already
+/// torn down unless `keep`), recorded in the run's journal.
+fn finish(
+    scenario: &str,
+    checks: Vec<crate::checks::Check>,
+    figures: Map<String, Value>,
+    files: Map<String, Value>,
+    cluster: &mut crate::cluster::Cluster,
+    keep: bool,
+    progress: &Progress,
+) -> Report {
+    let report = Report {
+        scenario: scenario.into(),
+        verdict: Verdict::of(&checks),
+        checks,
+        figures,
+        harper: serde_json::json!(cluster.harper),
+        nodes: cluster.nodes.iter().map(|n| n.describe()).collect(),
+        files,
+        teardown: cluster.stops.iter().map(|s| serde_json::json!(s)).collect(),
+        note: keep.then(|| cluster.keep_instructions()),
+        interrupted: None,
+    };
+    progress.journal().finished(&report);
+    // Disarm the teardown guard only now that the run has succeeded: an
+    // error before this point stops the cluster even with --keep.
+    cluster.keep = keep;
+    report
+}
+
 /// Which scenario(s) to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
