@@ -188,11 +188,9 @@ async fn run(opts: &Options, out: &Path, progress: &Progress) -> Result<Report> 
     put("b_matched_a", json!(settled.matched));
     put("liveness_seconds", json!(live.seconds));
     if let Ok(s) = &survey {
-        put("records_compared", json!(s.compared));
-        put("records_missing_on_b", json!(s.missing_on_b.len()));
-        put("blobs_unreadable_on_b", json!(s.blob_unreadable_on_b.len()));
-        put("blobs_short_on_b", json!(s.blob_short_on_b.len()));
-        put("blobs_differing_on_b", json!(s.blob_differs_on_b.len()));
+        for (name, value) in s.figures() {
+            put(name, value);
+        }
     }
     if let Some(rss) = sys_b.pointer("/memory/rss") {
         put("b_rss_bytes_at_attach", rss.clone());

@@ -425,6 +425,20 @@ pub struct LossSurvey {
     pub unreadable_on_a: BTreeMap<String, String>,
 }
 
+impl LossSurvey {
+    /// The survey's counts, as report.json figures.
+    pub fn figures(&self) -> [(&'static str, serde_json::Value); 5] {
+        use serde_json::json;
+        [
+            ("records_compared", json!(self.compared)),
+            ("records_missing_on_b", json!(self.missing_on_b.len())),
+            ("blobs_unreadable_on_b", json!(self.blob_unreadable_on_b.len())),
+            ("blobs_short_on_b", json!(self.blob_short_on_b.len())),
+            ("blobs_differing_on_b", json!(self.blob_differs_on_b.len())),
+        ]
+    }
+}
+
 fn id_list<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     let mut ids: Vec<&String> = ids.collect();
     // Numeric ids in numeric order (7 before 11), others after, as text.

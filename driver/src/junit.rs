@@ -64,7 +64,6 @@ pub fn one_line(evidence: &str) -> String {
 mod tests {
     use super::*;
     use crate::checks::Check;
-    use crate::report::Verdict;
     use serde_json::Map;
 
     fn check(name: &str, status: Status, evidence: &str) -> Check {
@@ -74,18 +73,7 @@ mod tests {
     fn report(scenario: &str, checks: Vec<Check>) -> Report {
         let mut figures = Map::new();
         figures.insert("total_seconds".into(), Value::from(21.5));
-        Report {
-            scenario: scenario.into(),
-            verdict: Verdict::of(&checks),
-            checks,
-            figures,
-            harper: Value::Null,
-            nodes: vec![],
-            files: Map::new(),
-            teardown: vec![],
-            note: None,
-            interrupted: None,
-        }
+        Report { figures, ..Report::bare(scenario, checks) }
     }
 
     #[test]

@@ -177,6 +177,25 @@ pub struct Report {
     pub interrupted: Option<Interruption>,
 }
 
+#[cfg(test)]
+impl Report {
+    /// A report with just a scenario and its checks, for unit tests.
+    pub fn bare(scenario: &str, checks: Vec<Check>) -> Report {
+        Report {
+            scenario: scenario.into(),
+            verdict: Verdict::of(&checks),
+            checks,
+            figures: Map::new(),
+            harper: Value::Null,
+            nodes: vec![],
+            files: Map::new(),
+            teardown: vec![],
+            note: None,
+            interrupted: None,
+        }
+    }
+}
+
 /// Several scenarios' results (`blobfail run all`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CombinedReport {
@@ -323,18 +342,7 @@ mod tests {
     }
 
     fn report(scenario: &str, checks: Vec<Check>) -> Report {
-        Report {
-            scenario: scenario.into(),
-            verdict: Verdict::of(&checks),
-            checks,
-            figures: Map::new(),
-            harper: Value::Null,
-            nodes: vec![],
-            files: Map::new(),
-            teardown: vec![],
-            note: None,
-            interrupted: None,
-        }
+        Report::bare(scenario, checks)
     }
 
     #[test]

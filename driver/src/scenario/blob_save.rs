@@ -197,11 +197,9 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     }
     put("liveness_seconds", json!(live.seconds));
     if let Ok(s) = &survey {
-        put("records_compared", json!(s.compared));
-        put("records_missing_on_b", json!(s.missing_on_b.len()));
-        put("blobs_unreadable_on_b", json!(s.blob_unreadable_on_b.len()));
-        put("blobs_short_on_b", json!(s.blob_short_on_b.len()));
-        put("blobs_differing_on_b", json!(s.blob_differs_on_b.len()));
+        for (name, value) in s.figures() {
+            put(name, value);
+        }
     }
     if !load.errors.is_empty() {
         put("request_errors", json!(load.errors));
