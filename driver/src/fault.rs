@@ -21,6 +21,12 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// Every `interval`-th blob write-open fails with ENOENT, as Harper's own
+    /// injector did: the plan both scenarios use.
+    pub fn blob_writes(shim: PathBuf, interval: u64, log: PathBuf) -> FaultPlan {
+        FaultPlan { shim, interval, path: "/blobs/".into(), errno: "ENOENT".into(), log }
+    }
+
     /// The environment that arms the shim in the faulted node only.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

@@ -56,7 +56,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         phases.time("provision", Cluster::provision(harper, out, &["a", "b"], &common.cluster, progress)).await?;
     let fault_log = out.join("faults.jsonl");
     if let (Some(shim), Some(interval)) = (shim, opts.shim_interval) {
-        let plan = FaultPlan { shim, interval, path: "/blobs/".into(), errno: "ENOENT".into(), log: fault_log.clone() };
+        let plan = FaultPlan::blob_writes(shim, interval, fault_log.clone());
         cluster.node_mut("b").spec.env = plan.env();
     }
     phases.time("start", cluster.start(&["a", "b"], progress)).await?;

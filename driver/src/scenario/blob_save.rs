@@ -51,13 +51,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         .await?;
     let mut cluster =
         phases.time("provision", Cluster::provision(harper, out, &["a", "b"], &common.cluster, progress)).await?;
-    let plan = FaultPlan {
-        shim,
-        interval: opts.interval,
-        path: "/blobs/".into(),
-        errno: "ENOENT".into(),
-        log: out.join("faults.jsonl"),
-    };
+    let plan = FaultPlan::blob_writes(shim, opts.interval, out.join("faults.jsonl"));
     cluster.node_mut("b").spec.env = plan.env();
     phases.time("start", cluster.start(&["a", "b"], progress)).await?;
     phases.time("join", cluster.join("b", "a", progress)).await?;
