@@ -444,18 +444,18 @@ pub fn parse_duration_ns(raw: &[u8]) -> Option<u64> {
 }
 
 /// Whether libuv would turn io_uring on for this `UV_USE_IO_URING` value:
-/// it takes `atoi(value) > 0`, so `1`, `2`, `01`, ` 1`, `+1`, `1x` all do.
+/// it takes `atoi(value) != 0`, so `1`, `2`, `01`, ` 1`, `+1`, `1x`, `-1`
+/// all do, and `0`, `00`, `no`, `` do not.
 pub fn uv_io_uring_on(raw: &[u8]) -> bool {
     let mut rest = raw;
     while let [b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r', tail @ ..] = rest {
         rest = tail;
     }
-    let negative = rest.first() == Some(&b'-');
     if let [b'+' | b'-', tail @ ..] = rest {
         rest = tail;
     }
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    !negative && rest[..digits].iter().any(|&b| b != b'0')
+    rest[..digits].iter().any(|&b| b != b'0')
 }
 
 /// The errno names a fault is most often asked to look like.
@@ -608,6 +608,45 @@ mod tests {
     }
 
     #[test]
+    fn libuv_reads_uv_use_io_uring_with_atoi() {
+        for on in [&b"1"[..], b"2", b"01", b" 1", b"\t+1", b"1x", b"-1", b"10"] {
+            assert!(uv_io_uring_on(on), "{on:?}");
+        }
+        for off in [&b"0"[..], b"00", b"-0", b"no", b"", b" ", b"x1", b"+", b"- 1"] {
+            assert!(!uv_io_uring_on(off), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn new_variables() {
+        let c = armed(&[(VAR_SPACE, b"10MiB")]);
+        assert_eq!((c.plan.interval, c.space, c.calls), (0, Some(10 << 20), Calls::OPEN), "SPACE arms alone");
+        assert_eq!(armed(&[(VAR_DELAY, b"50ms")]).delay_ns, 50_000_000, "DELAY arms alone");
+        let c = armed(&[(VAR_INTERVAL, b"7"), (VAR_CALLS, b"open,WRITE,sync"), (VAR_SCOPE, b"tree"), (VAR_URING, b"allow")]);
+        assert!(c.calls.has(Family::Open) && c.calls.has(Family::Write) && c.calls.has(Family::Sync));
+        assert!(!c.calls.has(Family::Close));
+        assert_eq!((c.scope, c.deny_io_uring), (Scope::Tree, false));
+        let d = armed(&[(VAR_INTERVAL, b"7")]);
+        assert_eq!((d.calls, d.space, d.delay_ns, d.scope, d.deny_io_uring), (Calls::OPEN, None, 0, Scope::Process, true));
+        assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"all")]).calls, Calls(0xff));
+        assert_eq!(d.space_errno(), libc::ENOSPC);
+        assert_eq!(armed(&[(VAR_SPACE, b"1"), (VAR_ERRNO, b"EIO")]).space_errno(), libc::EIO);
+        for (raw, want) in [(&b"0"[..], Some(0)), (b"12", Some(12)), (b"3B", Some(3)), (b"2kib", Some(2048)), (b"1GiB", Some(1 << 30)),
+                            (b"1 MiB", None), (b"1MB", None), (b"MiB", None), (b"-1", None), (b"99999999999999GiB", None)] {
+            assert_eq!(parse_size(raw), want, "{raw:?}");
+        }
+        for (raw, want) in [(&b"0"[..], Some(0)), (b"50ms", Some(50_000_000)), (b"2s", Some(2_000_000_000)), (b"7us", Some(7_000)),
+                            (b"9ns", Some(9)), (b"3600s", Some(MAX_DELAY_NS)), (b"3601s", None), (b"50", None), (b"1m", None), (b"ms", None)] {
+            assert_eq!(parse_duration_ns(raw), want, "{raw:?}");
+        }
+        for bad in [&b"open,"[..], b",open", b"open,,write", b"opens", b"open write", b"read"] {
+            assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, bad)]), [VAR_CALLS], "{bad:?}");
+        }
+        assert_eq!(problem_vars(&[(VAR_SPACE, b"lots"), (VAR_SCOPE, b"world"), (VAR_URING, b"maybe"), (VAR_DELAY, b"soon")]),
+                   [VAR_SPACE, VAR_DELAY, VAR_SCOPE, VAR_URING]);
+    }
+
+    #[test]
     fn errno_names_round_trip() {
         for &(name, v) in ERRNO_NAMES {
             assert_eq!(parse_errno(name.as_bytes()), Some(v));
@@ -626,7 +665,20 @@ mod tests {
         use crate::format::{self, StackBuf};
         use proptest::prelude::*;
 
-        const ORDER: [&str; 7] = [VAR_INTERVAL, VAR_SKIP, VAR_MAX, VAR_ERRNO, VAR_OPS, VAR_PATH, VAR_LOG];
+        const ORDER: [&str; 12] = [
+            VAR_INTERVAL, VAR_SKIP, VAR_MAX, VAR_ERRNO, VAR_OPS, VAR_PATH, VAR_LOG, VAR_CALLS, VAR_SPACE, VAR_DELAY,
+            VAR_SCOPE, VAR_URING,
+        ];
+
+        /// A number with one of `units` (lower case) after it, in any case; its value in base units.
+        fn model_with_unit(v: &[u8], units: &[(&str, u128)]) -> Option<u128> {
+            let text = std::str::from_utf8(v).ok()?;
+            let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let (digits, unit) = text.split_at(split);
+            let n = model_number(digits.as_bytes())? as u128;
+            let &(_, factor) = units.iter().find(|(u, _)| *u == unit.to_ascii_lowercase())?;
+            Some(n * factor).filter(|&b| b <= u64::MAX as u128)
+        }
 
         /// The value of a string of plain ASCII digits, None when it is not one or exceeds u64.
         fn model_number(v: &[u8]) -> Option<u64> {
@@ -657,6 +709,22 @@ mod tests {
                 VAR_OPS => lower == b"write" || lower == b"all",
                 VAR_PATH => v.len() <= 256,
                 VAR_LOG => v.len() <= 4095,
+                VAR_CALLS => v.split(|&b| b == b',').all(|item| {
+                    let item = item.to_ascii_lowercase();
+                    ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink", "all"]
+                        .iter()
+                        .any(|n| n.as_bytes() == item)
+                }),
+                VAR_SPACE => {
+                    model_with_unit(v, &[("", 1), ("b", 1), ("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30)]).is_some()
+                }
+                VAR_DELAY => {
+                    v == b"0"
+                        || model_with_unit(v, &[("ns", 1), ("us", 1000), ("ms", 1_000_000), ("s", 1_000_000_000)])
+                            .is_some_and(|ns| ns <= 3_600_000_000_000)
+                }
+                VAR_SCOPE => lower == b"process" || lower == b"tree",
+                VAR_URING => lower == b"deny" || lower == b"allow",
                 _ => unreachable!(),
             }
         }
@@ -672,7 +740,8 @@ mod tests {
             let names: &'static [&'static str] = &[
                 "none", "NONE", "NoNe", "write", "WRITE", "all", "All", "ENOENT", "eio", "EnOsPc",
                 "EOVERFLOW", "E", "ENOENT2", "read", "writes", "al", "non", "/blobs/", "0", "4095",
-                "4096", "18446744073709551615", "18446744073709551616",
+                "4096", "18446744073709551615", "18446744073709551616", "open,write", "SYNC", "all", "close,",
+                "10MiB", "1kib", "7B", "50ms", "2s", "3601s", "1m", "tree", "Process", "deny", "ALLOW",
             ];
             prop_oneof![
                 // Arbitrary bytes, UTF-8 or not.
@@ -712,7 +781,7 @@ mod tests {
                 // Empty counts as unset.
                 let set: Vec<(&str, &[u8])> = vars.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
                 let get = |k: &str| set.iter().find(|(n, _)| *n == k).map(|&(_, v)| v);
-                if get(VAR_INTERVAL).is_none() {
+                if get(VAR_INTERVAL).is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() {
                     prop_assert!(matches!(parsed, Parsed::Off), "{:?}", parsed);
                     return Ok(());
                 }
@@ -722,10 +791,10 @@ mod tests {
                     .filter(|&k| get(k).is_some_and(|v| !model_valid(k, v)))
                     .collect();
                 match parsed {
-                    Parsed::Off => prop_assert!(false, "interval set but off"),
+                    Parsed::Off => prop_assert!(false, "interval, space or delay set but off"),
                     Parsed::Armed(cfg) => {
                         prop_assert!(invalid.is_empty(), "armed despite invalid {:?}", invalid);
-                        let interval = model_number(get(VAR_INTERVAL).unwrap()).unwrap();
+                        let interval = get(VAR_INTERVAL).map_or(0, |v| model_number(v).unwrap());
                         prop_assert_eq!(cfg.plan.interval, interval);
                         prop_assert_eq!(cfg.plan.skip, get(VAR_SKIP).map_or(0, |v| model_number(v).unwrap()));
                         prop_assert_eq!(cfg.needle(), get(VAR_PATH).unwrap_or(b"/blobs/"));
