@@ -248,6 +248,11 @@ fn every_variable_invalid_at_once_warns_once_for_each() {
         ("HARPER_TEST_BLOB_FAIL_OPS", os("both")),
         ("HARPER_TEST_BLOB_FAIL_PATH", &path),
         (LOG, &log),
+        ("HARPER_TEST_BLOB_FAIL_CALLS", os("open,reads")),
+        ("HARPER_TEST_BLOB_FAIL_SPACE", os("10MB")),
+        ("HARPER_TEST_BLOB_FAIL_DELAY", os("50")),
+        ("HARPER_TEST_BLOB_FAIL_SCOPE", os("world")),
+        ("HARPER_TEST_BLOB_FAIL_IO_URING", os("off")),
     ];
     let run = ten_writes(&sb, &vars);
     assert_eq!(run.failures(), []);
@@ -257,7 +262,8 @@ fn every_variable_invalid_at_once_warns_once_for_each() {
         .map(|l| l.strip_prefix("blobfail: ignoring ").unwrap().split('=').next().unwrap().to_string())
         .collect();
     let want: Vec<String> =
-        ["INTERVAL", "SKIP", "MAX", "ERRNO", "OPS", "PATH", "LOG"].iter().map(|v| format!("HARPER_TEST_BLOB_FAIL_{v}")).collect();
+        ["INTERVAL", "SKIP", "MAX", "ERRNO", "OPS", "PATH", "LOG", "CALLS", "SPACE", "DELAY", "SCOPE", "IO_URING"]
+            .iter().map(|v| format!("HARPER_TEST_BLOB_FAIL_{v}")).collect();
     assert_eq!(named, want);
 }
 
@@ -294,7 +300,9 @@ fn empty_values_are_unset_and_non_utf8_paths_are_taken_as_bytes() {
     let log = sb.path().join(OsStr::from_bytes(b"faults-\xff.jsonl"));
     let run = ten_writes(&sb, &[(INTERVAL, os("4")), (LOG, log.as_os_str())]);
     assert_eq!(run.failures(), [(4, "2".to_string()), (8, "2".to_string())]);
-    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let summaries = text.lines().filter(|l| l.starts_with(r#"{"summary":true,"#)).count();
+    assert_eq!((text.lines().count() - summaries, summaries), (2, 1), "two faults, then the exit summary:\n{text}");
 }
 
 // --- 5. the log, stderr, and hostile paths --------------------------------
