@@ -82,6 +82,13 @@ fn fail_file(errno: c_int) -> *mut FILE {
     std::ptr::null_mut()
 }
 
+/// Whether the needle early-out applies: not to an `O_TMPFILE` open, whose
+/// path is the folder (`…/blobs` for a needle `/blobs/`).
+#[inline(always)]
+fn may_skip(flags: c_int) -> bool {
+    !crate::matcher::flags_tmpfile(flags)
+}
+
 fn needs_mode(flags: c_int) -> bool {
     flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
 }
@@ -103,7 +110,11 @@ fn dir_of(dirfd: c_int) -> Dir {
 unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: `path` comes from the C caller of open(), which requires NULL
     // or a NUL-terminated string valid for the duration of the call.
-    let verdict = if unsafe { cannot_match(path) } { Verdict::Pass } else { check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) };
+    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
     if let Verdict::Fail(errno) = verdict {
         return fail_fd(errno);
     }
@@ -132,7 +143,11 @@ unsafe fn openat_like(
     mode: mode_t,
 ) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if unsafe { cannot_match(path) } { Verdict::Pass } else { check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) };
+    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
     if let Verdict::Fail(errno) = verdict {
         return fail_fd(errno);
     }
@@ -192,7 +207,11 @@ pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_in
 #[inline(never)]
 unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if unsafe { cannot_match(path) } { Verdict::Pass } else { check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) };
+    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
     if let Verdict::Fail(errno) = verdict {
         return fail_fd(errno);
     }
@@ -206,7 +225,11 @@ unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, fl
 #[inline(never)]
 unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if unsafe { cannot_match(path) } { Verdict::Pass } else { check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) };
+    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
     if let Verdict::Fail(errno) = verdict {
         return fail_fd(errno);
     }
@@ -262,7 +285,11 @@ pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: 
 unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
     // SAFETY: as in `open_like`.
-    let verdict = if unsafe { cannot_match(path) } { Verdict::Pass } else { check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) };
+    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
     if let Verdict::Fail(errno) = verdict {
         return fail_fd(errno);
     }
