@@ -269,6 +269,9 @@ pub(crate) fn init() {
                 sys::write_stderr(line.finish_line());
             }
             TRACKING.store(cfg.tracks_descriptors(), Ordering::Relaxed);
+            if cfg.tracks_descriptors() {
+                mark_inherited(&cfg);
+            }
             if let Some(path) = cfg.log_path_nul() {
                 // Find out now, not at the first fault, that the log is unwritable.
                 if let Err(errno) = sys::append_file(path, b"") {
@@ -338,6 +341,26 @@ fn join_tree() -> bool {
     }
     let _ = TREE.set(shared);
     true
+}
+
+/// Marks the descriptors this process was started with that name a
+/// matching file (a shell's `> blobs/x` before it execs the program, a
+/// parent's descriptor kept across exec): the table is empty after exec.
+/// Their flags say whether they write, as an open's would.
+fn mark_inherited(cfg: &Config) {
+    let finder = memchr::memmem::Finder::new(cfg.needle());
+    sys::for_each_open_fd(|fd| {
+        let Some(flags) = sys::fd_flags(fd) else { return };
+        if !Intent::Flags(flags).counts_under(cfg.ops) {
+            return;
+        }
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
+        if let Some(path) = sys::fd_path(fd, &mut buf) {
+            if ResolvedPath::absolute(path).contains_with(&finder) {
+                fds::set(fd, true);
+            }
+        }
+    });
 }
 
 /// `<fd>:<device>:<inode>`.

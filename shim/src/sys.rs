@@ -587,3 +587,59 @@ fn map_words<const N: usize>(fd: c_int) -> Option<&'static [AtomicU64; N]> {
     // sharing it between processes sound.
     Some(unsafe { &*(p as *const [AtomicU64; N]) })
 }
+
+/// Calls `f` with each descriptor this process has open, read from
+/// /proc/self/fd with raw system calls and a stack buffer (no allocation).
+pub fn for_each_open_fd(mut f: impl FnMut(c_int)) {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated path; openat returns a new fd or -1.
+    let dir = unsafe {
+        REAL_SYSCALL.f()(libc::SYS_openat, libc::AT_FDCWD as c_long, c"/proc/self/fd".as_ptr() as c_long, flags as c_long, 0, 0, 0)
+    } as c_int;
+    if dir < 0 {
+        return;
+    }
+    let mut buf = [0u64; 512];
+    loop {
+        // SAFETY: getdents64 writes at most the buffer's size into it and
+        // returns how many bytes, 0 at the end, or -1.
+        let n = unsafe {
+            REAL_SYSCALL.f()(libc::SYS_getdents64, dir as c_long, buf.as_mut_ptr() as c_long, size_of_val(&buf) as c_long, 0, 0, 0)
+        };
+        if n <= 0 {
+            break;
+        }
+        // SAFETY: the first `n` bytes were written by the kernel.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        let mut at = 0;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while at + 19 < bytes.len() {
+            let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+            if reclen == 0 || at + reclen > bytes.len() {
+                break;
+            }
+            let name = &bytes[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            let mut fd: i64 = 0;
+            let numeric = !name.is_empty() && name.iter().all(u8::is_ascii_digit) && name.len() < 10;
+            if numeric {
+                for d in name {
+                    fd = fd * 10 + i64::from(d - b'0');
+                }
+                if fd as c_int != dir {
+                    f(fd as c_int);
+                }
+            }
+            at += reclen;
+        }
+    }
+    // SAFETY: closing the directory we opened, once.
+    unsafe { REAL_CLOSE.f()(dir) };
+}
+
+/// A descriptor's open(2) flags (F_GETFL), or None.
+pub fn fd_flags(fd: c_int) -> Option<c_int> {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
+    let r = unsafe { REAL_FCNTL.f()(fd, libc::F_GETFL, std::ptr::null_mut()) };
+    (r >= 0).then_some(r)
+}
