@@ -22,6 +22,16 @@ fn slot(fd: i32) -> Option<&'static AtomicU8> {
     MARKS.get(fd as u32 as usize)
 }
 
+/// The hottest hooks' first test (`write`, `close`): false only when `fd`
+/// is surely not tracked. It reads the slot of `fd`'s low 16 bits (one
+/// zero-extending move, no bounds check), so a descriptor at 65536 or above,
+/// or a negative one, may share a marked slot: true then means "maybe", and
+/// the slow path asks [`marked`].
+#[inline(always)]
+pub fn maybe_marked(fd: i32) -> bool {
+    MARKS[fd as u16 as usize].load(Ordering::Relaxed) != 0
+}
+
 /// Whether `fd` was opened on a matching path. Relaxed: a mark is only ever
 /// read by calls on that descriptor, which the program orders after the
 /// open that returned it.
@@ -57,6 +67,17 @@ pub fn clear_range(lo: u32, hi: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maybe_marked_never_misses_and_marked_is_exact() {
+        set(41000, true);
+        assert!(maybe_marked(41000) && marked(41000));
+        // Sharing the low 16 bits: maybe, but not marked.
+        assert!(maybe_marked(41000 + 65536) && !marked(41000 + 65536));
+        assert!(!marked(41000 - 65536));
+        set(41000, false);
+        assert!(!maybe_marked(41000));
+    }
 
     #[test]
     fn mark_copy_clear() {
