@@ -20,8 +20,7 @@ fn in_dir(sb: &Sandbox, program: &str, args: &[&str]) -> Command {
     cmd
 }
 
-fn with_log<'a>(sb: &'a Sandbox, log: &'a str, vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let _ = sb;
+fn with_log<'a>(log: &'a str, vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut v = vars.to_vec();
     v.push((LOG, log));
     v
@@ -42,7 +41,7 @@ fn space_gives_a_short_write_then_enospc() {
         let mut cmd = Command::new(c_program("writes", &[]));
         cmd.arg(sb.path()).args(&specs);
         let log = sb.log();
-        let run = run_preloaded(cmd, &with_log(&sb, log.to_str().unwrap(), &[(SPACE, "12")]));
+        let run = run_preloaded(cmd, &with_log(log.to_str().unwrap(), &[(SPACE, "12")]));
         run.assert_success();
         let got: Vec<String> = run.stdout().lines().map(|l| l.splitn(4, ' ').nth(3).unwrap().to_string()).collect();
         assert_eq!(got, ["ok", "ok", "ok", "short 2", "ok", "err 28", "err 28"], "{entry}");
@@ -333,7 +332,8 @@ fn coreutils_directory_opens_are_not_writes() {
     let log = sb.log();
     let arm = [(INTERVAL, "1"), (LOG, log.to_str().unwrap())];
     // (command, exit code, stderr lines, paths that fault)
-    let cases: [(&[&str], i32, &[&str], &[&str]); 8] = [
+    type Case<'a> = (&'a [&'a str], i32, &'a [&'a str], &'a [&'a str]);
+    let cases: [Case; 8] = [
         (&["du", "-s", "blobs/a"], 0, &[], &[]),
         (&["chmod", "-R", "go-w", "blobs/a"], 0, &[], &[]),
         (

@@ -4,7 +4,6 @@
 //! the calls it must never touch. Each test asserts exactly which calls
 //! failed, with which errno, and what the fault log says.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
 use blobfail_suite::shim::{c_program, python3, run_preloaded, Run, Sandbox};
@@ -320,10 +319,4 @@ except OSError as e:
     run.assert_success();
     assert!(run.stderr().contains("write err 28\n"), "{}", run.stderr());
     assert_eq!(std::fs::read(sb.blobs().join("out")).unwrap(), b"");
-}
-
-/// Shared by tests that only look at summaries: `key=value` fields.
-#[allow(dead_code)]
-fn fields(line: &str) -> BTreeMap<&str, &str> {
-    line.split_whitespace().filter_map(|w| w.split_once('=')).collect()
 }
