@@ -169,6 +169,9 @@ pub struct Config {
     /// NUL-terminated, so the hot path can hand it to libc's `strstr`.
     needle: [u8; MAX_NEEDLE + 1],
     needle_len: usize,
+    /// The needle less a trailing `/`, NUL-terminated.
+    prefilter: [u8; MAX_NEEDLE + 1],
+    prefilter_len: usize,
     /// NUL-terminated so it can be handed to the kernel as is.
     log: [u8; MAX_LOG_PATH + 1],
     log_len: usize,
@@ -181,8 +184,16 @@ impl Config {
     }
 
     /// The needle with its terminating NUL.
+    #[cfg(test)]
     pub fn needle_nul(&self) -> &[u8] {
         &self.needle[..=self.needle_len]
+    }
+
+    /// What the hooks' early out looks for, with its NUL: the needle
+    /// without a trailing `/`. A path without it cannot match, not even as
+    /// the folder of an `O_TMPFILE` open (`…/blobs` for `/blobs/`).
+    pub fn prefilter_nul(&self) -> &[u8] {
+        &self.prefilter[..=self.prefilter_len]
     }
 
     /// The fault log's path, without its NUL.
@@ -368,6 +379,12 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     if n > 0 {
         return Parsed::Invalid { problems };
     }
+    let prefilter_len = match needle_src {
+        [head @ .., b'/'] => head.len(),
+        _ => needle_src.len(),
+    };
+    let mut prefilter = [0u8; MAX_NEEDLE + 1];
+    prefilter[..prefilter_len].copy_from_slice(&needle_src[..prefilter_len]);
     Parsed::Armed(Config {
         plan: Plan { interval, skip, max },
         errno,
@@ -380,6 +397,8 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         deny_io_uring,
         needle,
         needle_len: needle_src.len(),
+        prefilter,
+        prefilter_len,
         log,
         log_len,
     })
@@ -546,6 +565,8 @@ mod tests {
         assert_eq!(c.errno, libc::ENOENT);
         assert_eq!(c.ops, Ops::Write);
         assert_eq!(c.needle(), b"/blobs/");
+        assert_eq!(c.needle_nul(), b"/blobs/\0");
+        assert_eq!(c.prefilter_nul(), b"/blobs\0");
         assert_eq!(c.log_path(), None);
     }
 

@@ -82,13 +82,6 @@ fn fail_file(errno: c_int) -> *mut FILE {
     std::ptr::null_mut()
 }
 
-/// Whether the needle early-out applies: not to an `O_TMPFILE` open, whose
-/// path is the folder (`…/blobs` for a needle `/blobs/`).
-#[inline(always)]
-fn may_skip(flags: c_int) -> bool {
-    !crate::matcher::flags_tmpfile(flags)
-}
-
 fn needs_mode(flags: c_int) -> bool {
     flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
 }
@@ -106,11 +99,42 @@ fn dir_of(dirfd: c_int) -> Dir {
 // The entry points. Each asks `check`, then forwards the caller's arguments
 // untouched; a missing real function gives ENOSYS, never a crash.
 
+/// The armed hook's common case first: an absolute path without the
+/// needle, nothing to track: a jump to the real function, with no frame.
 #[inline(never)]
 unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: `path` comes from the C caller of open(), which requires NULL
     // or a NUL-terminated string valid for the duration of the call.
-    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+    let skip = unsafe { cannot_match(path) };
+    if skip && !crate::tracking() {
+        if let Some(f) = real.resolved() {
+            // SAFETY: the caller's own arguments, as in `open_checked`.
+            return unsafe {
+                if needs_mode(flags) {
+                    f(path, flags, mode as std::ffi::c_uint)
+                } else {
+                    f(path, flags)
+                }
+            };
+        }
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open_checked(real, entry, path, flags, mode, skip) }
+}
+
+/// `skip`: the early out already found that the path cannot match.
+#[inline(never)]
+unsafe fn open_checked(
+    real: &Real<OpenFn>,
+    entry: Entry,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    skip: bool,
+) -> c_int {
+    // SAFETY: `path` is the C caller's NULL or NUL-terminated string, valid
+    // for the call (see `open_like`).
+    let verdict = if skip {
         Verdict::Pass
     } else {
         check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
@@ -122,17 +146,26 @@ unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flag
     // SAFETY: forwarding the caller's own arguments to the real function of
     // the same prototype; `mode` is only passed when the flags say the caller
     // passed it.
-    let fd = unsafe {
+    // SAFETY (both calls): forwarding the caller's own arguments to the
+    // real function of the same prototype; `mode` is only passed when the
+    // flags say the caller passed it.
+    let forward = || unsafe {
         if needs_mode(flags) {
             f(path, flags, mode as std::ffi::c_uint)
         } else {
             f(path, flags)
         }
     };
+    if verdict == Verdict::Pass && !crate::tracking() {
+        // Nothing to mark: a tail call, as before tracking existed.
+        return forward();
+    }
+    let fd = forward();
     crate::after_open(fd, verdict);
     fd
 }
 
+/// As `open_like`: the common case first, with no frame.
 #[inline(never)]
 unsafe fn openat_like(
     real: &Real<OpenatFn>,
@@ -143,7 +176,37 @@ unsafe fn openat_like(
     mode: mode_t,
 ) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+    let skip = unsafe { cannot_match(path) };
+    if skip && !crate::tracking() {
+        if let Some(f) = real.resolved() {
+            // SAFETY: the caller's own arguments, as in `open_checked`.
+            return unsafe {
+                if needs_mode(flags) {
+                    f(dirfd, path, flags, mode as std::ffi::c_uint)
+                } else {
+                    f(dirfd, path, flags)
+                }
+            };
+        }
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat_checked(real, entry, dirfd, path, flags, mode, skip) }
+}
+
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn openat_checked(
+    real: &Real<OpenatFn>,
+    entry: Entry,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    skip: bool,
+) -> c_int {
+    // SAFETY: `path` is the C caller's NULL or NUL-terminated string, valid
+    // for the call (see `open_like`).
+    let verdict = if skip {
         Verdict::Pass
     } else {
         check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
@@ -153,13 +216,18 @@ unsafe fn openat_like(
     }
     let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
     // SAFETY: as in `open_like`.
-    let fd = unsafe {
+    // SAFETY (both calls): as in `open_like`.
+    let forward = || unsafe {
         if needs_mode(flags) {
             f(dirfd, path, flags, mode as std::ffi::c_uint)
         } else {
             f(dirfd, path, flags)
         }
     };
+    if verdict == Verdict::Pass && !crate::tracking() {
+        return forward();
+    }
+    let fd = forward();
     crate::after_open(fd, verdict);
     fd
 }
@@ -207,7 +275,7 @@ pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_in
 #[inline(never)]
 unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+    let verdict = if unsafe { cannot_match(path) } {
         Verdict::Pass
     } else {
         check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
@@ -225,7 +293,7 @@ unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, fl
 #[inline(never)]
 unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
-    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+    let verdict = if unsafe { cannot_match(path) } {
         Verdict::Pass
     } else {
         check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
@@ -285,7 +353,7 @@ pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: 
 unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
     // SAFETY: as in `open_like`.
-    let verdict = if may_skip(flags) && unsafe { cannot_match(path) } {
+    let verdict = if unsafe { cannot_match(path) } {
         Verdict::Pass
     } else {
         check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })

@@ -307,16 +307,16 @@ fn armed() -> Option<&'static Config> {
     }
 }
 
-/// The armed needle with its NUL, for the hooks' early out: an absolute
-/// path that does not contain it cannot match, whatever the flags
-/// (`sys::cannot_match` runs libc's `strstr` over the caller's C string, with
-/// no `strlen` before it and no per-call setup).
+/// The armed needle (less a trailing `/`) with its NUL, for the hooks'
+/// early out: an absolute path that does not contain it cannot match,
+/// whatever the flags (`hooks::cannot_match` runs libc's `strstr` over the
+/// caller's C string, with no `strlen` before it and no per-call setup).
 #[inline(always)]
 pub(crate) fn armed_needle_nul() -> Option<&'static [u8]> {
     if STATE.load(Ordering::Acquire) != READY {
         return None;
     }
-    CONFIG.get().map(Config::needle_nul)
+    CONFIG.get().map(Config::prefilter_nul)
 }
 
 /// Under `SCOPE=tree`: joins the tree's counters, inherited through
