@@ -14,13 +14,16 @@
 #              N iterations minus a run of 0 iterations, divided by N, so
 #              start-up (loader, constructors) drops out; "added" is that
 #              minus the same figure without preload;
-#   node       fs.writeFileSync of 64-byte files, interleaved the same way.
+#   node       fs.writeFileSync of 64-byte files, interleaved the same way;
+#   writes     callgrind of bench/writeloop.c: write() and close() on a
+#              descriptor the shim does not track, per call.
 #
 # Writes bench/out/results.md (the tables, machine and load) and raw TSVs
 # next to it, and prints the tables. Knobs (environment):
 #   BENCH_REPS=31 BENCH_ITERS=100000 BENCH_STRACE_ITERS=3000
 #   BENCH_CG_ITERS=100000 BENCH_NODE_ITERS=20000
 #   BENCH_DIR=<dir for the files; default a fresh dir on /dev/shm, else $TMPDIR>
+#   BENCH_WRITES_ONLY=1: only the write/close callgrind counts (a minute)
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -69,6 +72,8 @@ else
 fi
 LOOP=$OUT/openloop
 cc -O2 -U_FORTIFY_SOURCE -Wall -o "$LOOP" bench/openloop.c
+WLOOP=$OUT/writeloop
+cc -O2 -U_FORTIFY_SOURCE -Wall -o "$WLOOP" bench/writeloop.c
 
 # --- files ------------------------------------------------------------------
 if [[ -n ${BENCH_DIR:-} ]]; then
@@ -118,6 +123,33 @@ machine() {
     echo "- valgrind: $(valgrind --version); strace: $(strace -V | head -1 | awk '{print $NF}'); libfiu: $(dpkg-query -W -f '${Version}' fiu-utils 2>/dev/null || echo '?'); node: $(node --version); rustc: $(rustc --version | awk '{print $2}'); cc: $(cc --version | head -1)"
     echo "- files on: $(df -T "$W" | awk 'NR==2{print $2}')"
 }
+
+# --- 0. callgrind: write() and close() on descriptors the shim does not track --
+WCG=$OUT/callgrind-writes.tsv
+printf 'case\tloop\tinstructions_per_call\n' >"$WCG"
+wcg_count() { # loop n vars... -> instructions
+    local loop=$1 n=$2; shift 2
+    local f=$OUT/callgrind-w.$$.out
+    env "$@" valgrind --tool=callgrind --callgrind-out-file="$f" "$WLOOP" "$loop" "$PLAIN" "$n" >/dev/null 2>>"$OUT/stderr.log"
+    awk '/^(summary|totals):/{print $2; exit}' "$f"
+    rm -f "$f"
+}
+WCASES=(
+    "no preload|"
+    "libblobfail disarmed|LD_PRELOAD=$SHIM"
+    "libblobfail armed (CALLS=open)|LD_PRELOAD=$SHIM ${ARM[*]}"
+    "libblobfail armed, CALLS=open,write,close, file not matching|LD_PRELOAD=$SHIM ${ARM[*]} HARPER_TEST_BLOB_FAIL_CALLS=open,write,close"
+)
+log "callgrind: write and close loops, 0 and $CG_ITERS iterations per case"
+for c in "${WCASES[@]}"; do
+    label=${c%%|*}; read -r -a vars <<<"${c#*|}"
+    for loop in write close; do
+        a=$(wcg_count "$loop" 0 "${vars[@]}")
+        b=$(wcg_count "$loop" "$CG_ITERS" "${vars[@]}")
+        printf '%s\t%s\t%s\n' "$label" "$loop" "$(awk -v a="$a" -v b="$b" -v n="$CG_ITERS" 'BEGIN{printf "%.1f", (b-a)/n}')" >>"$WCG"
+    done
+done
+if [[ ${BENCH_WRITES_ONLY:-0} == 1 ]]; then column -t -s $'\t' "$WCG"; exit 0; fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before: $LOAD_BEFORE"
@@ -208,5 +240,11 @@ log "load average after: $LOAD_AFTER"
     echo "- path opened: \`$PLAIN\` (${#PLAIN} bytes; the matching case: \`$BLOB\`), O_WRONLY|O_CREAT"
     echo
     python3 bench/report.py "$WALL" "$CG" "$NODE"
+    echo
+    echo "### write() and close() on a descriptor the shim does not track (callgrind, \`bench/writeloop.c\`)"
+    echo
+    echo "| case | loop | instructions per call | added instructions per call |"
+    echo "|---|---|---:|---:|"
+    awk -F'\t' 'NR>1{ if ($1=="no preload") base[$2]=$3; rows[NR]=$0 } END{ for (i=2;i<=NR;i++){ split(rows[i],f,"\t"); printf "| %s | %s | %s | %.1f |\n", f[1], f[2], f[3], f[3]-base[f[2]] } }' "$WCG"
 } >"$OUT/results.md"
 cat "$OUT/results.md"

@@ -137,11 +137,32 @@ fn unwritable_log_warns_and_injection_goes_on() {
     assert!(warnings[0].contains("(ENOENT); faults are still injected, but not logged"));
 }
 
+/// libuv turns io_uring on for any value atoi reads as positive. Armed,
+/// the shim denies io_uring_setup by default, so no warning is due; with
+/// `IO_URING=allow` every such value gets one, and "0"-like values none.
 #[test]
 fn io_uring_warning() {
     let sb = Sandbox::new();
-    let run = c_writes(&sb, 1, &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "3"), ("UV_USE_IO_URING", "1")]);
-    assert!(run.shim_lines()[1].starts_with("blobfail: warning: UV_USE_IO_URING=1"), "{:?}", run.shim_lines());
+    for value in ["1", "2", "01", " 1", "+1", "1x", "-1"] {
+        let allow = [("HARPER_TEST_BLOB_FAIL_INTERVAL", "3"), ("HARPER_TEST_BLOB_FAIL_IO_URING", "allow"), ("UV_USE_IO_URING", value)];
+        let run = c_writes(&sb, 1, &allow);
+        assert_eq!(run.shim_lines().len(), 3, "{value:?}: {:?}", run.shim_lines());
+        assert!(run.shim_lines()[0].ends_with(" io_uring=allow"), "{:?}", run.shim_lines());
+        assert_eq!(
+            run.shim_lines()[1],
+            format!(
+                "blobfail: warning: UV_USE_IO_URING=\"{value}\" lets libuv open and write files through io_uring, \
+                 which no preload library sees, and HARPER_TEST_BLOB_FAIL_IO_URING=allow leaves it on; unset that \
+                 (deny) or set UV_USE_IO_URING=0 for faults to be injected"
+            )
+        );
+        let deny = [("HARPER_TEST_BLOB_FAIL_INTERVAL", "3"), ("UV_USE_IO_URING", value)];
+        assert_eq!(c_writes(&sb, 1, &deny).shim_lines().len(), 2, "{value:?}: denied, nothing to warn about");
+    }
+    for value in ["0", "00", "no", ""] {
+        let allow = [("HARPER_TEST_BLOB_FAIL_INTERVAL", "3"), ("HARPER_TEST_BLOB_FAIL_IO_URING", "allow"), ("UV_USE_IO_URING", value)];
+        assert_eq!(c_writes(&sb, 1, &allow).shim_lines().len(), 2, "{value:?}");
+    }
 }
 
 #[test]

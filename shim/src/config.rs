@@ -11,8 +11,13 @@
 //! | `HARPER_TEST_BLOB_FAIL_SKIP` | matching calls let through before counting starts | `0` |
 //! | `HARPER_TEST_BLOB_FAIL_MAX` | stop after this many faults (`none`: never) | `none` |
 //! | `HARPER_TEST_BLOB_FAIL_LOG` | file that gets one JSON line per fault | none |
+//! | `HARPER_TEST_BLOB_FAIL_CALLS` | comma list of call families that can fail | `open` |
+//! | `HARPER_TEST_BLOB_FAIL_SPACE` | arms the shim: a full disk after this many bytes written | unset: none |
+//! | `HARPER_TEST_BLOB_FAIL_DELAY` | arms the shim: each matching call sleeps this long first | unset: none |
+//! | `HARPER_TEST_BLOB_FAIL_SCOPE` | `process` or `tree`: who shares the counters | `process` |
+//! | `HARPER_TEST_BLOB_FAIL_IO_URING` | `deny`: `io_uring_setup` fails with ENOSYS; `allow` | `deny` |
 //!
-//! An empty value counts as unset. Any invalid value keeps the whole shim
+//! Any of INTERVAL, SPACE and DELAY arms the shim. An empty value counts as unset. Any invalid value keeps the whole shim
 //! disarmed: injecting with a configuration other than the one asked for
 //! would make a test's result mean something else than its author thinks.
 
@@ -23,6 +28,14 @@ pub const VAR_ERRNO: &str = "HARPER_TEST_BLOB_FAIL_ERRNO";
 pub const VAR_SKIP: &str = "HARPER_TEST_BLOB_FAIL_SKIP";
 pub const VAR_MAX: &str = "HARPER_TEST_BLOB_FAIL_MAX";
 pub const VAR_LOG: &str = "HARPER_TEST_BLOB_FAIL_LOG";
+pub const VAR_CALLS: &str = "HARPER_TEST_BLOB_FAIL_CALLS";
+pub const VAR_SPACE: &str = "HARPER_TEST_BLOB_FAIL_SPACE";
+pub const VAR_DELAY: &str = "HARPER_TEST_BLOB_FAIL_DELAY";
+pub const VAR_SCOPE: &str = "HARPER_TEST_BLOB_FAIL_SCOPE";
+pub const VAR_URING: &str = "HARPER_TEST_BLOB_FAIL_IO_URING";
+/// Set by the shim itself under `SCOPE=tree`: how descendants find the
+/// shared counters (`<fd>:<inode>` of a memfd they inherit).
+pub const VAR_TREE: &str = "HARPER_TEST_BLOB_FAIL_TREE";
 /// Not ours, but it decides whether we can see Node's opens at all.
 pub const VAR_IO_URING: &str = "UV_USE_IO_URING";
 
@@ -52,8 +65,83 @@ impl Ops {
     }
 }
 
+/// The families of calls that can fail (`HARPER_TEST_BLOB_FAIL_CALLS`), each
+/// with its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Open = 0,
+    Write = 1,
+    Sync = 2,
+    Close = 3,
+    Rename = 4,
+    Truncate = 5,
+    Mkdir = 6,
+    Unlink = 7,
+}
+
+pub const FAMILIES: [Family; 8] = [
+    Family::Open,
+    Family::Write,
+    Family::Sync,
+    Family::Close,
+    Family::Rename,
+    Family::Truncate,
+    Family::Mkdir,
+    Family::Unlink,
+];
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Open => "open",
+            Family::Write => "write",
+            Family::Sync => "sync",
+            Family::Close => "close",
+            Family::Rename => "rename",
+            Family::Truncate => "truncate",
+            Family::Mkdir => "mkdir",
+            Family::Unlink => "unlink",
+        }
+    }
+
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// Families whose calls name a descriptor, which the shim must track.
+    pub const fn on_descriptors(self) -> bool {
+        matches!(self, Family::Write | Family::Sync | Family::Close | Family::Truncate)
+    }
+}
+
+/// A set of families, as a bit per [`Family`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Calls(pub u8);
+
+impl Calls {
+    pub const OPEN: Calls = Calls(Family::Open.bit());
+
+    pub fn has(self, f: Family) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    pub fn any_on_descriptors(self) -> bool {
+        FAMILIES.iter().any(|&f| f.on_descriptors() && self.has(f))
+    }
+}
+
+/// Who shares the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Each process counts on its own (a forked child from its parent's value).
+    Process,
+    /// The arming process and all its descendants, across fork and exec.
+    Tree,
+}
+
 /// When a matching call fails: the k-th matching call fails iff
 /// `k > skip` and `(k - skip) % interval == 0`, until `max` faults.
+/// `interval` 0 (INTERVAL unset, the shim armed by SPACE or DELAY) never fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub interval: u64,
@@ -67,10 +155,23 @@ pub struct Plan {
 pub struct Config {
     pub plan: Plan,
     pub errno: i32,
+    /// Whether `HARPER_TEST_BLOB_FAIL_ERRNO` was set (SPACE's ENOSPC otherwise).
+    pub errno_set: bool,
     pub ops: Ops,
+    pub calls: Calls,
+    /// Bytes matching writes may write before the disk is "full".
+    pub space: Option<u64>,
+    /// Nanoseconds each matching call of the chosen families sleeps first.
+    pub delay_ns: u64,
+    pub scope: Scope,
+    /// Whether `io_uring_setup` through `syscall()` fails with ENOSYS.
+    pub deny_io_uring: bool,
     /// NUL-terminated, so the hot path can hand it to libc's `strstr`.
     needle: [u8; MAX_NEEDLE + 1],
     needle_len: usize,
+    /// The needle less a trailing `/`, NUL-terminated.
+    prefilter: [u8; MAX_NEEDLE + 1],
+    prefilter_len: usize,
     /// NUL-terminated so it can be handed to the kernel as is.
     log: [u8; MAX_LOG_PATH + 1],
     log_len: usize,
@@ -83,8 +184,16 @@ impl Config {
     }
 
     /// The needle with its terminating NUL.
+    #[cfg(test)]
     pub fn needle_nul(&self) -> &[u8] {
         &self.needle[..=self.needle_len]
+    }
+
+    /// What the hooks' early out looks for, with its NUL: the needle
+    /// without a trailing `/`. A path without it cannot match, not even as
+    /// the folder of an `O_TMPFILE` open (`…/blobs` for `/blobs/`).
+    pub fn prefilter_nul(&self) -> &[u8] {
+        &self.prefilter[..=self.prefilter_len]
     }
 
     /// The fault log's path, without its NUL.
@@ -95,6 +204,21 @@ impl Config {
     /// The fault log's path with its terminating NUL, for a raw `open`.
     pub fn log_path_nul(&self) -> Option<&[u8]> {
         (self.log_len > 0).then(|| &self.log[..=self.log_len])
+    }
+
+    /// Whether descriptors opened on matching paths must be tracked: some
+    /// chosen family acts on descriptors, or a space budget is set.
+    pub fn tracks_descriptors(&self) -> bool {
+        self.calls.any_on_descriptors() || self.space.is_some()
+    }
+
+    /// The errno of a write past the space budget.
+    pub fn space_errno(&self) -> i32 {
+        if self.errno_set {
+            self.errno
+        } else {
+            libc::ENOSPC
+        }
     }
 }
 
@@ -108,13 +232,13 @@ pub struct Problem<'a> {
 }
 
 /// Up to one problem per variable.
-pub const MAX_PROBLEMS: usize = 7;
+pub const MAX_PROBLEMS: usize = 12;
 
 /// What the environment asks for.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
-    /// `HARPER_TEST_BLOB_FAIL_INTERVAL` unset or empty: silent pass-through.
+    /// INTERVAL, SPACE and DELAY all unset or empty: silent pass-through.
     Off,
     /// Every value valid. Not boxed: parsing must not allocate.
     Armed(Config),
@@ -128,9 +252,10 @@ pub enum Parsed<'a> {
 /// bytes (None when unset). Empty values count as unset.
 pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     let get = |var| get(var).filter(|v: &&[u8]| !v.is_empty());
-    let Some(interval_raw) = get(VAR_INTERVAL) else {
+    let interval_raw = get(VAR_INTERVAL);
+    if interval_raw.is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() {
         return Parsed::Off;
-    };
+    }
     let mut problems: [Option<Problem<'a>>; MAX_PROBLEMS] = [None; MAX_PROBLEMS];
     let mut n = 0;
     let mut problem = |var, value, what| {
@@ -138,10 +263,11 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         n += 1;
     };
 
-    let interval = match parse_u64(interval_raw) {
-        Some(v) if v >= 1 => v,
-        _ => {
-            problem(VAR_INTERVAL, interval_raw, "not a whole number from 1 to 18446744073709551615");
+    let interval = match interval_raw.map(|raw| (raw, parse_u64(raw))) {
+        None => 0,
+        Some((_, Some(v))) if v >= 1 => v,
+        Some((raw, _)) => {
+            problem(VAR_INTERVAL, raw, "not a whole number from 1 to 18446744073709551615");
             0
         }
     };
@@ -163,6 +289,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
             }
         },
     };
+    let errno_set = get(VAR_ERRNO).is_some();
     let errno = match get(VAR_ERRNO) {
         None => libc::ENOENT,
         Some(raw) => parse_errno(raw).unwrap_or_else(|| {
@@ -202,15 +329,76 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         }
     };
 
+    let calls = match get(VAR_CALLS) {
+        None => Calls::OPEN,
+        Some(raw) => parse_calls(raw).unwrap_or_else(|| {
+            problem(
+                VAR_CALLS,
+                raw,
+                "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink (or `all`)",
+            );
+            Calls::OPEN
+        }),
+    };
+    let space = match get(VAR_SPACE) {
+        None => None,
+        Some(raw) => match parse_size(raw) {
+            Some(v) => Some(v),
+            None => {
+                problem(VAR_SPACE, raw, "not a size: a whole number of bytes, or with B, KiB, MiB or GiB (e.g. 10MiB)");
+                None
+            }
+        },
+    };
+    let delay_ns = match get(VAR_DELAY) {
+        None => 0,
+        Some(raw) => parse_duration_ns(raw).unwrap_or_else(|| {
+            problem(VAR_DELAY, raw, "not a duration: a whole number with ns, us, ms or s (e.g. 50ms), up to 1 hour");
+            0
+        }),
+    };
+    let scope = match get(VAR_SCOPE) {
+        None => Scope::Process,
+        Some(raw) if raw.eq_ignore_ascii_case(b"process") => Scope::Process,
+        Some(raw) if raw.eq_ignore_ascii_case(b"tree") => Scope::Tree,
+        Some(raw) => {
+            problem(VAR_SCOPE, raw, "neither `process` nor `tree`");
+            Scope::Process
+        }
+    };
+    let deny_io_uring = match get(VAR_URING) {
+        None => true,
+        Some(raw) if raw.eq_ignore_ascii_case(b"deny") => true,
+        Some(raw) if raw.eq_ignore_ascii_case(b"allow") => false,
+        Some(raw) => {
+            problem(VAR_URING, raw, "neither `deny` nor `allow`");
+            true
+        }
+    };
+
     if n > 0 {
         return Parsed::Invalid { problems };
     }
+    let prefilter_len = match needle_src {
+        [head @ .., b'/'] => head.len(),
+        _ => needle_src.len(),
+    };
+    let mut prefilter = [0u8; MAX_NEEDLE + 1];
+    prefilter[..prefilter_len].copy_from_slice(&needle_src[..prefilter_len]);
     Parsed::Armed(Config {
         plan: Plan { interval, skip, max },
         errno,
+        errno_set,
         ops,
+        calls,
+        space,
+        delay_ns,
+        scope,
+        deny_io_uring,
         needle,
         needle_len: needle_src.len(),
+        prefilter,
+        prefilter_len,
         log,
         log_len,
     })
@@ -230,6 +418,63 @@ pub fn parse_u64(raw: &[u8]) -> Option<u64> {
         v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(v)
+}
+
+/// A comma list of family names (any case), or `all`. No empty items.
+pub fn parse_calls(raw: &[u8]) -> Option<Calls> {
+    let mut bits = 0u8;
+    for item in raw.split(|&b| b == b',') {
+        if item.eq_ignore_ascii_case(b"all") {
+            bits |= FAMILIES.iter().fold(0, |acc, f| acc | f.bit());
+            continue;
+        }
+        let f = FAMILIES.iter().find(|f| f.name().as_bytes().eq_ignore_ascii_case(item))?;
+        bits |= f.bit();
+    }
+    Some(Calls(bits))
+}
+
+/// Digits, then a unit from `units` (any case; the empty unit only when
+/// listed), times that unit's factor, without overflow.
+fn parse_with_unit(raw: &[u8], units: &[(&str, u64)]) -> Option<u64> {
+    let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
+    let value = parse_u64(&raw[..digits])?;
+    let unit = &raw[digits..];
+    let &(_, factor) = units.iter().find(|(u, _)| u.as_bytes().eq_ignore_ascii_case(unit))?;
+    value.checked_mul(factor)
+}
+
+/// `SPACE`: bytes, or a whole number of B, KiB, MiB, GiB (`10MiB`).
+pub fn parse_size(raw: &[u8]) -> Option<u64> {
+    parse_with_unit(raw, &[("", 1), ("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)])
+}
+
+/// Longest accepted `DELAY`: one hour.
+pub const MAX_DELAY_NS: u64 = 3600 * 1_000_000_000;
+
+/// `DELAY`: a whole number with `ns`, `us`, `ms` or `s` (`50ms`, `2s`); a
+/// bare `0` is no delay. Up to [`MAX_DELAY_NS`].
+pub fn parse_duration_ns(raw: &[u8]) -> Option<u64> {
+    if raw == b"0" {
+        return Some(0);
+    }
+    let ns = parse_with_unit(raw, &[("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)])?;
+    (ns <= MAX_DELAY_NS).then_some(ns)
+}
+
+/// Whether libuv would turn io_uring on for this `UV_USE_IO_URING` value:
+/// it takes `atoi(value) != 0`, so `1`, `2`, `01`, ` 1`, `+1`, `1x`, `-1`
+/// all do, and `0`, `00`, `no`, `` do not.
+pub fn uv_io_uring_on(raw: &[u8]) -> bool {
+    let mut rest = raw;
+    while let [b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r', tail @ ..] = rest {
+        rest = tail;
+    }
+    if let [b'+' | b'-', tail @ ..] = rest {
+        rest = tail;
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    rest[..digits].iter().any(|&b| b != b'0')
 }
 
 /// The errno names a fault is most often asked to look like.
@@ -320,6 +565,8 @@ mod tests {
         assert_eq!(c.errno, libc::ENOENT);
         assert_eq!(c.ops, Ops::Write);
         assert_eq!(c.needle(), b"/blobs/");
+        assert_eq!(c.needle_nul(), b"/blobs/\0");
+        assert_eq!(c.prefilter_nul(), b"/blobs\0");
         assert_eq!(c.log_path(), None);
     }
 
@@ -382,6 +629,45 @@ mod tests {
     }
 
     #[test]
+    fn libuv_reads_uv_use_io_uring_with_atoi() {
+        for on in [&b"1"[..], b"2", b"01", b" 1", b"\t+1", b"1x", b"-1", b"10"] {
+            assert!(uv_io_uring_on(on), "{on:?}");
+        }
+        for off in [&b"0"[..], b"00", b"-0", b"no", b"", b" ", b"x1", b"+", b"- 1"] {
+            assert!(!uv_io_uring_on(off), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn new_variables() {
+        let c = armed(&[(VAR_SPACE, b"10MiB")]);
+        assert_eq!((c.plan.interval, c.space, c.calls), (0, Some(10 << 20), Calls::OPEN), "SPACE arms alone");
+        assert_eq!(armed(&[(VAR_DELAY, b"50ms")]).delay_ns, 50_000_000, "DELAY arms alone");
+        let c = armed(&[(VAR_INTERVAL, b"7"), (VAR_CALLS, b"open,WRITE,sync"), (VAR_SCOPE, b"tree"), (VAR_URING, b"allow")]);
+        assert!(c.calls.has(Family::Open) && c.calls.has(Family::Write) && c.calls.has(Family::Sync));
+        assert!(!c.calls.has(Family::Close));
+        assert_eq!((c.scope, c.deny_io_uring), (Scope::Tree, false));
+        let d = armed(&[(VAR_INTERVAL, b"7")]);
+        assert_eq!((d.calls, d.space, d.delay_ns, d.scope, d.deny_io_uring), (Calls::OPEN, None, 0, Scope::Process, true));
+        assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"all")]).calls, Calls(0xff));
+        assert_eq!(d.space_errno(), libc::ENOSPC);
+        assert_eq!(armed(&[(VAR_SPACE, b"1"), (VAR_ERRNO, b"EIO")]).space_errno(), libc::EIO);
+        for (raw, want) in [(&b"0"[..], Some(0)), (b"12", Some(12)), (b"3B", Some(3)), (b"2kib", Some(2048)), (b"1GiB", Some(1 << 30)),
+                            (b"1 MiB", None), (b"1MB", None), (b"MiB", None), (b"-1", None), (b"99999999999999GiB", None)] {
+            assert_eq!(parse_size(raw), want, "{raw:?}");
+        }
+        for (raw, want) in [(&b"0"[..], Some(0)), (b"50ms", Some(50_000_000)), (b"2s", Some(2_000_000_000)), (b"7us", Some(7_000)),
+                            (b"9ns", Some(9)), (b"3600s", Some(MAX_DELAY_NS)), (b"3601s", None), (b"50", None), (b"1m", None), (b"ms", None)] {
+            assert_eq!(parse_duration_ns(raw), want, "{raw:?}");
+        }
+        for bad in [&b"open,"[..], b",open", b"open,,write", b"opens", b"open write", b"read"] {
+            assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, bad)]), [VAR_CALLS], "{bad:?}");
+        }
+        assert_eq!(problem_vars(&[(VAR_SPACE, b"lots"), (VAR_SCOPE, b"world"), (VAR_URING, b"maybe"), (VAR_DELAY, b"soon")]),
+                   [VAR_SPACE, VAR_DELAY, VAR_SCOPE, VAR_URING]);
+    }
+
+    #[test]
     fn errno_names_round_trip() {
         for &(name, v) in ERRNO_NAMES {
             assert_eq!(parse_errno(name.as_bytes()), Some(v));
@@ -400,7 +686,20 @@ mod tests {
         use crate::format::{self, StackBuf};
         use proptest::prelude::*;
 
-        const ORDER: [&str; 7] = [VAR_INTERVAL, VAR_SKIP, VAR_MAX, VAR_ERRNO, VAR_OPS, VAR_PATH, VAR_LOG];
+        const ORDER: [&str; 12] = [
+            VAR_INTERVAL, VAR_SKIP, VAR_MAX, VAR_ERRNO, VAR_OPS, VAR_PATH, VAR_LOG, VAR_CALLS, VAR_SPACE, VAR_DELAY,
+            VAR_SCOPE, VAR_URING,
+        ];
+
+        /// A number with one of `units` (lower case) after it, in any case; its value in base units.
+        fn model_with_unit(v: &[u8], units: &[(&str, u128)]) -> Option<u128> {
+            let text = std::str::from_utf8(v).ok()?;
+            let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let (digits, unit) = text.split_at(split);
+            let n = model_number(digits.as_bytes())? as u128;
+            let &(_, factor) = units.iter().find(|(u, _)| *u == unit.to_ascii_lowercase())?;
+            Some(n * factor).filter(|&b| b <= u64::MAX as u128)
+        }
 
         /// The value of a string of plain ASCII digits, None when it is not one or exceeds u64.
         fn model_number(v: &[u8]) -> Option<u64> {
@@ -431,6 +730,22 @@ mod tests {
                 VAR_OPS => lower == b"write" || lower == b"all",
                 VAR_PATH => v.len() <= 256,
                 VAR_LOG => v.len() <= 4095,
+                VAR_CALLS => v.split(|&b| b == b',').all(|item| {
+                    let item = item.to_ascii_lowercase();
+                    ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink", "all"]
+                        .iter()
+                        .any(|n| n.as_bytes() == item)
+                }),
+                VAR_SPACE => {
+                    model_with_unit(v, &[("", 1), ("b", 1), ("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30)]).is_some()
+                }
+                VAR_DELAY => {
+                    v == b"0"
+                        || model_with_unit(v, &[("ns", 1), ("us", 1000), ("ms", 1_000_000), ("s", 1_000_000_000)])
+                            .is_some_and(|ns| ns <= 3_600_000_000_000)
+                }
+                VAR_SCOPE => lower == b"process" || lower == b"tree",
+                VAR_URING => lower == b"deny" || lower == b"allow",
                 _ => unreachable!(),
             }
         }
@@ -446,7 +761,8 @@ mod tests {
             let names: &'static [&'static str] = &[
                 "none", "NONE", "NoNe", "write", "WRITE", "all", "All", "ENOENT", "eio", "EnOsPc",
                 "EOVERFLOW", "E", "ENOENT2", "read", "writes", "al", "non", "/blobs/", "0", "4095",
-                "4096", "18446744073709551615", "18446744073709551616",
+                "4096", "18446744073709551615", "18446744073709551616", "open,write", "SYNC", "all", "close,",
+                "10MiB", "1kib", "7B", "50ms", "2s", "3601s", "1m", "tree", "Process", "deny", "ALLOW",
             ];
             prop_oneof![
                 // Arbitrary bytes, UTF-8 or not.
@@ -486,7 +802,7 @@ mod tests {
                 // Empty counts as unset.
                 let set: Vec<(&str, &[u8])> = vars.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
                 let get = |k: &str| set.iter().find(|(n, _)| *n == k).map(|&(_, v)| v);
-                if get(VAR_INTERVAL).is_none() {
+                if get(VAR_INTERVAL).is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() {
                     prop_assert!(matches!(parsed, Parsed::Off), "{:?}", parsed);
                     return Ok(());
                 }
@@ -496,10 +812,10 @@ mod tests {
                     .filter(|&k| get(k).is_some_and(|v| !model_valid(k, v)))
                     .collect();
                 match parsed {
-                    Parsed::Off => prop_assert!(false, "interval set but off"),
+                    Parsed::Off => prop_assert!(false, "interval, space or delay set but off"),
                     Parsed::Armed(cfg) => {
                         prop_assert!(invalid.is_empty(), "armed despite invalid {:?}", invalid);
-                        let interval = model_number(get(VAR_INTERVAL).unwrap()).unwrap();
+                        let interval = get(VAR_INTERVAL).map_or(0, |v| model_number(v).unwrap());
                         prop_assert_eq!(cfg.plan.interval, interval);
                         prop_assert_eq!(cfg.plan.skip, get(VAR_SKIP).map_or(0, |v| model_number(v).unwrap()));
                         prop_assert_eq!(cfg.needle(), get(VAR_PATH).unwrap_or(b"/blobs/"));

@@ -3,10 +3,18 @@
 
 use crate::config::{Ops, MAX_NEEDLE};
 
+/// Whether open(2) flags ask for an unnamed temporary file. `O_TMPFILE`
+/// includes the `O_DIRECTORY` bit, so only all of its bits say so: testing
+/// any of them would take every directory open for one.
+pub fn flags_tmpfile(flags: i32) -> bool {
+    flags & libc::O_TMPFILE == libc::O_TMPFILE
+}
+
 /// Whether open(2) flags may write to the file.
 pub fn flags_write(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY
-        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_TMPFILE) != 0
+        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
+        || flags_tmpfile(flags)
 }
 
 /// Whether an fopen(3) mode string opens for writing: `w`, `a`, or any `+`
@@ -85,6 +93,7 @@ impl<'a> ResolvedPath<'a> {
 
     /// Whether the joined path contains `needle`, checked piece by piece so
     /// that nothing is copied but the few bytes around the joint.
+    #[cfg(test)]
     pub fn contains(&self, needle: &[u8]) -> bool {
         self.contains_with(&memchr::memmem::Finder::new(needle))
     }
@@ -126,6 +135,33 @@ impl<'a> ResolvedPath<'a> {
         finder.find(&joint[..n]).is_some()
     }
 
+    /// Whether a file created inside this folder would match: the joined path
+    /// followed by `/` contains the needle (an `O_TMPFILE` open names the
+    /// folder its file lives in, `…/blobs` for a needle `/blobs/`).
+    pub fn contains_as_folder(&self, finder: &memchr::memmem::Finder<'_>) -> bool {
+        if self.contains_with(finder) {
+            return true;
+        }
+        // Any other match ends at the added `/`.
+        match finder.needle().split_last() {
+            Some((b'/', head)) => self.ends_with(head),
+            _ => false,
+        }
+    }
+
+    /// Whether the joined path ends with `suffix`.
+    pub fn ends_with(&self, suffix: &[u8]) -> bool {
+        let bytes = self.pieces().into_iter().rev().flat_map(|p| p.iter().rev());
+        let mut n = 0;
+        for (a, b) in bytes.zip(suffix.iter().rev()) {
+            if a != b {
+                return false;
+            }
+            n += 1;
+        }
+        n == suffix.len()
+    }
+
     /// The joined path's bytes, in order, as up to three pieces.
     pub fn pieces(&self) -> [&'a [u8]; 3] {
         [self.base, self.separator(), self.rel]
@@ -142,9 +178,45 @@ mod tests {
         assert!(!flags_write(O_RDONLY));
         assert!(!flags_write(O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         for f in [O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC, O_RDONLY | O_APPEND,
-                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, O_TMPFILE | O_WRONLY] {
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, O_TMPFILE | O_WRONLY, O_TMPFILE | O_RDWR] {
             assert!(flags_write(f), "{f:#o}");
         }
+    }
+
+    /// Regression: O_TMPFILE holds the O_DIRECTORY bit, and a test for any of
+    /// its bits took every read-only directory open (du, rm -rf, find, tar
+    /// -C, ...) for a write.
+    #[test]
+    fn directory_opens_are_not_writes() {
+        use libc::*;
+        for f in [O_RDONLY | O_DIRECTORY, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  O_PATH | O_DIRECTORY, O_RDONLY | O_DIRECTORY | O_NOCTTY | O_LARGEFILE] {
+            assert!(!flags_write(f), "{f:#o}");
+            assert!(!flags_tmpfile(f), "{f:#o}");
+        }
+        assert!(flags_tmpfile(O_TMPFILE | O_WRONLY));
+    }
+
+    #[test]
+    fn tmpfile_folder_matches_as_a_folder() {
+        let f = memchr::memmem::Finder::new(b"/blobs/");
+        let cases: [(&[u8], &[u8], bool); 7] = [
+            (b"", b"/tmp/x/blobs", true),
+            (b"", b"/tmp/x/blobs/", true),
+            (b"", b"/tmp/x/blobs/sub", true),
+            (b"/tmp/x", b"blobs", true),
+            (b"/tmp/x/blo", b"bs", false),
+            (b"", b"/tmp/x/blobsy", false),
+            (b"", b"/tmp/x/other", false),
+        ];
+        for (base, rel, want) in cases {
+            let p = ResolvedPath { base, rel };
+            assert_eq!(p.contains_as_folder(&f), want, "{:?}", String::from_utf8_lossy(&joined(&p)));
+        }
+        // A needle without a trailing slash: only a plain contains.
+        let g = memchr::memmem::Finder::new(b"blobs");
+        assert!(ResolvedPath::absolute(b"/a/blobs").contains_as_folder(&g));
+        assert!(!ResolvedPath::absolute(b"/a/blo").contains_as_folder(&g));
     }
 
     #[test]

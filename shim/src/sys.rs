@@ -1,40 +1,29 @@
-//! Every line of unsafe code in the shim: the exported libc entry points, the
-//! table of the real functions they forward to, the load/exit hooks, and the
-//! few raw system calls the safe code needs.
+//! The leaf half of the shim's unsafe code: the table of the real libc
+//! functions, found with `dlsym(RTLD_NEXT)`, and safe wrappers over the few
+//! OS calls the safe code needs. It imports nothing from the rest of the
+//! shim; the exported entry points, which do, are in `hooks.rs`, the other
+//! half. Every unsafe block in the shim is in one of those two files.
 //!
 //! Why not `redhook`: it cannot define the variadic `open`/`openat`, and its
 //! fallback when a hook panics can poison its `Once`, leaving the host process
 //! unable to open files at all. A table of `dlsym(RTLD_NEXT)` pointers, each
 //! resolved once into an atomic, is a few lines and has neither problem.
 //!
-//! Why raw syscalls for our own I/O: the fault log is opened with the
-//! `openat` syscall, not libc's `open`, which would come back into our own
-//! hook; so the shim never sees (or counts) its own opens and needs no
-//! per-thread re-entry flag, which keeps every hook async-signal-safe.
-//! (glibc's `fopen`/`freopen` open through internal aliases, so one `fopen`
-//! is one matching call, never two.)
+//! Why the real functions (and raw syscalls) for our own I/O: the fault log
+//! is opened with the `openat` syscall and written and closed with the real
+//! `write` and `close`, never through our own hooks; so the shim never sees
+//! (or counts) its own calls and needs no per-thread re-entry flag, which
+//! keeps every hook async-signal-safe. (glibc's `fopen`/`freopen` open
+//! through internal aliases, so one `fopen` is one matching call, never two.)
 
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use libc::{mode_t, FILE};
-
-use crate::matcher::Intent;
-use crate::{check, Dir, Entry};
-
-// The exported variadic functions (`open`, `open64`, `openat`, `openat64`)
-// are defined with `mode` as a fixed last parameter, because stable Rust
-// cannot define C-variadic functions. On the x86-64 and AArch64 Linux ABIs a
-// variadic integer argument travels in the same register as a fixed one
-// would, so `mode` holds the caller's value when it passed one; when it did
-// not (no O_CREAT/O_TMPFILE), the register holds garbage that we neither read
-// nor forward.
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
-compile_error!("libblobfail's variadic entry points assume the x86-64 or AArch64 Linux calling convention");
+use libc::{iovec, mode_t, off64_t, off_t, size_t, ssize_t, FILE};
 
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;
 
@@ -42,7 +31,7 @@ pub const PATH_MAX: usize = libc::PATH_MAX as usize;
 // The real functions.
 
 /// One real libc function, found with `dlsym(RTLD_NEXT)` on first use.
-struct Real<F> {
+pub struct Real<F> {
     name: &'static CStr,
     ptr: AtomicPtr<c_void>,
     _fn: PhantomData<F>,
@@ -54,13 +43,10 @@ impl<F: Copy> Real<F> {
         Real { name, ptr: AtomicPtr::new(std::ptr::null_mut()), _fn: PhantomData }
     }
 
-    /// The real function when the shim is disarmed and it is resolved: the
-    /// one-load fast path every export tries first.
+    /// The real function when it is resolved: with the shim disarmed, the
+    /// one-load fast path every open export tries first.
     #[inline(always)]
-    fn fast(&self) -> Option<F> {
-        if !crate::is_off() {
-            return None;
-        }
+    pub fn resolved(&self) -> Option<F> {
         let p = self.ptr.load(Ordering::Relaxed);
         if p.is_null() {
             return None;
@@ -72,7 +58,7 @@ impl<F: Copy> Real<F> {
     /// The real function, or None when no later object defines it (a libc
     /// without `__open64_2`, say): the caller then fails with ENOSYS rather
     /// than crash.
-    fn get(&self) -> Option<F> {
+    pub fn get(&self) -> Option<F> {
         let mut p = self.ptr.load(Ordering::Acquire);
         if p.is_null() {
             // SAFETY: `name` is a NUL-terminated C string; dlsym with
@@ -91,32 +77,194 @@ impl<F: Copy> Real<F> {
     }
 }
 
-type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
-type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
-type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
-type Openat2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
-type CreatFn = unsafe extern "C" fn(*const c_char, mode_t) -> c_int;
-type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
-type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
+pub type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+pub type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
+pub type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+pub type Openat2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+pub type CreatFn = unsafe extern "C" fn(*const c_char, mode_t) -> c_int;
+pub type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
+pub type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
 
-static REAL_OPEN: Real<OpenFn> = Real::new(c"open");
-static REAL_OPEN64: Real<OpenFn> = Real::new(c"open64");
-static REAL_OPENAT: Real<OpenatFn> = Real::new(c"openat");
-static REAL_OPENAT64: Real<OpenatFn> = Real::new(c"openat64");
-static REAL_OPEN_2: Real<Open2Fn> = Real::new(c"__open_2");
-static REAL_OPEN64_2: Real<Open2Fn> = Real::new(c"__open64_2");
-static REAL_OPENAT_2: Real<Openat2Fn> = Real::new(c"__openat_2");
-static REAL_OPENAT64_2: Real<Openat2Fn> = Real::new(c"__openat64_2");
-static REAL_CREAT: Real<CreatFn> = Real::new(c"creat");
-static REAL_CREAT64: Real<CreatFn> = Real::new(c"creat64");
-static REAL_FOPEN: Real<FopenFn> = Real::new(c"fopen");
-static REAL_FOPEN64: Real<FopenFn> = Real::new(c"fopen64");
-static REAL_FREOPEN: Real<FreopenFn> = Real::new(c"freopen");
-static REAL_FREOPEN64: Real<FreopenFn> = Real::new(c"freopen64");
+pub static REAL_OPEN: Real<OpenFn> = Real::new(c"open");
+pub static REAL_OPEN64: Real<OpenFn> = Real::new(c"open64");
+pub static REAL_OPENAT: Real<OpenatFn> = Real::new(c"openat");
+pub static REAL_OPENAT64: Real<OpenatFn> = Real::new(c"openat64");
+pub static REAL_OPEN_2: Real<Open2Fn> = Real::new(c"__open_2");
+pub static REAL_OPEN64_2: Real<Open2Fn> = Real::new(c"__open64_2");
+pub static REAL_OPENAT_2: Real<Openat2Fn> = Real::new(c"__openat_2");
+pub static REAL_OPENAT64_2: Real<Openat2Fn> = Real::new(c"__openat64_2");
+pub static REAL_CREAT: Real<CreatFn> = Real::new(c"creat");
+pub static REAL_CREAT64: Real<CreatFn> = Real::new(c"creat64");
+pub static REAL_FOPEN: Real<FopenFn> = Real::new(c"fopen");
+pub static REAL_FOPEN64: Real<FopenFn> = Real::new(c"fopen64");
+pub static REAL_FREOPEN: Real<FreopenFn> = Real::new(c"freopen");
+pub static REAL_FREOPEN64: Real<FreopenFn> = Real::new(c"freopen64");
+
+/// A real libc function called through a pointer that starts out at a
+/// small "first call" function, which resolves the real one with dlsym,
+/// stores it and calls it. So the hooks on the hottest calls (`write`,
+/// `close`) load one pointer and jump, with no null check; and a hook that
+/// runs before the library's constructor (from another library's
+/// constructor) still reaches its real function, resolving it lazily there.
+pub struct Lazy<F> {
+    name: &'static CStr,
+    ptr: AtomicPtr<c_void>,
+    _fn: PhantomData<F>,
+}
+
+impl<F: Copy> Lazy<F> {
+    /// `first_call` must have the prototype `F` stands for.
+    pub const fn new(name: &'static CStr, first_call: *mut c_void) -> Self {
+        assert!(size_of::<F>() == size_of::<*mut c_void>());
+        Lazy { name, ptr: AtomicPtr::new(first_call), _fn: PhantomData }
+    }
+
+    /// The function to call: the real one, or until resolved the first-call one.
+    #[inline(always)]
+    pub fn f(&self) -> F {
+        let p = self.ptr.load(Ordering::Relaxed);
+        // SAFETY: `p` is either `first_call` or what dlsym found for `name`;
+        // both have the prototype F (each `lazy_real!` pairs them by hand,
+        // with glibc's prototypes), and `new` asserted F is pointer-sized.
+        unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
+    }
+
+    /// Looks the real function up and keeps it; None when no later object
+    /// defines it (the first-call function then fails with ENOSYS).
+    pub fn resolve(&self) -> Option<F> {
+        // SAFETY: as in `Real::get`.
+        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+        if p.is_null() {
+            return None;
+        }
+        self.ptr.store(p, Ordering::Release);
+        // SAFETY: as in `f`.
+        Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) })
+    }
+}
+
+/// Defines a [`Lazy`] real function with its first-call function.
+/// `$fail` is what the call returns (with errno ENOSYS) when libc has no
+/// such function.
+macro_rules! lazy_real {
+    ($name:ident, $sym:literal, fn($($a:ident: $t:ty),*) -> $r:ty, $fail:expr) => {
+        pub static $name: Lazy<unsafe extern "C" fn($($t),*) -> $r> = Lazy::new($sym, {
+            unsafe extern "C" fn first_call($($a: $t),*) -> $r {
+                match $name.resolve() {
+                    // SAFETY: the caller's arguments, to the real function of
+                    // the same prototype.
+                    Some(f) => unsafe { f($($a),*) },
+                    None => {
+                        set_errno(libc::ENOSYS);
+                        $fail
+                    }
+                }
+            }
+            first_call as *mut c_void
+        });
+    };
+}
+
+lazy_real!(REAL_WRITE, c"write", fn(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t, -1);
+lazy_real!(REAL_PWRITE, c"pwrite", fn(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t, -1);
+lazy_real!(REAL_PWRITE64, c"pwrite64", fn(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t, -1);
+lazy_real!(REAL_WRITEV, c"writev", fn(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t, -1);
+lazy_real!(REAL_PWRITEV, c"pwritev", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t, -1);
+lazy_real!(REAL_PWRITEV64, c"pwritev64", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t, -1);
+lazy_real!(REAL_PWRITEV2, c"pwritev2", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t, -1);
+lazy_real!(REAL_PWRITEV64V2, c"pwritev64v2", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t, -1);
+lazy_real!(REAL_FSYNC, c"fsync", fn(fd: c_int) -> c_int, -1);
+lazy_real!(REAL_FDATASYNC, c"fdatasync", fn(fd: c_int) -> c_int, -1);
+lazy_real!(REAL_SYNC_FILE_RANGE, c"sync_file_range", fn(fd: c_int, off: off64_t, n: off64_t, flags: c_uint) -> c_int, -1);
+lazy_real!(REAL_CLOSE, c"close", fn(fd: c_int) -> c_int, -1);
+lazy_real!(REAL_FCLOSE, c"fclose", fn(f: *mut FILE) -> c_int, libc::EOF);
+lazy_real!(REAL_CLOSE_RANGE, c"close_range", fn(lo: c_uint, hi: c_uint, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_RENAME, c"rename", fn(old: *const c_char, new: *const c_char) -> c_int, -1);
+lazy_real!(REAL_RENAMEAT, c"renameat", fn(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int, -1);
+lazy_real!(REAL_RENAMEAT2, c"renameat2", fn(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int, -1);
+lazy_real!(REAL_TRUNCATE, c"truncate", fn(path: *const c_char, len: off_t) -> c_int, -1);
+lazy_real!(REAL_TRUNCATE64, c"truncate64", fn(path: *const c_char, len: off64_t) -> c_int, -1);
+lazy_real!(REAL_FTRUNCATE, c"ftruncate", fn(fd: c_int, len: off_t) -> c_int, -1);
+lazy_real!(REAL_FTRUNCATE64, c"ftruncate64", fn(fd: c_int, len: off64_t) -> c_int, -1);
+lazy_real!(REAL_FALLOCATE, c"fallocate", fn(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int, -1);
+lazy_real!(REAL_FALLOCATE64, c"fallocate64", fn(fd: c_int, mode: c_int, off: off64_t, len: off64_t) -> c_int, -1);
+lazy_real!(REAL_POSIX_FALLOCATE, c"posix_fallocate", fn(fd: c_int, off: off_t, len: off_t) -> c_int, libc::ENOSYS);
+lazy_real!(REAL_POSIX_FALLOCATE64, c"posix_fallocate64", fn(fd: c_int, off: off64_t, len: off64_t) -> c_int, libc::ENOSYS);
+lazy_real!(REAL_MKDIR, c"mkdir", fn(path: *const c_char, mode: mode_t) -> c_int, -1);
+lazy_real!(REAL_MKDIRAT, c"mkdirat", fn(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, -1);
+lazy_real!(REAL_UNLINK, c"unlink", fn(path: *const c_char) -> c_int, -1);
+lazy_real!(REAL_UNLINKAT, c"unlinkat", fn(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_RMDIR, c"rmdir", fn(path: *const c_char) -> c_int, -1);
+lazy_real!(REAL_MKSTEMP, c"mkstemp", fn(t: *mut c_char) -> c_int, -1);
+lazy_real!(REAL_MKSTEMP64, c"mkstemp64", fn(t: *mut c_char) -> c_int, -1);
+lazy_real!(REAL_MKOSTEMP, c"mkostemp", fn(t: *mut c_char, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_MKOSTEMP64, c"mkostemp64", fn(t: *mut c_char, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_MKSTEMPS, c"mkstemps", fn(t: *mut c_char, suffix: c_int) -> c_int, -1);
+lazy_real!(REAL_MKSTEMPS64, c"mkstemps64", fn(t: *mut c_char, suffix: c_int) -> c_int, -1);
+lazy_real!(REAL_MKOSTEMPS, c"mkostemps", fn(t: *mut c_char, suffix: c_int, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_MKOSTEMPS64, c"mkostemps64", fn(t: *mut c_char, suffix: c_int, flags: c_int) -> c_int, -1);
+lazy_real!(REAL_DUP, c"dup", fn(fd: c_int) -> c_int, -1);
+lazy_real!(REAL_DUP2, c"dup2", fn(fd: c_int, to: c_int) -> c_int, -1);
+lazy_real!(REAL_DUP3, c"dup3", fn(fd: c_int, to: c_int, flags: c_int) -> c_int, -1);
+// fcntl and syscall are variadic; their hooks take the variadic part as
+// fixed pointer-sized arguments (see `hooks.rs`) and pass them on as such,
+// which the x86-64 and AArch64 Linux calling conventions make equivalent.
+lazy_real!(REAL_FCNTL, c"fcntl", fn(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int, -1);
+lazy_real!(REAL_FCNTL64, c"fcntl64", fn(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int, -1);
+lazy_real!(
+    REAL_SYSCALL,
+    c"syscall",
+    fn(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long,
+    -1
+);
 
 /// Resolves every real function up front, so hooks never call dlsym
 /// (which may allocate) on the hot path or in a signal handler.
-fn resolve_all() {
+pub fn resolve_all() {
+    REAL_WRITE.resolve();
+    REAL_PWRITE.resolve();
+    REAL_PWRITE64.resolve();
+    REAL_WRITEV.resolve();
+    REAL_PWRITEV.resolve();
+    REAL_PWRITEV64.resolve();
+    REAL_PWRITEV2.resolve();
+    REAL_PWRITEV64V2.resolve();
+    REAL_FSYNC.resolve();
+    REAL_FDATASYNC.resolve();
+    REAL_SYNC_FILE_RANGE.resolve();
+    REAL_CLOSE.resolve();
+    REAL_FCLOSE.resolve();
+    REAL_CLOSE_RANGE.resolve();
+    REAL_RENAME.resolve();
+    REAL_RENAMEAT.resolve();
+    REAL_RENAMEAT2.resolve();
+    REAL_TRUNCATE.resolve();
+    REAL_TRUNCATE64.resolve();
+    REAL_FTRUNCATE.resolve();
+    REAL_FTRUNCATE64.resolve();
+    REAL_FALLOCATE.resolve();
+    REAL_FALLOCATE64.resolve();
+    REAL_POSIX_FALLOCATE.resolve();
+    REAL_POSIX_FALLOCATE64.resolve();
+    REAL_MKDIR.resolve();
+    REAL_MKDIRAT.resolve();
+    REAL_UNLINK.resolve();
+    REAL_UNLINKAT.resolve();
+    REAL_RMDIR.resolve();
+    REAL_MKSTEMP.resolve();
+    REAL_MKSTEMP64.resolve();
+    REAL_MKOSTEMP.resolve();
+    REAL_MKOSTEMP64.resolve();
+    REAL_MKSTEMPS.resolve();
+    REAL_MKSTEMPS64.resolve();
+    REAL_MKOSTEMPS.resolve();
+    REAL_MKOSTEMPS64.resolve();
+    REAL_DUP.resolve();
+    REAL_DUP2.resolve();
+    REAL_DUP3.resolve();
+    REAL_FCNTL.resolve();
+    REAL_FCNTL64.resolve();
+    REAL_SYSCALL.resolve();
     REAL_OPEN.get();
     REAL_OPEN64.get();
     REAL_OPENAT.get();
@@ -134,35 +282,12 @@ fn resolve_all() {
 }
 
 // ---------------------------------------------------------------------------
-// Load and exit.
-
-extern "C" fn on_load() {
-    resolve_all();
-    crate::init();
-}
-
-extern "C" fn on_unload() {
-    crate::on_exit();
-}
-
-// SAFETY (both statics): the loader calls each pointer in .init_array once
-// when the library is loaded and each in .fini_array at exit() or dlclose;
-// both functions take no arguments, as those sections require.
-#[used]
-#[link_section = ".init_array"]
-static ON_LOAD: extern "C" fn() = on_load;
-
-#[used]
-#[link_section = ".fini_array"]
-static ON_UNLOAD: extern "C" fn() = on_unload;
-
-// ---------------------------------------------------------------------------
 // Small helpers over raw pointers and errno.
 
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
 #[inline(always)]
-unsafe fn c_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
+pub unsafe fn c_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     if p.is_null() {
         None
     } else {
@@ -172,307 +297,9 @@ unsafe fn c_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 }
 
 #[inline(always)]
-fn set_errno(errno: c_int) {
+pub fn set_errno(errno: c_int) {
     // SAFETY: __errno_location always returns this thread's valid errno slot.
     unsafe { *libc::__errno_location() = errno };
-}
-
-#[cold]
-fn fail_fd(errno: c_int) -> c_int {
-    set_errno(errno);
-    -1
-}
-
-#[cold]
-fn fail_file(errno: c_int) -> *mut FILE {
-    set_errno(errno);
-    std::ptr::null_mut()
-}
-
-fn needs_mode(flags: c_int) -> bool {
-    flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
-}
-
-fn dir_of(dirfd: c_int) -> Dir {
-    if dirfd == libc::AT_FDCWD {
-        Dir::Cwd
-    } else {
-        Dir::Fd(dirfd)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The entry points. Each asks `check`, then forwards the caller's arguments
-// untouched; a missing real function gives ENOSYS, never a crash.
-
-#[inline(never)]
-unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    // SAFETY: `path` comes from the C caller of open(), which requires NULL
-    // or a NUL-terminated string valid for the duration of the call.
-    if !unsafe { cannot_match(path) } {
-        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-            return fail_fd(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
-    // SAFETY: forwarding the caller's own arguments to the real function of
-    // the same prototype; `mode` is only passed when the flags say the caller
-    // passed it.
-    unsafe {
-        if needs_mode(flags) {
-            f(path, flags, mode as std::ffi::c_uint)
-        } else {
-            f(path, flags)
-        }
-    }
-}
-
-#[inline(never)]
-unsafe fn openat_like(
-    real: &Real<OpenatFn>,
-    entry: Entry,
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: mode_t,
-) -> c_int {
-    // SAFETY: as in `open_like`.
-    if !unsafe { cannot_match(path) } {
-        if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-            return fail_fd(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
-    // SAFETY: as in `open_like`.
-    unsafe {
-        if needs_mode(flags) {
-            f(dirfd, path, flags, mode as std::ffi::c_uint)
-        } else {
-            f(dirfd, path, flags)
-        }
-    }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_OPEN.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open_like(&REAL_OPEN, Entry::Open, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_OPEN64.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open_like(&REAL_OPEN64, Entry::Open64, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_OPENAT.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat_like(&REAL_OPENAT, Entry::Openat, dirfd, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_OPENAT64.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat_like(&REAL_OPENAT64, Entry::Openat64, dirfd, path, flags, mode) }
-}
-
-#[inline(never)]
-unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
-    // SAFETY: as in `open_like`.
-    if !unsafe { cannot_match(path) } {
-        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-            return fail_fd(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
-    // SAFETY: the caller's arguments to the real function of the same prototype.
-    unsafe { f(path, flags) }
-}
-
-#[inline(never)]
-unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    // SAFETY: as in `open_like`.
-    if !unsafe { cannot_match(path) } {
-        if let Some(errno) = check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-            return fail_fd(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
-    // SAFETY: the caller's arguments to the real function of the same prototype.
-    unsafe { f(dirfd, path, flags) }
-}
-
-/// `_FORTIFY_SOURCE`'s `open` when the compiler could not see a mode.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = REAL_OPEN_2.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open2_like(&REAL_OPEN_2, Entry::Open2, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = REAL_OPEN64_2.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open2_like(&REAL_OPEN64_2, Entry::Open64_2, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = REAL_OPENAT_2.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat2_like(&REAL_OPENAT_2, Entry::Openat2, dirfd, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = REAL_OPENAT64_2.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat2_like(&REAL_OPENAT64_2, Entry::Openat64_2, dirfd, path, flags) }
-}
-
-#[inline(never)]
-unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
-    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-    // SAFETY: as in `open_like`.
-    if !unsafe { cannot_match(path) } {
-        if let Some(errno) = check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) }) {
-            return fail_fd(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
-    // SAFETY: the caller's arguments to the real function of the same prototype.
-    unsafe { f(path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_CREAT.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { creat_like(&REAL_CREAT, Entry::Creat, path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
-    if let Some(f) = REAL_CREAT64.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { creat_like(&REAL_CREAT64, Entry::Creat64, path, mode) }
-}
-
-#[inline(never)]
-unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mode: *const c_char) -> *mut FILE {
-    // SAFETY: fopen's caller passes NUL-terminated `path` and `mode` (or NULL,
-    // which we leave for the real function to reject).
-    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
-        if let Some(errno) = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) }) {
-            return fail_file(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_file(libc::ENOSYS) };
-    // SAFETY: the caller's arguments to the real function of the same prototype.
-    unsafe { f(path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    if let Some(f) = REAL_FOPEN.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { fopen_like(&REAL_FOPEN, Entry::Fopen, path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    if let Some(f) = REAL_FOPEN64.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { fopen_like(&REAL_FOPEN64, Entry::Fopen64, path, mode) }
-}
-
-#[inline(never)]
-unsafe fn freopen_like(
-    real: &Real<FreopenFn>,
-    entry: Entry,
-    path: *const c_char,
-    mode: *const c_char,
-    stream: *mut FILE,
-) -> *mut FILE {
-    // SAFETY: as in `fopen_like`. A NULL path (re-open the same file with a
-    // new mode) has no path to match and passes through.
-    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
-        if let Some(errno) = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) }) {
-            // freopen closes the old stream even when the new open fails;
-            // a failed call must look the same, or callers would leak it.
-            // SAFETY: `stream` is the caller's open stream, which freopen
-            // owns from here on.
-            if !stream.is_null() {
-                unsafe { libc::fclose(stream) };
-            }
-            return fail_file(errno);
-        }
-    }
-    let Some(f) = real.get() else { return fail_file(libc::ENOSYS) };
-    // SAFETY: the caller's arguments to the real function of the same prototype.
-    unsafe { f(path, mode, stream) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    if let Some(f) = REAL_FREOPEN.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode, stream) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { freopen_like(&REAL_FREOPEN, Entry::Freopen, path, mode, stream) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    if let Some(f) = REAL_FREOPEN64.fast() {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode, stream) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { freopen_like(&REAL_FREOPEN64, Entry::Freopen64, path, mode, stream) }
 }
 
 // ---------------------------------------------------------------------------
@@ -531,7 +358,7 @@ pub fn write_stderr(bytes: &[u8]) {
     let known = (STDERR_DEV.load(Ordering::Relaxed), STDERR_INO.load(Ordering::Relaxed));
     if fd2_identity() == Some(known) {
         // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes.
-        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        unsafe { REAL_WRITE.f()(2, bytes.as_ptr().cast(), bytes.len()) };
     }
     set_errno(saved);
 }
@@ -544,7 +371,9 @@ pub fn append_file(path_nul: &[u8], bytes: &[u8]) -> Result<(), i32> {
     let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: `path_nul` is NUL-terminated (Config keeps it so); openat
     // reads it and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path_nul.as_ptr(), flags, 0o644) } as c_int;
+    let fd = unsafe {
+        REAL_SYSCALL.f()(libc::SYS_openat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, flags as c_long, 0o644, 0, 0)
+    } as c_int;
     if fd < 0 {
         // SAFETY: reading this thread's errno slot.
         return Err(unsafe { *libc::__errno_location() });
@@ -552,14 +381,14 @@ pub fn append_file(path_nul: &[u8], bytes: &[u8]) -> Result<(), i32> {
     let mut result = Ok(());
     if !bytes.is_empty() {
         // SAFETY: `fd` is the file we just opened; `bytes` is a valid buffer.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { REAL_WRITE.f()(fd, bytes.as_ptr().cast(), bytes.len()) };
         if n < 0 {
             // SAFETY: reading this thread's errno slot.
             result = Err(unsafe { *libc::__errno_location() });
         }
     }
     // SAFETY: closing the fd we opened above, exactly once.
-    unsafe { libc::close(fd) };
+    unsafe { REAL_CLOSE.f()(fd) };
     result
 }
 
@@ -583,9 +412,21 @@ pub fn fd_path(fd: c_int, buf: &mut [MaybeUninit<u8>; PATH_MAX]) -> Option<&[u8]
     if fd < 0 {
         return None;
     }
-    let mut link = crate::format::StackBuf::<32>::new();
-    let _ = std::fmt::Write::write_fmt(&mut link, format_args!("/proc/self/fd/{fd}\0"));
-    let link = link.as_bytes();
+    let mut link = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut v = fd as u32;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..n].iter().rev().enumerate() {
+        link[14 + i] = *d;
+    }
     // SAFETY: `link` is NUL-terminated; readlink writes at most `buf.len()`
     // bytes (no NUL) and returns how many, or -1.
     let n = unsafe { libc::readlink(link.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -597,19 +438,6 @@ pub fn fd_path(fd: c_int, buf: &mut [MaybeUninit<u8>; PATH_MAX]) -> Option<&[u8]
     (path.first() == Some(&b'/')).then_some(path)
 }
 
-/// Whether the armed shim can tell from `path` alone that the call cannot
-/// match: see [`crate::armed_needle_nul`].
-///
-/// # Safety
-/// `path` is NULL or a NUL-terminated string valid for the call.
-#[inline(always)]
-unsafe fn cannot_match(path: *const c_char) -> bool {
-    match crate::armed_needle_nul() {
-        // SAFETY: the caller's promise about `path`, passed on.
-        Some(needle_nul) => unsafe { absolute_without(path, needle_nul) },
-        None => false,
-    }
-}
 
 /// Whether `path` is an absolute C path that does not contain `needle_nul`
 /// (NUL-terminated). False for NULL or a relative path: those go the long way.
@@ -633,7 +461,7 @@ pub fn pid() -> i32 {
 
 pub fn tid() -> i64 {
     // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) }
+    unsafe { REAL_SYSCALL.f()(libc::SYS_gettid, 0, 0, 0, 0, 0, 0) }
 }
 
 /// Wall-clock time in nanoseconds since the Unix epoch.
@@ -642,4 +470,176 @@ pub fn now_ns() -> u128 {
     // SAFETY: `ts` is a valid timespec to write into.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// This thread's errno.
+pub fn errno() -> c_int {
+    // SAFETY: reading this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sleeps `ns` nanoseconds, going on after a signal handler ran; leaves
+/// errno as it found it. nanosleep is async-signal-safe.
+pub fn sleep_ns(ns: u64) {
+    let saved = errno();
+    let mut req = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as _ };
+    loop {
+        let mut rem = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: both are valid timespecs; nanosleep writes only `rem`.
+        if unsafe { libc::nanosleep(&req, &mut rem) } == 0 || errno() != libc::EINTR {
+            break;
+        }
+        req = rem;
+    }
+    set_errno(saved);
+}
+
+/// The descriptor under a stream, or -1 for NULL.
+pub fn fileno(f: *mut FILE) -> c_int {
+    if f.is_null() {
+        return -1;
+    }
+    // SAFETY: `f` is a non-null stream the caller got from libc.
+    unsafe { libc::fileno(f) }
+}
+
+/// Sets an environment variable for this process and what it execs. Only
+/// from init (never a hook's hot path): setenv allocates.
+pub fn setenv(name: &'static str, value: &[u8]) -> bool {
+    let (mut n, mut v) = ([0u8; 64], [0u8; 64]);
+    if name.len() >= n.len() || value.len() >= v.len() {
+        return false;
+    }
+    n[..name.len()].copy_from_slice(name.as_bytes());
+    v[..value.len()].copy_from_slice(value);
+    // SAFETY: both NUL-terminated; setenv copies them.
+    unsafe { libc::setenv(n.as_ptr().cast(), v.as_ptr().cast(), 1) == 0 }
+}
+
+/// `N` atomic words in memory a process tree shares: a new memfd (left
+/// open across exec, so descendants inherit it), sized and mapped shared.
+/// Returns the words (all zero) and the (fd, device, inode) that name it.
+pub fn tree_create<const N: usize>() -> Option<(&'static [AtomicU64; N], c_int, u64, u64)> {
+    // SAFETY: the name is NUL-terminated; no MFD_CLOEXEC on purpose.
+    let fd = unsafe { libc::memfd_create(c"blobfail-tree".as_ptr(), 0) };
+    if fd < 0 {
+        return None;
+    }
+    let size = size_of::<[AtomicU64; N]>();
+    // SAFETY: `fd` is the memfd we just created.
+    if unsafe { REAL_FTRUNCATE.f()(fd, size as off_t) } != 0 {
+        // SAFETY: closing our own fd once.
+        unsafe { REAL_CLOSE.f()(fd) };
+        return None;
+    }
+    let Some((dev, ino)) = identity(fd) else {
+        // SAFETY: as above.
+        unsafe { REAL_CLOSE.f()(fd) };
+        return None;
+    };
+    let words = map_words::<N>(fd)?;
+    Some((words, fd, dev, ino))
+}
+
+/// The words of a tree's memfd inherited as `fd`, when it is still that
+/// file (same device and inode) and big enough.
+pub fn tree_attach<const N: usize>(fd: c_int, dev: u64, ino: u64) -> Option<&'static [AtomicU64; N]> {
+    if fd < 0 || identity(fd)? != (dev, ino) {
+        return None;
+    }
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0.
+    let st = unsafe { st.assume_init() };
+    if (st.st_size as usize) < size_of::<[AtomicU64; N]>() {
+        return None;
+    }
+    map_words::<N>(fd)
+}
+
+fn identity(fd: c_int) -> Option<(u64, u64)> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0.
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
+}
+
+fn map_words<const N: usize>(fd: c_int) -> Option<&'static [AtomicU64; N]> {
+    let size = size_of::<[AtomicU64; N]>();
+    // SAFETY: a new shared mapping of `size` bytes of `fd`, which is at
+    // least that long; the kernel picks the address.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the mapping is page-aligned (enough for AtomicU64), `size`
+    // bytes long, never unmapped (so 'static), and any bit pattern is a
+    // valid AtomicU64; every access to it is atomic, which is what makes
+    // sharing it between processes sound.
+    Some(unsafe { &*(p as *const [AtomicU64; N]) })
+}
+
+/// Calls `f` with each descriptor this process has open, read from
+/// /proc/self/fd with raw system calls and a stack buffer (no allocation).
+pub fn for_each_open_fd(mut f: impl FnMut(c_int)) {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated path; openat returns a new fd or -1.
+    let dir = unsafe {
+        REAL_SYSCALL.f()(libc::SYS_openat, libc::AT_FDCWD as c_long, c"/proc/self/fd".as_ptr() as c_long, flags as c_long, 0, 0, 0)
+    } as c_int;
+    if dir < 0 {
+        return;
+    }
+    let mut buf = [0u64; 512];
+    loop {
+        // SAFETY: getdents64 writes at most the buffer's size into it and
+        // returns how many bytes, 0 at the end, or -1.
+        let n = unsafe {
+            REAL_SYSCALL.f()(libc::SYS_getdents64, dir as c_long, buf.as_mut_ptr() as c_long, size_of_val(&buf) as c_long, 0, 0, 0)
+        };
+        if n <= 0 {
+            break;
+        }
+        // SAFETY: the first `n` bytes were written by the kernel.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        let mut at = 0;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while at + 19 < bytes.len() {
+            let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+            if reclen == 0 || at + reclen > bytes.len() {
+                break;
+            }
+            let name = &bytes[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            let mut fd: i64 = 0;
+            let numeric = !name.is_empty() && name.iter().all(u8::is_ascii_digit) && name.len() < 10;
+            if numeric {
+                for d in name {
+                    fd = fd * 10 + i64::from(d - b'0');
+                }
+                if fd as c_int != dir {
+                    f(fd as c_int);
+                }
+            }
+            at += reclen;
+        }
+    }
+    // SAFETY: closing the directory we opened, once.
+    unsafe { REAL_CLOSE.f()(dir) };
+}
+
+/// A descriptor's open(2) flags (F_GETFL), or None.
+pub fn fd_flags(fd: c_int) -> Option<c_int> {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
+    let r = unsafe { REAL_FCNTL.f()(fd, libc::F_GETFL, std::ptr::null_mut()) };
+    (r >= 0).then_some(r)
 }

@@ -20,6 +20,12 @@ pub const SHIM_VARS: &[&str] = &[
     "HARPER_TEST_BLOB_FAIL_SKIP",
     "HARPER_TEST_BLOB_FAIL_MAX",
     "HARPER_TEST_BLOB_FAIL_LOG",
+    "HARPER_TEST_BLOB_FAIL_CALLS",
+    "HARPER_TEST_BLOB_FAIL_SPACE",
+    "HARPER_TEST_BLOB_FAIL_DELAY",
+    "HARPER_TEST_BLOB_FAIL_SCOPE",
+    "HARPER_TEST_BLOB_FAIL_IO_URING",
+    "HARPER_TEST_BLOB_FAIL_TREE",
     "UV_USE_IO_URING",
 ];
 
@@ -48,8 +54,20 @@ impl Sandbox {
         self.path().join("faults.jsonl")
     }
 
-    /// The fault log's lines, each parsed as JSON (panics on a bad line).
+    /// The fault log's fault lines, each parsed as JSON (panics on a bad
+    /// line), without the summary lines processes add at exit.
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.all_log_lines().into_iter().filter(|l| l["summary"] != true).collect()
+    }
+
+    /// The fault log's summary lines (`"summary":true`), one per process
+    /// that exited through exit().
+    pub fn log_summaries(&self) -> Vec<serde_json::Value> {
+        self.all_log_lines().into_iter().filter(|l| l["summary"] == true).collect()
+    }
+
+    /// Every line of the fault log, parsed as JSON.
+    pub fn all_log_lines(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.log()).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad fault log line {l:?}: {e}")))

@@ -1,0 +1,48 @@
+/* writeloop: the write and close loops the callgrind figures count.
+ *
+ *   writeloop write PATH ITERATIONS   open PATH once (O_WRONLY|O_CREAT|
+ *                                     O_TRUNC), then write(fd, "x", 1)
+ *                                     ITERATIONS times
+ *   writeloop close PATH ITERATIONS   close(4000), a number never open,
+ *                                     ITERATIONS times (EBADF: the hook's
+ *                                     decision is the same as for any
+ *                                     untracked descriptor)
+ *
+ * Prints "iterations=N failed=F". Built by run.sh with `cc -O2`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s write|close PATH ITERATIONS\n", argv[0]);
+        return 2;
+    }
+    char *end;
+    long n = strtol(argv[3], &end, 10);
+    if (*end != '\0' || n < 0) {
+        fprintf(stderr, "writeloop: bad ITERATIONS '%s'\n", argv[3]);
+        return 2;
+    }
+    long failed = 0;
+    if (!strcmp(argv[1], "write")) {
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+            perror("writeloop: open");
+            return 1;
+        }
+        for (long i = 0; i < n; i++)
+            if (write(fd, "x", 1) != 1) failed++;
+    } else if (!strcmp(argv[1], "close")) {
+        for (long i = 0; i < n; i++)
+            if (close(4000) != 0) failed++;
+    } else {
+        fprintf(stderr, "writeloop: unknown loop '%s'\n", argv[1]);
+        return 2;
+    }
+    printf("iterations=%ld failed=%ld\n", n, failed);
+    return 0;
+}
