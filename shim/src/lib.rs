@@ -740,9 +740,12 @@ fn warn_log_once(cfg: &Config, errno: i32) {
     sys::write_stderr(line.finish_line());
 }
 
-/// At exit: what was seen and done, when armed; on stderr, and as the fault
-/// log's last line of this process (stderr is often closed by then:
-/// coreutils and tar close it before they exit).
+/// At exit: what was seen and done, when armed, on stderr. When that line
+/// cannot reach stderr (coreutils and tar close it before they exit; a
+/// program may point fd 2 elsewhere) and there is a fault log, it goes
+/// there instead, as the log's last line of this process (`"summary":true`).
+/// Only then: a log whose readers expect fault lines only (the driver's)
+/// stays as it was wherever stderr works.
 pub(crate) fn on_exit() {
     if STATE.load(Ordering::Acquire) != READY {
         return;
@@ -760,7 +763,9 @@ pub(crate) fn on_exit() {
     let pid = sys::pid();
     let mut line = StackBuf::<512>::new();
     format::summary(&mut line, pid, &t);
-    sys::write_stderr(line.finish_line());
+    if sys::write_stderr(line.finish_line()) {
+        return;
+    }
     if let Some(log) = cfg.log_path_nul() {
         let mut line = StackBuf::<1024>::new();
         format::summary_json(&mut line, pid, &t, sys::now_ns());
