@@ -335,6 +335,11 @@ fn fd2_identity() -> Option<(u64, u64)> {
     Some((st.st_dev, st.st_ino))
 }
 
+/// Whether fd 2 is closed now (fstat says EBADF).
+pub fn stderr_closed() -> bool {
+    fd2_identity().is_none() && errno() == libc::EBADF
+}
+
 /// Notes which file stderr is, before the shim first writes to it.
 pub fn remember_stderr() {
     if let Some((dev, ino)) = fd2_identity() {
