@@ -741,12 +741,13 @@ fn warn_log_once(cfg: &Config, errno: i32) {
 }
 
 /// At exit: what was seen and done, when armed, on stderr. When the
-/// program has closed fd 2 by then (coreutils and tar do, before they
-/// exit) and there is a fault log, the summary goes there instead, as this
-/// process's last line in the log (`"summary":true`). Only then: a log
-/// whose readers expect fault lines only (the driver's) stays as it was
-/// wherever stderr is open, even when it points elsewhere or is a broken
-/// pipe (the summary is dropped then, as before).
+/// program closed the fd 2 it was started with (coreutils and tar do,
+/// before they exit) and there is a fault log, the summary goes there
+/// instead, as this process's last line in the log (`"summary":true`).
+/// Only then: a log whose readers expect fault lines only (the driver's)
+/// stays as it was for every other process, including one started with
+/// fd 2 closed, one whose fd 2 points elsewhere, or a broken pipe (the
+/// summary is dropped then, as before).
 pub(crate) fn on_exit() {
     if STATE.load(Ordering::Acquire) != READY {
         return;
@@ -764,7 +765,7 @@ pub(crate) fn on_exit() {
     let pid = sys::pid();
     let mut line = StackBuf::<512>::new();
     format::summary(&mut line, pid, &t);
-    if sys::write_stderr(line.finish_line()) || !sys::stderr_closed() {
+    if sys::write_stderr(line.finish_line()) || !sys::stderr_closed_by_program() {
         return;
     }
     if let Some(log) = cfg.log_path_nul() {
