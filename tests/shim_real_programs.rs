@@ -55,8 +55,7 @@ fn space_gives_a_short_write_then_enospc() {
             "{entry}: {lines:?}"
         );
         assert!(lines.iter().all(|l| l["call"] == "write" && l["function"] == entry), "{lines:?}");
-        let s = &sb.log_summaries()[0];
-        assert_eq!((s["space_used"].as_u64(), s["space_faults"].as_u64()), (Some(12), Some(3)));
+        assert!(run.shim_lines().last().unwrap().ends_with(" space_used=12 space_faults=3"), "{:?}", run.shim_lines());
         assert!(run.shim_lines()[0].ends_with(" space=12"), "{:?}", run.shim_lines());
         assert!(run.shim_lines()[0].contains("interval=none"), "SPACE arms the shim by itself");
     }
@@ -362,11 +361,23 @@ fn coreutils_directory_opens_are_not_writes() {
         let paths: Vec<String> = sb.log_lines().iter().map(|l| l["path"].as_str().unwrap().to_string()).collect();
         let want: Vec<String> = faulted.iter().map(|f| p.join(f).to_str().unwrap().to_string()).collect();
         assert_eq!(paths, want, "{argv:?}");
-        // Item 7: the summary reaches the log even where the program closed
-        // stderr before exiting (cp, install, tar, du, ...).
+        // Item 7: the summary reaches the log where the program closed
+        // stderr before exiting (coreutils and tar do) and saw a matching
+        // call; gzip keeps stderr open, so its summary is on stderr and not
+        // in the log; a program that saw nothing leaves no summary in it.
         let summaries = sb.log_summaries();
-        assert_eq!(summaries.len(), 1, "{argv:?}");
-        assert_eq!(summaries[0]["faults"], faulted.len(), "{argv:?}");
+        let on_stderr: Vec<String> = run.shim_lines().into_iter().filter(|l| l.starts_with("blobfail: summary ")).collect();
+        if argv[0] == "gzip" {
+            assert!(summaries.is_empty(), "{argv:?}");
+            assert!(on_stderr[0].ends_with(&format!(" faults={}", faulted.len())), "{on_stderr:?}");
+        } else if faulted.is_empty() {
+            assert!(on_stderr.is_empty() && summaries.is_empty(), "{argv:?}: {on_stderr:?} {summaries:?}");
+        } else {
+            assert!(on_stderr.is_empty(), "{argv:?} closes stderr before it exits: {on_stderr:?}");
+            assert_eq!(summaries.len(), 1, "{argv:?}");
+            assert_eq!(summaries[0]["faults"], faulted.len(), "{argv:?}");
+            assert_eq!(summaries[0]["calls"]["open"]["faults"], faulted.len(), "{argv:?}");
+        }
     }
     assert!(!p.join("blobs/a").exists(), "find -delete removed it all");
     assert!(!p.join("blobs/x").exists(), "rm -rf removed it all");

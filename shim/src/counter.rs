@@ -125,7 +125,6 @@ impl Shared {
     }
 
     /// (matching, faults) summed over every family.
-    #[cfg(test)]
     pub fn totals(&self) -> (u64, u64) {
         FAMILIES.iter().map(|&f| self.family(f).totals()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }

@@ -740,9 +740,15 @@ fn warn_log_once(cfg: &Config, errno: i32) {
     sys::write_stderr(line.finish_line());
 }
 
-/// At exit: what was seen and done, when armed; on stderr, and as the fault
-/// log's last line of this process (stderr is often closed by then:
-/// coreutils and tar close it before they exit).
+/// At exit: what was seen and done, when armed, on stderr. When the
+/// program closed the fd 2 it was started with (coreutils and tar do,
+/// before they exit), saw at least one matching call, and there is a fault
+/// log, the summary goes there instead, as this process's last line in the
+/// log (`"summary":true`).
+/// Only then: a log whose readers expect fault lines only (the driver's)
+/// stays as it was for every other process, including one started with
+/// fd 2 closed, one whose fd 2 points elsewhere, or a broken pipe (the
+/// summary is dropped then, as before).
 pub(crate) fn on_exit() {
     if STATE.load(Ordering::Acquire) != READY {
         return;
@@ -760,7 +766,15 @@ pub(crate) fn on_exit() {
     let pid = sys::pid();
     let mut line = StackBuf::<512>::new();
     format::summary(&mut line, pid, &t);
-    sys::write_stderr(line.finish_line());
+    if sys::write_stderr(line.finish_line()) || !sys::stderr_closed_by_program() {
+        return;
+    }
+    if c.totals() == (0, 0) && t.space.is_none_or(|(used, _)| used == 0) {
+        // Saw nothing: the many short-lived helpers a server runs (Harper's
+        // system information runs coreutils, which close stderr) would
+        // fill the log with empty summaries.
+        return;
+    }
     if let Some(log) = cfg.log_path_nul() {
         let mut line = StackBuf::<1024>::new();
         format::summary_json(&mut line, pid, &t, sys::now_ns());

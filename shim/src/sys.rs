@@ -335,6 +335,12 @@ fn fd2_identity() -> Option<(u64, u64)> {
     Some((st.st_dev, st.st_ino))
 }
 
+/// Whether the program closed its stderr: fd 2 was open when the shim
+/// loaded and is closed now (fstat says EBADF).
+pub fn stderr_closed_by_program() -> bool {
+    STDERR_KNOWN.load(Ordering::Acquire) && fd2_identity().is_none() && errno() == libc::EBADF
+}
+
 /// Notes which file stderr is, before the shim first writes to it.
 pub fn remember_stderr() {
     if let Some((dev, ino)) = fd2_identity() {
@@ -349,18 +355,22 @@ pub fn remember_stderr() {
 /// it, gets fd 2 for the next file it opens: a warning or the exit summary
 /// written there would land in the program's own data. A closed or broken
 /// stderr is ignored. Leaves errno as it found it.
-pub fn write_stderr(bytes: &[u8]) {
+/// Returns whether the whole line was written.
+pub fn write_stderr(bytes: &[u8]) -> bool {
     if !STDERR_KNOWN.load(Ordering::Acquire) {
-        return;
+        return false;
     }
     // SAFETY: reading this thread's errno slot.
     let saved = unsafe { *libc::__errno_location() };
     let known = (STDERR_DEV.load(Ordering::Relaxed), STDERR_INO.load(Ordering::Relaxed));
+    let mut written = false;
     if fd2_identity() == Some(known) {
         // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes.
-        unsafe { REAL_WRITE.f()(2, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { REAL_WRITE.f()(2, bytes.as_ptr().cast(), bytes.len()) };
+        written = n == bytes.len() as isize;
     }
     set_errno(saved);
+    written
 }
 
 /// Appends `bytes` to the file `path_nul` (NUL-terminated) in one O_APPEND
