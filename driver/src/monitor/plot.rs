@@ -76,9 +76,10 @@ pub fn write_svg(path: &Path, title: &str, samples: &[Sample], limit_bytes: u64,
         // file-backed pages on top of it (reclaimable: the database's maps).
         let anon = RGBColor(230, 120, 60);
         let file = RGBColor(120, 180, 230);
-        let stacked: [(&str, RGBColor, Box<dyn Fn(&Sample) -> Option<u64>>, Box<dyn Fn(&Sample) -> Option<u64>>); 2] = [
-            ("anonymous (kernel RssAnon)", anon, Box::new(|_| Some(0)), Box::new(|s| s.os_anon)),
-            ("file-backed (kernel RssFile)", file, Box::new(|s| s.os_anon), Box::new(|s| Some(s.os_anon? + s.os_file?))),
+        type Field = fn(&Sample) -> Option<u64>;
+        let stacked: [(&str, RGBColor, Field, Field); 2] = [
+            ("anonymous (kernel RssAnon)", anon, |_| Some(0), |s| s.os_anon),
+            ("file-backed (kernel RssFile)", file, |s| s.os_anon, |s| Some(s.os_anon? + s.os_file?)),
         ];
         for (name, color, low, high) in stacked {
             let polys = bands(samples, low, high);
@@ -89,7 +90,6 @@ pub fn write_svg(path: &Path, title: &str, samples: &[Sample], limit_bytes: u64,
                 }
             }
         }
-        type Field = fn(&Sample) -> Option<u64>;
         // The kernel's RSS outlines the stack; the API's RSS (the same figure
         // once the API answers) runs along it.
         let series: [(&str, RGBColor, u32, Field); 5] = [

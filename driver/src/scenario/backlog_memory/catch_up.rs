@@ -108,7 +108,7 @@ pub async fn once(
             }
             last_b = Some(estimate);
             step.set_message(&format!("about {estimate} / {records_a} after {:.0} s", launched.elapsed().as_secs_f64()));
-            if estimate >= records_a || polls % 10 == 0 {
+            if estimate >= records_a || polls.is_multiple_of(10) {
                 if let Ok(n) = b.count(TABLE, true, Duration::from_secs(60)).await {
                     last_b = Some(n);
                     if n >= records_a {
