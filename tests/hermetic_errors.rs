@@ -119,6 +119,19 @@ fn an_option_that_does_not_apply_to_the_scenario_or_backend_is_refused() {
         (vec!["run", "blob-save", "--records", "9"], "blobfail: --records does not apply to blob-save: it is an option of backlog-memory"),
         (vec!["run", "backlog-memory", "--requests", "9"], "blobfail: --requests does not apply to backlog-memory: it is an option of blob-save"),
         (vec!["run", "all", "--node-b", "http://127.0.0.1:9925"], "blobfail: --node-b applies with --attach only (to reach an existing cluster)"),
+        (
+            vec!["run", "backlog-memory", "--sweep", "x1,x4", "--transactions", "9"],
+            "blobfail: --transactions does not apply with --sweep: each size sets its own (size ÷ --records)",
+        ),
+        (
+            vec!["run", "backlog-memory", "--growth-limit", "9"],
+            "blobfail: --growth-limit applies with --sweep only (the slope needs several backlog sizes)",
+        ),
+        (
+            vec!["run", "backlog-memory", "--sweep", "20k"],
+            "blobfail: invalid value '20k' for '--sweep <SIZES>': \"20k\" is not a backlog size (records from 1 to 100000000, or \
+             x<multiple> of 20000); see `blobfail run --help`",
+        ),
     ] {
         let mut cmd = blobfail(&args);
         cmd.env("BLOBFAIL_PASSWORD", "x");

@@ -99,11 +99,15 @@ impl NodeApi {
 
     /// The exact number of records in `data.<table>`.
     pub async fn record_count(&self, table: &str) -> Result<u64> {
+        self.count(table, true, Duration::from_secs(10)).await
+    }
+
+    /// The number of records in `data.<table>`, exact (a count of every
+    /// record, slow on a large table that is being written) or Harper's
+    /// estimate (cheap), within `timeout`.
+    pub async fn count(&self, table: &str, exact: bool, timeout: Duration) -> Result<u64> {
         let v = self
-            .op(
-                json!({"operation":"describe_table","database":"data","table":table,"exact_count":true}),
-                Duration::from_secs(10),
-            )
+            .op(json!({"operation":"describe_table","database":"data","table":table,"exact_count":exact}), timeout)
             .await?;
         v.get("record_count")
             .and_then(Value::as_u64)

@@ -260,8 +260,9 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
             );
         }
     }
-    args.scenarios.blob_save.validate().map_err(anyhow::Error::msg)?;
-    args.scenarios.backlog_memory.validate().map_err(anyhow::Error::msg)?;
+    let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
+    args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             let junit = args.common.junit.as_deref().unwrap_or(parent);

@@ -272,11 +272,14 @@ impl Phases {
         self.journal.leave(name, secs);
     }
 
-    /// `<phase>_seconds` figures and `total_seconds`.
+    /// `<phase>_seconds` figures (a phase that ran more than once, as in a
+    /// sweep, sums its runs) and `total_seconds`.
     pub fn into_figures(self, figures: &mut Map<String, Value>) {
         let total: f64 = self.order.iter().map(|(_, s)| s).sum();
         for (name, secs) in self.order {
-            figures.insert(format!("{name}_seconds"), Value::from(secs));
+            let key = format!("{name}_seconds");
+            let sum = figures.get(&key).and_then(Value::as_f64).unwrap_or(0.0) + secs;
+            figures.insert(key, Value::from((sum * 1000.0).round() / 1000.0));
         }
         figures.insert("total_seconds".into(), Value::from((total * 1000.0).round() / 1000.0));
     }

@@ -39,7 +39,7 @@ impl Request {
     fn plan(&self) -> Vec<(&'static str, PathBuf, &'static [PlannedCheck])> {
         self.scenarios
             .iter()
-            .map(|s| (s.name, if self.combined() { self.out.join(s.name) } else { self.out.clone() }, s.checks))
+            .map(|s| (s.name, if self.combined() { self.out.join(s.name) } else { self.out.clone() }, (s.checks)(&self.args)))
             .collect()
     }
 }

@@ -169,20 +169,25 @@ pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bou
     }
 }
 
-/// Commits `transactions` upserts of `records` records each on `api`, one
-/// operation per transaction so each replicates as one message.
-pub async fn commit_batches(
-    api: &NodeApi,
-    table: &str,
-    transactions: u64,
-    records: u64,
-    payload_bytes: usize,
-    progress: &Progress,
-) -> Result<f64> {
+/// The transactions of one backlog: `transactions` upserts of `records`
+/// records each, numbered from `first` (ids `<t>-<r>`, so the backlogs of a
+/// sweep never overwrite each other's records).
+#[derive(Debug, Clone, Copy)]
+pub struct Batches {
+    pub first: u64,
+    pub transactions: u64,
+    pub records: u64,
+    pub payload_bytes: usize,
+}
+
+/// Commits the batches on `api`, one operation per transaction so each
+/// replicates as one message.
+pub async fn commit_batches(api: &NodeApi, table: &str, batches: Batches, progress: &Progress) -> Result<f64> {
+    let Batches { first, transactions, records, payload_bytes } = batches;
     let bar = progress.bar(&format!("committing {transactions} × {records} records on node {}", api.name), transactions);
     let start = Instant::now();
     let payload = "x".repeat(payload_bytes);
-    for t in 0..transactions {
+    for t in first..first + transactions {
         let recs: Vec<_> = (0..records).map(|r| json!({"id": format!("{t}-{r}"), "payload": payload})).collect();
         api.op(json!({"operation":"upsert","database":"data","table":table,"records":recs}), Duration::from_secs(120))
             .await?;

@@ -24,9 +24,9 @@ pub struct Scenario {
     pub name: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
-    /// The checks, and the nodes each cannot be decided without (for the
-    /// partial report of an interrupted run).
-    pub checks: &'static [PlannedCheck],
+    /// The checks its options make it plan, and the nodes each cannot be
+    /// decided without (for the partial report of an interrupted run).
+    pub checks: fn(&Args) -> &'static [PlannedCheck],
     /// Its own phases, in order, with the words of the time summary (the
     /// backend's setup phases come first).
     pub phases: &'static [(&'static str, &'static str)],

@@ -58,6 +58,18 @@ pub struct MemoryPeaks {
     pub first_answer: Option<f64>,
     pub samples_ok: usize,
     pub samples: usize,
+    /// The largest sampled kernel RSS by kind: (RSS, when, anonymous,
+    /// file-backed), to say how much of the peak was reclaimable page cache.
+    pub by_kind: Option<KindsAt>,
+}
+
+/// The kernel's RSS of B's process group at one sample, by kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KindsAt {
+    pub rss: u64,
+    pub t: f64,
+    pub anon: u64,
+    pub file: u64,
 }
 
 /// `peak-rss-below-limit`: B's highest RSS stayed under the limit, and
@@ -116,7 +128,97 @@ pub fn peak_rss_below_limit(peaks: &MemoryPeaks, limit: u64) -> Check {
         return Check::new(NAME, Status::Unknown, format!("no usable memory sample ({api_tail}), so no peak to judge"));
     }
     let (status, cmp) = if peak < limit { (Status::Pass, "<") } else { (Status::Fail, "≥") };
-    Check::new(NAME, status, format!("peak RSS {:.0} MiB {evidence} {cmp} limit {:.0} MiB; {api_tail}", mib(peak), mib(limit)))
+    let kinds = match peaks.by_kind {
+        Some(k) => format!(
+            "; of B's largest sampled RSS ({:.0} MiB at {:.1} s), {:.0} MiB was file-backed (RssFile: mapped database pages, \
+             reclaimable) and {:.0} MiB anonymous (RssAnon)",
+            mib(k.rss),
+            k.t,
+            mib(k.file),
+            mib(k.anon)
+        ),
+        None => String::new(),
+    };
+    Check::new(NAME, status, format!("peak RSS {:.0} MiB {evidence} {cmp} limit {:.0} MiB; {api_tail}{kinds}", mib(peak), mib(limit)))
+}
+
+/// `peak-anon-below-limit`: B's anonymous memory (the kernel's `RssAnon` of
+/// its process group, sampled every 500 ms), which is what runs a node out
+/// of memory, stayed under the limit. Unknown without the kernel's figures.
+pub fn peak_anon_below_limit(peak: Option<(u64, f64)>, first_answer: Option<f64>, samples_with_kinds: usize, samples: usize, limit: u64) -> Check {
+    const NAME: &str = "peak-anon-below-limit";
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let Some((bytes, t)) = peak.filter(|p| p.0 > 0) else {
+        return Check::new(
+            NAME,
+            Status::Unknown,
+            format!("no sample had B's RssAnon from /proc ({samples_with_kinds} of {samples} samples), so no peak to judge"),
+        );
+    };
+    let phase = match first_answer {
+        Some(a) if t < a => ", during the replay, before B's API answered",
+        Some(_) => ", after B's API answered",
+        None => ", B's API never answered",
+    };
+    let (status, cmp) = if bytes < limit { (Status::Pass, "<") } else { (Status::Fail, "≥") };
+    Check::new(
+        NAME,
+        status,
+        format!(
+            "peak anonymous memory {:.0} MiB (kernel RssAnon of B's process group at {t:.1} s{phase}) {cmp} limit {:.0} MiB; \
+             {samples_with_kinds} of {samples} samples had the kernel's figures",
+            mib(bytes),
+            mib(limit)
+        ),
+    )
+}
+
+/// The least-squares slope of `y` against `x`; `None` with fewer than two
+/// distinct `x`.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (points.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Records per unit of the growth slope.
+pub const PER_RECORDS: f64 = 10_000.0;
+
+/// `memory-bounded`: across the backlog sizes of a sweep, B's peak anonymous
+/// memory grows by less than `limit_mib` MiB per 10,000 records (the
+/// least-squares slope). Unknown with fewer than 3 sizes, or a size whose
+/// peak is unknown.
+pub fn memory_bounded(points: &[(u64, Option<u64>)], limit_mib: f64) -> Check {
+    const NAME: &str = "memory-bounded";
+    const MIB: f64 = 1024.0 * 1024.0;
+    let sizes: std::collections::BTreeSet<u64> = points.iter().map(|p| p.0).collect();
+    if sizes.len() < 3 {
+        return Check::new(
+            NAME,
+            Status::Unknown,
+            format!("a growth slope needs at least 3 backlog sizes, this run had {} (pass e.g. --sweep x1,x4,x16)", sizes.len()),
+        );
+    }
+    if let Some((records, _)) = points.iter().find(|p| p.1.is_none()) {
+        return Check::new(NAME, Status::Unknown, format!("no peak anonymous memory for the backlog of {records} records"));
+    }
+    let xy: Vec<(f64, f64)> = points.iter().map(|(r, a)| (*r as f64 / PER_RECORDS, a.unwrap_or(0) as f64 / MIB)).collect();
+    let Some(m) = slope(&xy) else { return Check::new(NAME, Status::Unknown, "no slope to judge") };
+    let shown: Vec<String> = points.iter().map(|(r, a)| format!("{r} → {:.0} MiB", a.unwrap_or(0) as f64 / MIB)).collect();
+    let (status, cmp) = if m < limit_mib { (Status::Pass, "<") } else { (Status::Fail, "≥") };
+    Check::new(
+        NAME,
+        status,
+        format!(
+            "B's peak anonymous memory grows by {m:.2} MiB per 10,000 records (least squares over {} sizes: {}) {cmp} limit \
+             {limit_mib} MiB per 10,000 records",
+            points.len(),
+            shown.join(", ")
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -155,6 +257,7 @@ mod tests {
             first_answer: Some(3.0),
             samples_ok: 10,
             samples: 12,
+            by_kind: None,
         };
         assert_eq!(peak_rss_below_limit(&peaks(Some((gib, 3.0))), 3 * gib / 2).status, Status::Pass);
         assert_eq!(peak_rss_below_limit(&peaks(Some((2 * gib, 3.0))), 3 * gib / 2).status, Status::Fail);
@@ -174,6 +277,7 @@ mod tests {
             first_answer: Some(3.5),
             samples_ok: 14,
             samples: 20,
+            by_kind: None,
         };
         let c = peak_rss_below_limit(&peaks(612 * mib, OsPeakSource::HighWaterMark { pid: 42, after: Some(2.5), by: Some(3.0) }), 1536 * mib);
         assert_eq!(c.status, Status::Pass);
@@ -189,5 +293,69 @@ mod tests {
         // The API's own figure wins when it is the larger one.
         let c = peak_rss_below_limit(&peaks(300 * mib, OsPeakSource::Sampled { t: 9.5 }), 1536 * mib);
         assert!(c.evidence.starts_with("peak RSS 387 MiB (API sample at 9.9 s; the kernel's peak was 300 MiB)"), "{}", c.evidence);
+    }
+
+    #[test]
+    fn peak_rss_says_how_much_of_the_peak_was_file_backed() {
+        let mib = 1024 * 1024;
+        let peaks = MemoryPeaks {
+            api: Some((1500 * mib, 9.0)),
+            os: Err("x".into()),
+            first_answer: Some(3.0),
+            samples_ok: 10,
+            samples: 10,
+            by_kind: Some(KindsAt { rss: 1562 * mib, t: 8.5, anon: 234 * mib, file: 1328 * mib }),
+        };
+        let c = peak_rss_below_limit(&peaks, 1536 * mib);
+        assert_eq!(c.status, Status::Pass);
+        assert!(
+            c.evidence.ends_with(
+                "; of B's largest sampled RSS (1562 MiB at 8.5 s), 1328 MiB was file-backed (RssFile: mapped database pages, \
+                 reclaimable) and 234 MiB anonymous (RssAnon)"
+            ),
+            "{}",
+            c.evidence
+        );
+    }
+
+    #[test]
+    fn peak_anon_is_judged_against_its_own_limit() {
+        let mib = 1024 * 1024;
+        let c = peak_anon_below_limit(Some((234 * mib, 8.5)), Some(9.0), 20, 20, 1536 * mib);
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(
+            c.evidence,
+            "peak anonymous memory 234 MiB (kernel RssAnon of B's process group at 8.5 s, during the replay, before B's API \
+             answered) < limit 1536 MiB; 20 of 20 samples had the kernel's figures"
+        );
+        assert_eq!(peak_anon_below_limit(Some((1600 * mib, 8.5)), None, 20, 20, 1536 * mib).status, Status::Fail);
+        assert_eq!(peak_anon_below_limit(None, None, 0, 20, 1536 * mib).status, Status::Unknown);
+    }
+
+    #[test]
+    fn the_slope_is_least_squares() {
+        assert_eq!(slope(&[(1.0, 2.0), (2.0, 4.0), (3.0, 6.0)]), Some(2.0));
+        // (2, 200), (8, 210), (32, 230): mean x 14, mean y 213.33…
+        let m = slope(&[(2.0, 200.0), (8.0, 210.0), (32.0, 230.0)]).unwrap();
+        assert!((m - 0.952_381).abs() < 1e-5, "{m}");
+        assert_eq!(slope(&[(1.0, 2.0)]), None);
+        assert_eq!(slope(&[(1.0, 2.0), (1.0, 3.0)]), None);
+    }
+
+    #[test]
+    fn memory_bounded_needs_three_sizes_and_a_slope_under_the_limit() {
+        let mib = 1024 * 1024;
+        let c = memory_bounded(&[(20_000, Some(200 * mib)), (80_000, Some(210 * mib)), (320_000, Some(230 * mib))], 5.0);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "B's peak anonymous memory grows by 0.95 MiB per 10,000 records (least squares over 3 sizes: 20000 → 200 MiB, \
+             80000 → 210 MiB, 320000 → 230 MiB) < limit 5 MiB per 10,000 records"
+        );
+        // A node that kept every 1 KiB record: about 10 MiB per 10,000 records.
+        let leak = memory_bounded(&[(20_000, Some(220 * mib)), (80_000, Some(280 * mib)), (320_000, Some(520 * mib))], 5.0);
+        assert_eq!(leak.status, Status::Fail, "{}", leak.evidence);
+        assert_eq!(memory_bounded(&[(20_000, Some(mib)), (80_000, Some(mib))], 5.0).status, Status::Unknown);
+        assert_eq!(memory_bounded(&[(1, Some(mib)), (2, None), (3, Some(mib))], 5.0).status, Status::Unknown);
     }
 }

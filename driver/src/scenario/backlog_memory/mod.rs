@@ -4,6 +4,7 @@
 //! how much memory does it take? It stops and restarts B, so it runs on a
 //! local cluster only.
 
+pub mod catch_up;
 pub mod checks;
 
 use std::time::{Duration, Instant};
@@ -12,29 +13,48 @@ use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
 
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::Report;
-use crate::monitor::{self, Sample};
-use crate::workload;
+use crate::model::{Check, Report, Status};
+use crate::monitor;
+use crate::workload::Batches;
+use catch_up::Observed;
 
 pub const TABLE: &str = "Load";
-/// Like Harper's own test: SIGTERM, then SIGKILL 200 ms later.
-const STOP_GRACE: Duration = Duration::from_millis(200);
+/// The seed's backlog: 40 transactions of 500 records (`x1` of a sweep).
+const DEFAULT_TRANSACTIONS: u64 = 40;
+const DEFAULT_RECORDS: u64 = 500;
+
+const CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+    PlannedCheck { name: "no-worker-oom", needs: &["b"] },
+    PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
+    PlannedCheck { name: "peak-anon-below-limit", needs: &["b"] },
+];
+const SWEEP_CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+    PlannedCheck { name: "no-worker-oom", needs: &["b"] },
+    PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
+    PlannedCheck { name: "peak-anon-below-limit", needs: &["b"] },
+    PlannedCheck { name: "memory-bounded", needs: &["b"] },
+];
+
+fn checks_for(args: &super::Args) -> &'static [PlannedCheck] {
+    if args.backlog_memory.sweep.is_some() {
+        SWEEP_CHECKS
+    } else {
+        CHECKS
+    }
+}
 
 pub const SCENARIO: Scenario = Scenario {
     name: "backlog-memory",
     about: "Node B catches up on a large replication backlog; its memory is sampled.",
-    checks: &[
-        PlannedCheck { name: "caught-up", needs: &["a", "b"] },
-        PlannedCheck { name: "no-worker-oom", needs: &["b"] },
-        PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
-    ],
+    checks: checks_for,
     phases: &[
         ("stop_b", "stop B"),
         ("backlog", "backlog commit"),
@@ -44,7 +64,19 @@ pub const SCENARIO: Scenario = Scenario {
         ("checks", "checks"),
         ("teardown", "teardown"),
     ],
-    options: &["transactions", "records", "payload_bytes", "catch_up_timeout", "rss_limit", "after_catch_up", "shim_on_b", "interval"],
+    options: &[
+        "transactions",
+        "records",
+        "payload_bytes",
+        "catch_up_timeout",
+        "rss_limit",
+        "anon_limit",
+        "after_catch_up",
+        "sweep",
+        "growth_limit",
+        "shim_on_b",
+        "interval",
+    ],
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
     run: run_boxed,
@@ -54,11 +86,11 @@ pub const SCENARIO: Scenario = Scenario {
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "backlog-memory")]
 pub struct Args {
-    /// backlog-memory: transactions committed on A while B is down.
-    #[arg(long, default_value_t = 40, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// backlog-memory: transactions committed on A while B is down (a --sweep sets its own: size ÷ --records).
+    #[arg(long, default_value_t = DEFAULT_TRANSACTIONS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub transactions: u64,
     /// backlog-memory: records per transaction (one upsert operation each).
-    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_RECORDS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub records: u64,
     /// backlog-memory: bytes of each record's payload string.
     #[arg(long, default_value_t = 1024, value_name = "N")]
@@ -69,6 +101,15 @@ pub struct Args {
     /// backlog-memory: B's RSS must stay below this (bytes, or with KiB/MiB/GiB).
     #[arg(long, default_value = "1.5GiB", value_name = "SIZE", value_parser = parse_size)]
     pub rss_limit: u64,
+    /// backlog-memory: B's anonymous memory (RssAnon, what runs it out of memory) must stay below this.
+    #[arg(long, default_value = "1.5GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub anon_limit: u64,
+    /// backlog-memory: run each backlog size in turn on one cluster: record counts (20000,80000,320000) or multiples of the default 20000 (x1,x4,x16).
+    #[arg(long, value_name = "SIZES", value_parser = parse_sweep)]
+    pub sweep: Option<Sweep>,
+    /// backlog-memory --sweep: B's peak anonymous memory may grow by less than this many MiB per 10,000 records.
+    #[arg(long, default_value_t = 5.0, value_name = "MIB")]
+    pub growth_limit: f64,
     /// backlog-memory: seconds to keep sampling B's memory after it caught up.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub after_catch_up: f64,
@@ -77,9 +118,41 @@ pub struct Args {
     pub shim_on_b: bool,
 }
 
+/// The backlog sizes of a sweep, in records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sweep(pub Vec<u64>);
+
+/// `20000,80000,320000` (records) or `x1,x4,x16` (multiples of the default
+/// backlog of 20,000 records).
+pub fn parse_sweep(s: &str) -> Result<Sweep, String> {
+    let sizes: Vec<u64> = s
+        .split(',')
+        .map(|part| {
+            let p = part.trim();
+            let n = match p.strip_prefix('x') {
+                Some(m) => m.parse::<u64>().ok().and_then(|m| m.checked_mul(DEFAULT_TRANSACTIONS * DEFAULT_RECORDS)),
+                None => p.parse::<u64>().ok(),
+            };
+            n.filter(|n| (1..=100_000_000).contains(n))
+                .ok_or_else(|| format!("{p:?} is not a backlog size (records from 1 to 100000000, or x<multiple> of 20000)"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Sweep(sizes))
+}
+
 impl Args {
-    /// Values clap cannot bound by itself.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Values clap cannot bound by itself; `given` says whether an option
+    /// was given on the command line.
+    pub fn validate(&self, given: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        if self.sweep.is_some() && given("transactions") {
+            return Err("--transactions does not apply with --sweep: each size sets its own (size ÷ --records)".into());
+        }
+        if self.sweep.is_none() && given("growth_limit") {
+            return Err("--growth-limit applies with --sweep only (the slope needs several backlog sizes)".into());
+        }
+        if !(self.growth_limit.is_finite() && self.growth_limit > 0.0) {
+            return Err(format!("--growth-limit must be a positive number of MiB per 10,000 records, got {}", self.growth_limit));
+        }
         if !(self.after_catch_up.is_finite() && self.after_catch_up >= 0.0 && self.after_catch_up <= 600.0) {
             return Err(format!("--after-catch-up must be between 0 and 600 seconds, got {}", self.after_catch_up));
         }
@@ -126,7 +199,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     };
     let keep = local.keep;
     let shim_interval = opts.shim_on_b.then_some(ctx.args.blob_save.interval);
-    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, SCENARIO.checks);
+    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, checks_for(ctx.args));
     let fault_log = out.join("faults.jsonl");
     let mut b_setup = NodeSetup::plain("b");
     if let Some(interval) = shim_interval {
@@ -137,89 +210,31 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");
-    let a = cluster.api("a");
-    let b = cluster.api("b");
 
-    let step = progress.step("stopping node B");
-    phases.enter("stop_b");
-    cluster.check_alive()?;
-    let stop = cluster.stop_node("b", STOP_GRACE).await.expect("node b was running");
-    phases.record("stop_b", Duration::from_secs_f64(stop.seconds));
-    step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
-
-    let commits = workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress);
-    match phases.time("backlog", cluster.supervise(commits)).await? {
-        Ok(_) => {}
-        // Say so if A died under the commits, rather than only that it stopped answering.
-        Err(e) => return Err(cluster.end("a").map_or(e, anyhow::Error::from)),
-    }
-    let records_a = a.record_count(TABLE).await?;
-
-    // From the moment B is launched: sample its memory, and poll its count.
-    let step = progress.step(&format!("restarting node B and waiting for it to catch up to {records_a} records"));
-    let launched = Instant::now();
-    phases.enter("restart");
-    cluster.restart("b")?;
-    // B leads its own process group (pgid = pid): the kernel's figures of
-    // that group answer during the replay, when B's API does not.
-    let b_pid = cluster.node("b").pid();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let sampler = tokio::spawn(monitor::sample_until(b.clone(), b_pid, launched, stop_rx));
-    let mut last_b = None;
-    let mut catch_up = None;
-    let mut death = None;
-    // restart: from launch to B's first answer; catching_up: from there to
-    // the count matching A's.
-    let mut answered: Option<Instant> = None;
-    while launched.elapsed() < Duration::from_secs_f64(opts.catch_up_timeout) {
-        // A stop from outside (of A or B) ends the run as interrupted; a
-        // crash of B is this scenario's finding.
-        if let Err(e) = cluster.check_outside() {
-            let _ = stop_tx.send(true);
-            return Err(e);
+    // Each backlog in transactions of --records records: a sweep keeps the
+    // transactions' shape and raises their count.
+    let transactions: Vec<u64> = match &opts.sweep {
+        Some(sweep) => sweep.0.iter().map(|size| size.div_ceil(opts.records)).collect(),
+        None => vec![opts.transactions],
+    };
+    let timeout = Duration::from_secs_f64(opts.catch_up_timeout);
+    let after = Duration::from_secs_f64(opts.after_catch_up);
+    let mut observed: Vec<Observed> = Vec::new();
+    let mut first = 0;
+    for (i, &count) in transactions.iter().enumerate() {
+        if opts.sweep.is_some() {
+            eprintln!("blobfail: backlog {} of {}: {count} × {} records", i + 1, transactions.len(), opts.records);
         }
-        if let Some(d) = cluster.death("b") {
-            death = Some(d);
+        let batches = Batches { first, transactions: count, records: opts.records, payload_bytes: opts.payload_bytes };
+        first += count;
+        let o = catch_up::once(cluster, batches, timeout, after, &mut phases, progress).await?;
+        let caught_up = o.catch_up.is_some();
+        observed.push(o);
+        // A B that did not catch up (or died) has answered the question.
+        if !caught_up {
             break;
         }
-        if let Ok(n) = b.record_count(TABLE).await {
-            if answered.is_none() {
-                answered = Some(Instant::now());
-                phases.record("restart", launched.elapsed());
-                phases.enter("catching_up");
-            }
-            last_b = Some(n);
-            step.set_message(&format!("{n} / {records_a} after {:.0} s", launched.elapsed().as_secs_f64()));
-            if n >= records_a {
-                catch_up = Some(launched.elapsed().as_secs_f64());
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    match answered {
-        Some(t) => phases.record("catching_up", t.elapsed()),
-        None => phases.record("restart", launched.elapsed()),
-    }
-    if catch_up.is_some() {
-        // A fixed observation window, not a wait for a condition: the plot
-        // shows whether B's memory comes back down after the catch-up.
-        step.set_message("caught up; sampling a little longer");
-        let window = tokio::time::sleep(Duration::from_secs_f64(opts.after_catch_up));
-        if let Err(e) = phases.time("after_catch_up", cluster.supervise(window)).await {
-            let _ = stop_tx.send(true);
-            return Err(e);
-        }
-    }
-    let _ = stop_tx.send(true);
-    let samples: Vec<Sample> = sampler.await.unwrap_or_default();
-    // VmHWM covers the moments between samples too; it goes with the
-    // process, so read it before B is stopped.
-    let last_os = b_pid.and_then(monitor::read_group_memory);
-    step.finish(&match catch_up {
-        Some(s) => format!("caught up in {s:.1} s"),
-        None => "did not catch up".to_string(),
-    });
 
     let teardown_start = Instant::now();
     phases.enter("teardown");
@@ -235,81 +250,115 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let log_text = std::fs::read_to_string(&b_spec.hdb_log).unwrap_or_default();
     let stdout_text = std::fs::read_to_string(&b_spec.stdout).unwrap_or_default();
     let stderr_text = std::fs::read_to_string(&b_spec.stderr).unwrap_or_default();
-    let ok_samples: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
-    let peak = ok_samples.iter().filter_map(|s| Some((s.rss?, s.t))).max_by_key(|(r, _)| *r);
-    let os_peak = monitor::os_peak(&samples, last_os.as_ref()).ok_or_else(|| match b_pid {
-        Some(pid) => format!("/proc/{pid} was not readable (B gone, or /proc not ours)"),
-        None => "B is not a process of this run".to_string(),
-    });
-    let peaks = checks::MemoryPeaks {
-        api: peak,
-        os: os_peak.clone(),
-        // The replay ends at B's first answer to either the sampler or the
-        // count polls, whichever came first.
-        first_answer: ok_samples
-            .first()
-            .map(|s| s.t)
-            .into_iter()
-            .chain(answered.map(|a| a.duration_since(launched).as_secs_f64()))
-            .reduce(f64::min),
-        samples_ok: ok_samples.len(),
-        samples: samples.len(),
-    };
-    let checks = vec![
-        checks::caught_up(records_a, last_b, catch_up, opts.catch_up_timeout, death.as_deref()),
-        checks::no_worker_oom(&[
-            (b_spec.hdb_log.as_path(), log_text.as_str()),
-            (b_spec.stdout.as_path(), stdout_text.as_str()),
-            (b_spec.stderr.as_path(), stderr_text.as_str()),
-        ]),
-        checks::peak_rss_below_limit(&peaks, opts.rss_limit),
-    ];
-
-    let csv = out.join("memory.csv");
-    let svg = out.join("memory.svg");
-    monitor::write_csv(&csv, &samples)?;
-    monitor::write_svg(
-        &svg,
-        &format!(
-            "node B catching up on {} × {} records (harper {})",
-            opts.transactions, opts.records, harper_version
-        ),
-        &samples,
-        opts.rss_limit,
-        catch_up,
-    )?;
-
+    let oom = checks::no_worker_oom(&[
+        (b_spec.hdb_log.as_path(), log_text.as_str()),
+        (b_spec.stdout.as_path(), stdout_text.as_str()),
+        (b_spec.stderr.as_path(), stderr_text.as_str()),
+    ]);
     let mut figures = Map::new();
-    let mut put = |k: &str, v: Value| {
-        figures.insert(k.to_string(), v);
+    let mut files = Map::new();
+    files.insert("run_dir".into(), json!(out));
+    let checks = match &opts.sweep {
+        None => {
+            let o = &observed[0];
+            let checks = vec![
+                o.caught_up(opts.catch_up_timeout),
+                oom,
+                o.peak_rss_below_limit(opts.rss_limit),
+                o.peak_anon_below_limit(opts.anon_limit),
+            ];
+            let (csv, svg) = (out.join("memory.csv"), out.join("memory.svg"));
+            monitor::write_csv(&csv, &o.samples)?;
+            let title = format!("node B catching up on {} × {} records (harper {harper_version})", o.transactions, opts.records);
+            monitor::plot::write_svg(&svg, &title, &o.samples, opts.rss_limit, o.catch_up)?;
+            files.insert("memory_csv".into(), json!(csv));
+            files.insert("memory_svg".into(), json!(svg));
+            figures.extend(o.figures());
+            figures.remove("backlog_records");
+            checks
+        }
+        Some(_) => {
+            let mut csvs = Vec::new();
+            let mut svgs = Vec::new();
+            for o in &observed {
+                let (csv, svg) = (out.join(format!("memory-{}.csv", o.backlog)), out.join(format!("memory-{}.svg", o.backlog)));
+                monitor::write_csv(&csv, &o.samples)?;
+                let title = format!("node B catching up on {} × {} records (harper {harper_version})", o.transactions, opts.records);
+                monitor::plot::write_svg(&svg, &title, &o.samples, opts.rss_limit, o.catch_up)?;
+                csvs.push(csv);
+                svgs.push(svg);
+            }
+            let growth = out.join("memory-growth.svg");
+            let points: Vec<_> = observed.iter().map(Observed::growth_point).collect();
+            let title = format!("node B's peak memory and catch-up time against its backlog (harper {harper_version})");
+            monitor::plot::write_growth_svg(&growth, &title, &points)?;
+            files.insert("memory_csvs".into(), json!(csvs));
+            files.insert("memory_svgs".into(), json!(svgs));
+            files.insert("memory_growth_svg".into(), json!(growth));
+            let anon: Vec<(u64, Option<u64>)> = observed.iter().map(|o| (o.backlog, o.peak_anon().map(|p| p.0))).collect();
+            let xy: Vec<(f64, f64)> =
+                anon.iter().filter_map(|(r, a)| Some((*r as f64 / checks::PER_RECORDS, (*a)? as f64 / (1024.0 * 1024.0)))).collect();
+            figures.insert("anon_growth_mib_per_10k_records".into(), json!(checks::slope(&xy).map(|m| (m * 1000.0).round() / 1000.0)));
+            figures.insert("growth_limit_mib_per_10k_records".into(), json!(opts.growth_limit));
+            figures.insert("sweep".into(), Value::Array(observed.iter().map(|o| Value::Object(o.figures())).collect()));
+            let planned = opts.sweep.as_ref().map(|s| s.0.len()).unwrap_or(0);
+            let mut checks = vec![
+                sweep_caught_up(&observed, planned, opts.catch_up_timeout),
+                oom,
+                worst(&observed, |o| o.peak_rss_below_limit(opts.rss_limit), |o| o.peaks().os.ok().map(|p| p.bytes)),
+                worst(&observed, |o| o.peak_anon_below_limit(opts.anon_limit), |o| o.peak_anon().map(|p| p.0)),
+                checks::memory_bounded(&anon, opts.growth_limit),
+            ];
+            if observed.len() < planned {
+                let why = format!("the sweep stopped at the backlog of {} records, so not every size was measured", observed.last().map(|o| o.backlog).unwrap_or(0));
+                checks[4] = Check::new("memory-bounded", Status::Unknown, why);
+            }
+            checks
+        }
     };
-    put("transactions", json!(opts.transactions));
-    put("records_per_transaction", json!(opts.records));
-    put("payload_bytes", json!(opts.payload_bytes));
-    put("records_a", json!(records_a));
-    put("records_b", json!(last_b));
-    put("catch_up_seconds", json!(catch_up));
-    put("peak_rss_bytes", json!(peak.map(|p| p.0)));
-    put("peak_rss_at_seconds", json!(peak.map(|p| p.1)));
-    // The kernel's peak: max of the sampled VmRSS and the final VmHWM.
-    put("peak_os_rss_bytes", json!(os_peak.as_ref().ok().map(|p| p.bytes)));
-    put("samples_kernel_only", json!(samples.iter().filter(|s| !s.ok() && s.os_rss.is_some_and(|r| r > 0)).count()));
-    put("peak_heap_used_bytes", json!(ok_samples.iter().filter_map(|s| s.heap_used).max()));
-    put("rss_limit_bytes", json!(opts.rss_limit));
-    put("samples", json!(samples.len()));
-    put("samples_failed", json!(samples.len() - ok_samples.len()));
+
+    figures.insert("records_per_transaction".into(), json!(opts.records));
+    figures.insert("payload_bytes".into(), json!(opts.payload_bytes));
+    figures.insert("rss_limit_bytes".into(), json!(opts.rss_limit));
+    figures.insert("anon_limit_bytes".into(), json!(opts.anon_limit));
     if shim_interval.is_some() {
-        put("faults_injected", json!(fault::read_fault_log(&fault_log)?.len()));
+        figures.insert("faults_injected".into(), json!(fault::read_fault_log(&fault_log)?.len()));
     }
     phases.record("checks", checks_start.elapsed());
     phases.into_figures(&mut figures);
-
-    let mut files = Map::new();
-    files.insert("run_dir".into(), json!(out));
-    files.insert("memory_csv".into(), json!(csv));
-    files.insert("memory_svg".into(), json!(svg));
     files.insert("report".into(), json!(out.join("report.json")));
     Ok(super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files))
+}
+
+/// `caught-up` over a sweep: passes when B caught up after every backlog;
+/// otherwise the first backlog it did not catch up on, and why.
+fn sweep_caught_up(observed: &[Observed], planned: usize, timeout: f64) -> Check {
+    if let Some(o) = observed.iter().find(|o| o.catch_up.is_none()) {
+        let c = o.caught_up(timeout);
+        return Check::new(&c.name, c.status, format!("after the backlog of {} records: {}", o.backlog, c.evidence));
+    }
+    let each: Vec<String> = observed
+        .iter()
+        .map(|o| format!("{} records in {:.1} s (A {})", o.backlog, o.catch_up.unwrap_or_default(), o.records_a))
+        .collect();
+    let status = if observed.len() == planned { Status::Pass } else { Status::Unknown };
+    Check::new("caught-up", status, format!("B's record_count reached A's after each backlog: {}", each.join(", ")))
+}
+
+/// The check of the backlog that judges worst: a failure first, then an
+/// undecided one, else the one with the largest `peak`; named by its size.
+fn worst(observed: &[Observed], check: impl Fn(&Observed) -> Check, peak: impl Fn(&Observed) -> Option<u64>) -> Check {
+    let rank = |s: Status| match s {
+        Status::Fail => 2,
+        Status::Unknown => 1,
+        Status::Pass => 0,
+    };
+    let (o, c) = observed
+        .iter()
+        .map(|o| (o, check(o)))
+        .max_by_key(|(o, c)| (rank(c.status), peak(o).unwrap_or(0)))
+        .expect("a sweep observed at least one backlog");
+    Check::new(&c.name, c.status, format!("backlog of {} records (the sweep's worst): {}", o.backlog, c.evidence))
 }
 
 #[cfg(test)]
@@ -325,5 +374,16 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1.5 parsecs").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn a_sweep_is_record_counts_or_multiples_of_the_default_backlog() {
+        assert_eq!(parse_sweep("20000,80000,320000"), Ok(Sweep(vec![20_000, 80_000, 320_000])));
+        assert_eq!(parse_sweep("x1,x4,x16"), Ok(Sweep(vec![20_000, 80_000, 320_000])));
+        assert_eq!(parse_sweep("5000, x1"), Ok(Sweep(vec![5_000, 20_000])));
+        for bad in ["", "0", "x0", "20k", "x", "1,,2", "-5"] {
+            assert!(parse_sweep(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_sweep("x").unwrap_err(), "\"x\" is not a backlog size (records from 1 to 100000000, or x<multiple> of 20000)");
     }
 }

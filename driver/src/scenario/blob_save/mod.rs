@@ -31,17 +31,19 @@ pub const TABLE: &str = "LargeLocation";
 /// Ids are drawn from 0..ID_SPACE (the issue's `n random in 0..399`).
 pub const ID_SPACE: u64 = 400;
 
+const CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "injector-fired", needs: &["b"] },
+    PlannedCheck { name: "blob-save-failure-logged", needs: &["b"] },
+    PlannedCheck { name: "no-uncaught-exception", needs: &["b"] },
+    PlannedCheck { name: "peer-connected", needs: &["a", "b"] },
+    PlannedCheck { name: "liveness", needs: &["a", "b"] },
+    PlannedCheck { name: "nothing-lost", needs: &["a", "b"] },
+];
+
 pub const SCENARIO: Scenario = Scenario {
     name: "blob-save",
     about: "Blob writes fail every Nth time on node B while A serves load.",
-    checks: &[
-        PlannedCheck { name: "injector-fired", needs: &["b"] },
-        PlannedCheck { name: "blob-save-failure-logged", needs: &["b"] },
-        PlannedCheck { name: "no-uncaught-exception", needs: &["b"] },
-        PlannedCheck { name: "peer-connected", needs: &["a", "b"] },
-        PlannedCheck { name: "liveness", needs: &["a", "b"] },
-        PlannedCheck { name: "nothing-lost", needs: &["a", "b"] },
-    ],
+    checks: |_| CHECKS,
     phases: &[("workload", "workload"), ("settle", "settle"), ("checks", "checks"), ("teardown", "teardown")],
     options: &["interval", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern"],
     local_only: &["interval"],
@@ -75,7 +77,7 @@ pub struct Args {
 
 impl Args {
     /// Values clap cannot bound by itself.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self, _given: &dyn Fn(&str) -> bool) -> Result<(), String> {
         if !(self.settle.is_finite() && self.settle > 0.0 && self.settle <= 600.0) {
             return Err(format!("--settle must be between 0 and 600 seconds, got {}", self.settle));
         }
@@ -94,7 +96,7 @@ fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.blob_save;
     let out = ctx.out;
-    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, SCENARIO.checks);
+    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, CHECKS);
     let (mut backend, plan, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
             let shim = fault::find_shim(local.shim.as_deref())?;
