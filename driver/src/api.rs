@@ -10,9 +10,6 @@ use serde_json::{json, Value};
 #[derive(Clone, Debug)]
 pub struct NodeApi {
     pub name: String,
-    /// The node's loopback address (unspecified for an attached node, which
-    /// is reached by its URLs only).
-    pub ip: std::net::Ipv4Addr,
     /// The operations API and REST base URLs, each ending in `/`.
     ops: String,
     rest: String,
@@ -32,23 +29,22 @@ pub enum BlobRead {
     Failed(String),
 }
 
-pub const OPS_PORT: u16 = 9925;
-pub const REST_PORT: u16 = 9926;
+pub use crate::cluster::address::{OPS_PORT, REST_PORT};
 
 impl NodeApi {
     pub fn new(name: &str, ip: std::net::Ipv4Addr, user: &str, password: &str) -> Result<Self> {
         let ops = format!("http://{ip}:{OPS_PORT}/");
         let rest = format!("http://{ip}:{REST_PORT}/");
-        Self::with_urls(name, ip, ops, rest, user, password)
+        Self::with_urls(name, ops, rest, user, password)
     }
 
     /// A node of an existing cluster, reached by its operations API and REST URLs.
     pub fn at(name: &str, ops_url: &str, rest_url: &str, user: &str, password: &str) -> Result<Self> {
         let slash = |u: &str| format!("{}/", u.trim_end_matches('/'));
-        Self::with_urls(name, std::net::Ipv4Addr::UNSPECIFIED, slash(ops_url), slash(rest_url), user, password)
+        Self::with_urls(name, slash(ops_url), slash(rest_url), user, password)
     }
 
-    fn with_urls(name: &str, ip: std::net::Ipv4Addr, ops: String, rest: String, user: &str, password: &str) -> Result<Self> {
+    fn with_urls(name: &str, ops: String, rest: String, user: &str, password: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(64)
@@ -57,7 +53,6 @@ impl NodeApi {
             .context("failed to build the http client")?;
         Ok(Self {
             name: name.to_string(),
-            ip,
             ops,
             rest,
             http,

@@ -40,7 +40,7 @@ pub fn examine(shim: Option<&Path>, harper_version: &str) -> Vec<Finding> {
 
 /// `<tool> --version`'s first line, if the tool is on PATH and answers.
 fn version_of(tool: &str) -> Result<(std::path::PathBuf, String), String> {
-    let path = cluster::find_tool(tool).ok_or_else(|| format!("{tool} is not on PATH"))?;
+    let path = cluster::harper::find_tool(tool).ok_or_else(|| format!("{tool} is not on PATH"))?;
     let out = Command::new(&path)
         .arg("--version")
         .stdin(Stdio::null())
@@ -91,13 +91,13 @@ fn shim_finding(explicit: Option<&Path>) -> Finding {
 }
 
 fn loopback() -> Finding {
-    match cluster::reserve_addresses(2) {
+    match cluster::address::reserve_addresses(2) {
         Ok(addrs) => Finding::ok(
             "loopback",
             format!(
                 "{} free (ports {})",
                 addrs.iter().map(|a| a.ip.to_string()).collect::<Vec<_>>().join(", "),
-                cluster::NODE_PORTS.map(|p| p.to_string()).join(", ")
+                cluster::address::port_numbers().map(|p| p.to_string()).join(", ")
             ),
         ),
         Err(e) => Finding::missing("loopback", format!("{e:#}: stop what listens there, or free some of 127.0.0.0/16")),
@@ -105,7 +105,7 @@ fn loopback() -> Finding {
 }
 
 fn harper(version: &str) -> Finding {
-    let dir = match cluster::cache_dir() {
+    let dir = match cluster::harper::cache_dir() {
         Ok(d) => d.join(format!("harperdb-{version}")),
         Err(e) => return Finding::missing("harper", format!("{e:#}")),
     };

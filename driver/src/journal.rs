@@ -1,54 +1,22 @@
 //! What a run has done so far: the scenario under way, the phase it is in,
 //! each finished phase's wall time, the checks already decided, its nodes and
-//! how they were stopped. A run that is interrupted (Ctrl-C, SIGTERM, a node
-//! stopped from outside) turns this into a partial report instead of none.
+//! how they were stopped. A run that is interrupted (Ctrl-C, SIGTERM, SIGHUP,
+//! a node stopped from outside) turns this into a partial report instead of
+//! none. `Phases` times a scenario's phases into it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::checks::{Check, Status};
-use crate::report::{Report, Verdict};
+use crate::model::{Check, Halt, Interruption, Report, Status};
 
 /// A check a scenario will make, and the nodes it cannot be decided without.
 #[derive(Debug)]
 pub struct PlannedCheck {
     pub name: &'static str,
     pub needs: &'static [&'static str],
-}
-
-/// Why a run stopped before its end.
-#[derive(Debug, Clone)]
-pub enum Cause {
-    /// Ctrl-C or SIGTERM reached the driver.
-    Signal(&'static str),
-    /// A node was stopped by something outside the run: `short` says how
-    /// (for each check), `text` adds its last output and log (for the report).
-    NodeStoppedFromOutside { node: String, short: String, text: String },
-}
-
-impl Cause {
-    fn by(&self) -> String {
-        match self {
-            Cause::Signal(s) => (*s).to_string(),
-            Cause::NodeStoppedFromOutside { node, .. } => format!("node {node} stopped from outside"),
-        }
-    }
-}
-
-/// How an interrupted report says it was interrupted (`report.json`
-/// `"interrupted"`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Interruption {
-    /// `Ctrl-C`, `SIGTERM`, or `node b stopped from outside`.
-    pub by: String,
-    /// The phase that was under way (`provision`, `workload`, `checks`, ...),
-    /// or `not started` for a scenario of `all` that never began.
-    pub phase: String,
-    pub reason: String,
 }
 
 /// Shared by everything that takes part in a run; cheap to clone.
@@ -67,10 +35,11 @@ struct Entry {
     harper: Value,
     nodes: Vec<Value>,
     teardown: Vec<Value>,
+    title: Option<String>,
     done: Option<Report>,
 }
 
-fn secs(d: std::time::Duration) -> f64 {
+fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
@@ -98,6 +67,7 @@ impl Journal {
             harper: Value::Null,
             nodes: Vec::new(),
             teardown: Vec::new(),
+            title: None,
             done: None,
         });
     }
@@ -141,6 +111,11 @@ impl Journal {
         self.with_current(|e| e.decided.push(check.clone()));
     }
 
+    /// The human report's heading, when it is more than the scenario's name.
+    pub fn title(&self, title: String) {
+        self.with_current(|e| e.title = Some(title));
+    }
+
     pub fn harper(&self, harper: Value) {
         self.with_current(|e| e.harper = harper);
     }
@@ -162,7 +137,7 @@ impl Journal {
     /// report, and for the one cut short (and any never started) a report
     /// marked interrupted, whose checks not decided are unknown with the
     /// reason. `selection` is every (scenario, folder, planned checks).
-    pub fn interrupted_reports(&self, selection: &[(&str, PathBuf, &'static [PlannedCheck])], cause: &Cause) -> Vec<Report> {
+    pub fn interrupted_reports(&self, selection: &[(&str, PathBuf, &'static [PlannedCheck])], cause: &Halt) -> Vec<Report> {
         self.cut_short();
         let entries = self.lock();
         let mut reports = Vec::new();
@@ -182,7 +157,7 @@ impl Journal {
 }
 
 fn unknown(name: &str, evidence: String) -> Check {
-    Check { name: name.to_string(), status: Status::Unknown, evidence, lines: Vec::new() }
+    Check::new(name, Status::Unknown, evidence)
 }
 
 fn files(dir: &Path) -> Map<String, Value> {
@@ -192,11 +167,11 @@ fn files(dir: &Path) -> Map<String, Value> {
     files
 }
 
-fn partial(e: &Entry, cause: &Cause) -> Report {
+fn partial(e: &Entry, cause: &Halt) -> Report {
     let phase = e.cut.clone().unwrap_or_else(|| "between phases".to_string());
     let reason = match cause {
-        Cause::Signal(s) => format!("interrupted by {s} during the {phase} phase"),
-        Cause::NodeStoppedFromOutside { text, .. } => format!("{text} (during the {phase} phase)"),
+        Halt::Signal(s) => format!("interrupted by {s} during the {phase} phase"),
+        Halt::StoppedFromOutside { text, .. } | Halt::Crashed { text, .. } => format!("{text} (during the {phase} phase)"),
     };
     let checks: Vec<Check> = e
         .planned
@@ -206,14 +181,14 @@ fn partial(e: &Entry, cause: &Cause) -> Report {
                 return c.clone();
             }
             match cause {
-                Cause::NodeStoppedFromOutside { node, short, .. } if p.needs.contains(&node.as_str()) => {
+                Halt::StoppedFromOutside { node, short, .. } if p.needs.contains(&node.as_str()) => {
                     unknown(p.name, format!("could not be decided: {short} (during the {phase} phase)"))
                 }
-                Cause::NodeStoppedFromOutside { node, .. } => unknown(
+                Halt::StoppedFromOutside { node, .. } | Halt::Crashed { node, .. } => unknown(
                     p.name,
                     format!("not run: the run ended in the {phase} phase because node {node} was stopped from outside"),
                 ),
-                Cause::Signal(s) => unknown(p.name, format!("not run: the run was interrupted by {s} during the {phase} phase")),
+                Halt::Signal(s) => unknown(p.name, format!("not run: the run was interrupted by {s} during the {phase} phase")),
             }
         })
         .collect();
@@ -228,34 +203,82 @@ fn partial(e: &Entry, cause: &Cause) -> Report {
     figures.insert("total_seconds".into(), json!((total * 1000.0).round() / 1000.0));
     Report {
         scenario: e.scenario.clone(),
-        verdict: Verdict::Unknown,
+        verdict: Status::Unknown,
         checks,
         figures,
         harper: e.harper.clone(),
         nodes: e.nodes.clone(),
         files: files(&e.dir),
         teardown: e.teardown.clone(),
+        title: e.title.clone(),
         note: None,
         interrupted: Some(Interruption { by: cause.by(), phase, reason }),
     }
 }
 
-fn not_started(name: &str, dir: &Path, planned: &[PlannedCheck], cause: &Cause) -> Report {
+fn not_started(name: &str, dir: &Path, planned: &[PlannedCheck], cause: &Halt) -> Report {
     let reason = format!("not run: the run was {} before this scenario started", match cause {
-        Cause::Signal(s) => format!("interrupted by {s}"),
-        Cause::NodeStoppedFromOutside { node, .. } => format!("ended because node {node} was stopped from outside"),
+        Halt::Signal(s) => format!("interrupted by {s}"),
+        Halt::StoppedFromOutside { node, .. } | Halt::Crashed { node, .. } => {
+            format!("ended because node {node} was stopped from outside")
+        }
     });
     Report {
         scenario: name.to_string(),
-        verdict: Verdict::Unknown,
+        verdict: Status::Unknown,
         checks: planned.iter().map(|p| unknown(p.name, reason.clone())).collect(),
         figures: Map::new(),
         harper: Value::Null,
         nodes: Vec::new(),
         files: files(dir),
         teardown: Vec::new(),
+        title: None,
         note: None,
         interrupted: Some(Interruption { by: cause.by(), phase: "not started".into(), reason }),
+    }
+}
+
+/// Wall time of each phase, in the order they ran; also kept in the run's
+/// journal, so an interrupted run can say which phase it was in.
+pub struct Phases {
+    order: Vec<(String, f64)>,
+    journal: Journal,
+}
+
+impl Phases {
+    /// The phases of `scenario`, starting now in `dir`, with the checks it plans.
+    pub fn begin(journal: &Journal, scenario: &str, dir: &Path, planned: &'static [PlannedCheck]) -> Phases {
+        journal.begin(scenario, dir, planned);
+        Phases { order: Vec::new(), journal: journal.clone() }
+    }
+
+    /// Times `f` as phase `name`.
+    pub async fn time<T>(&mut self, name: &str, f: impl std::future::Future<Output = T>) -> T {
+        self.enter(name);
+        let start = Instant::now();
+        let out = f.await;
+        self.record(name, start.elapsed());
+        out
+    }
+
+    /// Phase `name` is under way (until `record` gives its time).
+    pub fn enter(&self, name: &str) {
+        self.journal.enter(name);
+    }
+
+    pub fn record(&mut self, name: &str, d: Duration) {
+        let secs = secs(d);
+        self.order.push((name.to_string(), secs));
+        self.journal.leave(name, secs);
+    }
+
+    /// `<phase>_seconds` figures and `total_seconds`.
+    pub fn into_figures(self, figures: &mut Map<String, Value>) {
+        let total: f64 = self.order.iter().map(|(_, s)| s).sum();
+        for (name, secs) in self.order {
+            figures.insert(format!("{name}_seconds"), Value::from(secs));
+        }
+        figures.insert("total_seconds".into(), Value::from((total * 1000.0).round() / 1000.0));
     }
 }
 
@@ -278,9 +301,9 @@ mod tests {
         j.enter("workload");
         j.decided(&Check { name: "liveness".into(), status: Status::Pass, evidence: "ok".into(), lines: vec![] });
         let sel = [("blob-save", PathBuf::from("/tmp/x"), PLAN), ("backlog-memory", PathBuf::from("/tmp/y"), PLAN)];
-        let r = j.interrupted_reports(&sel, &Cause::Signal("Ctrl-C"));
+        let r = j.interrupted_reports(&sel, &Halt::Signal("Ctrl-C"));
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].verdict, Verdict::Unknown);
+        assert_eq!(r[0].verdict, Status::Unknown);
         let i = r[0].interrupted.as_ref().unwrap();
         assert_eq!((i.by.as_str(), i.phase.as_str()), ("Ctrl-C", "workload"));
         assert_eq!(r[0].checks[0].status, Status::Unknown);
@@ -295,7 +318,7 @@ mod tests {
         let j = Journal::default();
         j.begin("blob-save", Path::new("/tmp/x"), PLAN);
         j.enter("settle");
-        let cause = Cause::NodeStoppedFromOutside {
+        let cause = Halt::StoppedFromOutside {
             node: "b".into(),
             short: "node b (pid 9) was stopped".into(),
             text: "node b (pid 9) was stopped; last lines: x".into(),

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde_json::Value;
 
-use crate::checks::Status;
-use crate::report::Report;
+use crate::model::Status;
+use crate::model::Report;
 
 /// The reports' checks as one JUnit document.
 pub fn render(reports: &[&Report]) -> Result<String> {
@@ -63,7 +63,7 @@ pub fn one_line(evidence: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Check;
+    use crate::model::Check;
     use serde_json::Map;
 
     fn check(name: &str, status: Status, evidence: &str) -> Check {

@@ -482,9 +482,9 @@ mod tests {
 
     /// A stand-in operations API on a free loopback address: the first
     /// request gets a 503 (a gap), every later one a real 4.7.29 answer.
-    async fn fake_node() -> (NodeApi, crate::cluster::ReservedAddress, tokio::task::JoinHandle<()>) {
+    async fn fake_node() -> (NodeApi, crate::cluster::address::ReservedAddress, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = crate::cluster::reserve_addresses(1).unwrap().pop().unwrap();
+        let addr = crate::cluster::address::reserve_addresses(1).unwrap().pop().unwrap();
         let listener = tokio::net::TcpListener::bind((addr.ip, crate::api::OPS_PORT)).await.unwrap();
         let server = tokio::spawn(async move {
             let mut n = 0;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::{error_chain, NodeApi};
-use crate::report::Progress;
+use crate::progress::Progress;
 
 const ATTEMPTS: u32 = 5;
 

@@ -6,19 +6,46 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::artifacts::{driver_path, shim_path};
 
-/// One cluster at a time: the machine has two cores, and two clusters
-/// starting side by side only make each test slower.
-pub fn cluster_lock() -> MutexGuard<'static, ()> {
-    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner())
+/// Held while a test runs a cluster (or binds node addresses): released
+/// when dropped, or when its process ends however it ends.
+pub struct ClusterLock {
+    _file: std::fs::File,
 }
+
+/// One cluster at a time, across threads and processes: the machine has two
+/// cores, two clusters starting side by side only make each test slower,
+/// and the tests that bind or probe addresses would see each other's. An
+/// flock(2) on one file in the temp dir, taken on a descriptor of its own
+/// (so two threads of one test binary exclude each other too), holds under
+/// `cargo test` (threads) and `cargo nextest` (a process per test) alike.
+pub fn cluster_lock() -> ClusterLock {
+    use std::os::unix::io::AsRawFd;
+    let path = std::env::temp_dir().join("blobfail-tests-cluster.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open the cluster lock {}: {e}", path.display()));
+    loop {
+        // SAFETY: flock(2) on a descriptor `file` owns and keeps open for
+        // the lock's lifetime; no memory is passed.
+        if unsafe { libc_flock(file.as_raw_fd(), LOCK_EX) } == 0 {
+            return ClusterLock { _file: file };
+        }
+        let err = std::io::Error::last_os_error();
+        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "flock {}: {err}", path.display());
+    }
+}
+
+const LOCK_EX: i32 = 2;
 
 /// A fresh, short run folder (Harper's unix socket path must stay short).
 pub fn run_folder() -> tempfile::TempDir {
@@ -136,9 +163,12 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     members
 }
 
+/// A node's ports, as the driver's table (`cluster/address.rs`) has them.
+pub const NODE_PORTS: [u16; 5] = [9925, 9926, 9933, 1883, 8883];
+
 /// The node ports that still accept connections on `ip`.
 pub fn listening_ports(ip: Ipv4Addr) -> Vec<u16> {
-    [9925u16, 9926, 9933, 1883, 8883]
+    NODE_PORTS
         .into_iter()
         .filter(|&p| TcpStream::connect_timeout(&SocketAddrV4::new(ip, p).into(), Duration::from_millis(300)).is_ok())
         .collect()
@@ -245,8 +275,11 @@ pub fn signal_pid(pid: u32, sig: i32) {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+    #[link_name = "flock"]
+    fn libc_flock(fd: i32, operation: i32) -> i32;
 }
 
+pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGABRT: i32 = 6;

@@ -1,83 +1,157 @@
 //! `backlog-memory`: node B is stopped while A commits a large backlog (many
 //! transactions of many records, each replicating as one message), then
 //! restarted. Does B catch up without a worker running out of memory, and
-//! how much memory does it take?
+//! how much memory does it take? It stops and restarts B, so it runs on a
+//! local cluster only.
 
-use std::path::Path;
+pub mod checks;
+
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::{Common, Phases};
-use crate::journal::PlannedCheck;
-use crate::checks;
-use crate::cluster::{self, Cluster};
+use super::{Ctx, Scenario};
+use crate::backend::{self, Backend};
+use crate::cluster::NodeSetup;
 use crate::fault::{self, FaultPlan};
+use crate::journal::{Phases, PlannedCheck};
+use crate::model::Report;
 use crate::monitor::{self, Sample};
-use crate::report::{Progress, Report};
 use crate::workload;
 
 pub const TABLE: &str = "Load";
 /// Like Harper's own test: SIGTERM, then SIGKILL 200 ms later.
 const STOP_GRACE: Duration = Duration::from_millis(200);
 
-#[derive(Debug, Clone)]
-pub struct Options {
+pub const SCENARIO: Scenario = Scenario {
+    name: "backlog-memory",
+    about: "Node B catches up on a large replication backlog; its memory is sampled.",
+    checks: &[
+        PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+        PlannedCheck { name: "no-worker-oom", needs: &["b"] },
+        PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
+    ],
+    phases: &[
+        ("stop_b", "stop B"),
+        ("backlog", "backlog commit"),
+        ("restart", "restart"),
+        ("catching_up", "catch-up"),
+        ("after_catch_up", "after catch-up"),
+        ("checks", "checks"),
+        ("teardown", "teardown"),
+    ],
+    options: &["transactions", "records", "payload_bytes", "catch_up_timeout", "rss_limit", "after_catch_up", "shim_on_b", "interval"],
+    local_only: &[],
+    cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
+    run: run_boxed,
+};
+
+/// backlog-memory's options.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "backlog-memory")]
+pub struct Args {
+    /// backlog-memory: transactions committed on A while B is down.
+    #[arg(long, default_value_t = 40, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub transactions: u64,
+    /// backlog-memory: records per transaction (one upsert operation each).
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub records: u64,
+    /// backlog-memory: bytes of each record's payload string.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
     pub payload_bytes: usize,
-    pub catch_up_timeout: Duration,
+    /// backlog-memory: seconds B gets to catch up after its restart.
+    #[arg(long, default_value_t = 180.0, value_name = "SECS")]
+    pub catch_up_timeout: f64,
+    /// backlog-memory: B's RSS must stay below this (bytes, or with KiB/MiB/GiB).
+    #[arg(long, default_value = "1.5GiB", value_name = "SIZE", value_parser = parse_size)]
     pub rss_limit: u64,
-    /// How long to keep sampling B after it caught up (to see memory settle).
-    pub after_catch_up: Duration,
-    /// Put the blob-write shim on B too (with this interval).
-    pub shim_interval: Option<u64>,
+    /// backlog-memory: seconds to keep sampling B's memory after it caught up.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub after_catch_up: f64,
+    /// backlog-memory: also preload the blob-write shim on B (with --interval).
+    #[arg(long)]
+    pub shim_on_b: bool,
 }
 
-/// The checks, and the nodes each cannot be decided without.
-pub const CHECKS: &[PlannedCheck] = &[
-    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
-    PlannedCheck { name: "no-worker-oom", needs: &["b"] },
-    PlannedCheck { name: "peak-rss-below-limit", needs: &["b"] },
-];
-
-pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progress) -> Result<Report> {
-    let mut phases = Phases::begin(progress, "backlog-memory", out, CHECKS);
-    let shim = match opts.shim_interval {
-        Some(_) => Some(fault::find_shim(common.shim.as_deref())?),
-        None => None,
-    };
-    let harper = phases
-        .time("install", cluster::resolve_harper(common.harper.as_deref(), &common.harper_version, progress))
-        .await?;
-    let mut cluster =
-        phases.time("provision", Cluster::provision(harper, out, &["a", "b"], &common.cluster, progress)).await?;
-    let fault_log = out.join("faults.jsonl");
-    if let (Some(shim), Some(interval)) = (shim, opts.shim_interval) {
-        let plan = FaultPlan::blob_writes(shim, interval, fault_log.clone());
-        cluster.node_mut("b").spec.env = plan.env();
+impl Args {
+    /// Values clap cannot bound by itself.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.after_catch_up.is_finite() && self.after_catch_up >= 0.0 && self.after_catch_up <= 600.0) {
+            return Err(format!("--after-catch-up must be between 0 and 600 seconds, got {}", self.after_catch_up));
+        }
+        if !(self.catch_up_timeout.is_finite() && self.catch_up_timeout > 0.0 && self.catch_up_timeout <= 3600.0) {
+            return Err(format!("--catch-up-timeout must be between 0 and 3600 seconds, got {}", self.catch_up_timeout));
+        }
+        Ok(())
     }
-    phases.time("start", cluster.start(&["a", "b"], progress)).await?;
-    phases.time("join", cluster.join("b", "a", progress)).await?;
+}
+
+/// `1536MiB`, `1.5GiB`, `2000000` → bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size like 1.5GiB or 1610612736"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown size unit {u:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    let bytes = n * mult;
+    if !(1.0..1e15).contains(&bytes) {
+        return Err(format!("{s:?} is not a plausible memory limit"));
+    }
+    Ok(bytes as u64)
+}
+
+fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
+    run(ctx).boxed()
+}
+
+async fn run(ctx: &Ctx<'_>) -> Result<Report> {
+    let opts = &ctx.args.backlog_memory;
+    let out = ctx.out;
+    let progress = ctx.progress;
+    let backend::Choice::Local(local) = ctx.backend else {
+        return Err(anyhow!("backlog-memory cannot run attached: {}", SCENARIO.cannot_attach.unwrap_or_default()));
+    };
+    let keep = local.keep;
+    let shim_interval = opts.shim_on_b.then_some(ctx.args.blob_save.interval);
+    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, SCENARIO.checks);
+    let fault_log = out.join("faults.jsonl");
+    let mut b_setup = NodeSetup::plain("b");
+    if let Some(interval) = shim_interval {
+        let shim = fault::find_shim(local.shim.as_deref())?;
+        b_setup.env = FaultPlan::blob_writes(shim, interval, fault_log.clone()).env();
+    }
+    let mut backend = Backend::local(local, &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
     super::test_panic_hook("join");
-    let a = cluster.node("a").api.clone();
-    let b = cluster.node("b").api.clone();
+    let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
+    let cluster = backend.cluster().expect("a local backend has a cluster");
+    let a = cluster.api("a");
+    let b = cluster.api("b");
 
     let step = progress.step("stopping node B");
     phases.enter("stop_b");
     cluster.check_alive()?;
-    let stop = cluster.node_mut("b").stop(STOP_GRACE).expect("node b was running");
+    let stop = cluster.stop_node("b", STOP_GRACE).await.expect("node b was running");
     phases.record("stop_b", Duration::from_secs_f64(stop.seconds));
     step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
-    cluster.stops.push(stop);
 
     let commits = workload::commit_batches(&a, TABLE, opts.transactions, opts.records, opts.payload_bytes, progress);
     match phases.time("backlog", cluster.supervise(commits)).await? {
         Ok(_) => {}
         // Say so if A died under the commits, rather than only that it stopped answering.
-        Err(e) => return Err(cluster.node_mut("a").end().map_or(e, |end| end.into_error())),
+        Err(e) => return Err(cluster.end("a").map_or(e, anyhow::Error::from)),
     }
     let records_a = a.record_count(TABLE).await?;
 
@@ -88,7 +162,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     cluster.restart("b")?;
     // B leads its own process group (pgid = pid): the kernel's figures of
     // that group answer during the replay, when B's API does not.
-    let b_pid = cluster.node("b").pid;
+    let b_pid = cluster.node("b").pid();
     let (stop_tx, stop_rx) = watch::channel(false);
     let sampler = tokio::spawn(monitor::sample_until(b.clone(), b_pid, launched, stop_rx));
     let mut last_b = None;
@@ -97,14 +171,14 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     // restart: from launch to B's first answer; catching_up: from there to
     // the count matching A's.
     let mut answered: Option<Instant> = None;
-    while launched.elapsed() < opts.catch_up_timeout {
+    while launched.elapsed() < Duration::from_secs_f64(opts.catch_up_timeout) {
         // A stop from outside (of A or B) ends the run as interrupted; a
         // crash of B is this scenario's finding.
         if let Err(e) = cluster.check_outside() {
             let _ = stop_tx.send(true);
             return Err(e);
         }
-        if let Some(d) = cluster.node_mut("b").death() {
+        if let Some(d) = cluster.death("b") {
             death = Some(d);
             break;
         }
@@ -131,7 +205,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         // A fixed observation window, not a wait for a condition: the plot
         // shows whether B's memory comes back down after the catch-up.
         step.set_message("caught up; sampling a little longer");
-        let window = tokio::time::sleep(opts.after_catch_up);
+        let window = tokio::time::sleep(Duration::from_secs_f64(opts.after_catch_up));
         if let Err(e) = phases.time("after_catch_up", cluster.supervise(window)).await {
             let _ = stop_tx.send(true);
             return Err(e);
@@ -149,15 +223,15 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
 
     let teardown_start = Instant::now();
     phases.enter("teardown");
-    if !common.keep {
-        cluster.teardown();
+    if !keep {
+        cluster.teardown().await;
     }
     phases.record("teardown", teardown_start.elapsed());
     cluster.check_outside()?;
     let checks_start = Instant::now();
     phases.enter("checks");
 
-    let b_spec = cluster.node("b").spec.clone();
+    let b_spec = cluster.node("b").spec().clone();
     let log_text = std::fs::read_to_string(&b_spec.hdb_log).unwrap_or_default();
     let stdout_text = std::fs::read_to_string(&b_spec.stdout).unwrap_or_default();
     let stderr_text = std::fs::read_to_string(&b_spec.stderr).unwrap_or_default();
@@ -182,7 +256,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         samples: samples.len(),
     };
     let checks = vec![
-        checks::caught_up(records_a, last_b, catch_up, opts.catch_up_timeout.as_secs_f64(), death.as_deref()),
+        checks::caught_up(records_a, last_b, catch_up, opts.catch_up_timeout, death.as_deref()),
         checks::no_worker_oom(&[
             (b_spec.hdb_log.as_path(), log_text.as_str()),
             (b_spec.stdout.as_path(), stdout_text.as_str()),
@@ -198,7 +272,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
         &svg,
         &format!(
             "node B catching up on {} × {} records (harper {})",
-            opts.transactions, opts.records, cluster.harper.version
+            opts.transactions, opts.records, harper_version
         ),
         &samples,
         opts.rss_limit,
@@ -224,7 +298,7 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     put("rss_limit_bytes", json!(opts.rss_limit));
     put("samples", json!(samples.len()));
     put("samples_failed", json!(samples.len() - ok_samples.len()));
-    if opts.shim_interval.is_some() {
+    if shim_interval.is_some() {
         put("faults_injected", json!(fault::read_fault_log(&fault_log)?.len()));
     }
     phases.record("checks", checks_start.elapsed());
@@ -235,5 +309,21 @@ pub async fn run(common: &Common, opts: &Options, out: &Path, progress: &Progres
     files.insert("memory_csv".into(), json!(csv));
     files.insert("memory_svg".into(), json!(svg));
     files.insert("report".into(), json!(out.join("report.json")));
-    Ok(super::finish("backlog-memory", checks, figures, files, &mut cluster, common.keep, progress))
+    Ok(super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("1.5GiB"), Ok(1536 * 1024 * 1024));
+        assert_eq!(parse_size("512MiB"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1610612736"), Ok(1_610_612_736));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1.5 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
 }

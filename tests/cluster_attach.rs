@@ -212,36 +212,71 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
     assert_nothing_left(&kept_out);
 }
 
-#[test]
-fn attach_to_nothing_listening_is_one_line_and_exit_2() {
-    // 127.0.0.1's port 1 answers nothing on a test machine.
-    let dir = run_folder();
-    let out = path_of(&dir).join("run");
-    let mut cmd = blobfail(&[
-        "run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--rest-a", "http://127.0.0.1:1",
-        "--node-b", "http://127.0.0.1:1", "--rest-b", "http://127.0.0.1:1", "--out", out.to_str().unwrap(),
-    ]);
-    cmd.env("BLOBFAIL_PASSWORD", "x");
-    let run = run_bounded(cmd, Duration::from_secs(60));
-    assert_eq!(run.code(), Some(2), "{}", run.stderr);
-    let last = run.stderr.lines().last().unwrap_or("");
-    assert!(last.starts_with("blobfail: node a (http://127.0.0.1:1/) did not answer describe_table: "), "{}", run.stderr);
-    assert!(!out.join("report.json").exists());
-}
 
+/// An attach run cut short by SIGTERM, then another by SIGHUP (a closed
+/// terminal), each in the workload: a partial report marked interrupted,
+/// every check unknown with the reason, exit 2, nothing of the run left
+/// running, and the attached cluster left as it was (still serving).
 #[test]
-fn attach_needs_a_password_and_runs_blob_save_only() {
-    let mut cmd = blobfail(&["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:9925", "--node-b", "http://127.0.0.1:9925"]);
-    cmd.env_remove("BLOBFAIL_PASSWORD");
-    let run = run_bounded(cmd, Duration::from_secs(30));
-    assert_eq!(run.code(), Some(2), "{}", run.stderr);
-    assert_eq!(
-        run.stderr.trim(),
-        "blobfail: --attach needs the Harper user's password: pass --password or set BLOBFAIL_PASSWORD"
+fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it_was() {
+    let _one_cluster = cluster_lock();
+    let kept_dir = run_folder();
+    let kept_out = path_of(&kept_dir);
+    let run = run_bounded(
+        blobfail(&["run", "blob-save", "--keep", "--requests", "20", "--seed", "8", "--out", kept_out.to_str().unwrap()]),
+        Duration::from_secs(10 * 60),
     );
-    let mut cmd = blobfail(&["run", "all", "--attach", "--node-a", "http://127.0.0.1:9925", "--node-b", "http://127.0.0.1:9925"]);
-    cmd.env("BLOBFAIL_PASSWORD", "x");
-    let run = run_bounded(cmd, Duration::from_secs(30));
-    assert_eq!(run.code(), Some(2), "{}", run.stderr);
-    assert!(run.stderr.starts_with("blobfail: --attach runs blob-save only"), "{}", run.stderr);
+    let (password, pgids) = kept(&run.stdout);
+    let cluster = KeptCluster { pgids: pgids.clone() };
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let nodes = nodes_of(&kept_out);
+    let (ops_a, ops_b) = (format!("http://{}:9925", nodes[0].0), format!("http://{}:9925", nodes[1].0));
+
+    let dir = run_folder();
+    for (sig, by) in [(SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+        let out = path_of(&dir).join(by);
+        let mut cmd = blobfail(&[
+            "run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--requests", "1000000", "--concurrency", "4",
+            "--out", out.to_str().unwrap(),
+        ]);
+        cmd.env("BLOBFAIL_PASSWORD", &password);
+        let mut run = Watched::spawn(cmd);
+        run.wait_for("blobfail: GET /LargeLocation/{n} on node a", Duration::from_secs(120));
+        run.signal(sig);
+        let run = run.finish(Duration::from_secs(60));
+
+        assert_eq!(run.code(), Some(2), "{by}: stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        let report = read_json(&out.join("report.json"));
+        assert_eq!(report["verdict"], "unknown", "{report:#}");
+        assert_eq!(report["interrupted"]["by"], by, "{}", report["interrupted"]);
+        assert_eq!(report["interrupted"]["phase"], "workload", "{}", report["interrupted"]);
+        assert_eq!(report["harper"]["attached"], true);
+        assert_eq!(report["nodes"].as_array().map(Vec::len), Some(2), "{}", report["nodes"]);
+        let not_run = format!("not run: the run was interrupted by {by} during the workload phase");
+        let checks = report["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 6, "{report:#}");
+        for c in checks {
+            assert_eq!((c["status"].as_str(), c["evidence"].as_str()), (Some("unknown"), Some(not_run.as_str())), "{c}");
+        }
+        for phase in ["attach", "workload"] {
+            assert!(report["figures"][format!("{phase}_seconds")].as_f64().is_some(), "{by}: no {phase}_seconds in {}", report["figures"]);
+        }
+        assert!(out.join("junit.xml").is_file() && !out.join("report.json.tmp").exists());
+        assert!(run.stdout.contains("verdict: UNKNOWN (the run was interrupted)"), "{}", run.stdout);
+        let last = run.stderr.lines().last().unwrap_or("");
+        assert_eq!(
+            last,
+            format!(
+                "blobfail: interrupted by {by} during the workload phase; the attached cluster was left as it is; partial report in {}",
+                out.join("report.json").display()
+            )
+        );
+        // Nothing of the attach run is left; the cluster it attached to is untouched.
+        assert_eq!(processes_mentioning(&out), Vec::<(u32, String)>::new(), "{by}: processes of the run still alive");
+        assert!(pgids.iter().all(|&p| is_alive(p)), "{by}: the attached cluster's nodes were stopped");
+        assert!(nodes.iter().all(|(ip, _)| listening_ports(*ip).contains(&9925)), "{by}: the attached cluster stopped answering");
+    }
+
+    drop(cluster);
+    assert_nothing_left(&kept_out);
 }

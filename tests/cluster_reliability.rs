@@ -37,7 +37,7 @@ fn interrupted_report(out: &Path, by: &str, phase: &str) -> Value {
 }
 
 fn last_line(s: &str) -> &str {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("")
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")
 }
 
 /// A long blob-save workload (about 100 s here; the tests interrupt it
@@ -333,35 +333,6 @@ fn a_harper_that_never_gets_ready_is_bounded_by_start_timeout() {
     // Both fake nodes had started, and are gone.
     assert!(nodes_of(&run_dir).iter().all(|(_, pids)| pids.len() == 1));
     assert_run_gone(&run_dir);
-}
-
-#[test]
-fn an_unreachable_npm_registry_is_one_line_and_exit_2() {
-    let dir = run_folder();
-    let home = path_of(&dir);
-    let run_dir = home.join("run");
-    // An empty cache (ours and npm's), and a registry nothing answers on.
-    // npm's own retries are turned off to keep the test short; with them a
-    // user waits for npm's back-off, then sees the same line.
-    let mut cmd = blobfail(&["run", "blob-save", "--out", run_dir.to_str().unwrap()]);
-    cmd.env("HOME", &home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("npm_config_registry", "http://127.0.0.1:9/")
-        .env("npm_config_fetch_retries", "0");
-    let run = run_bounded(cmd, Duration::from_secs(120));
-    assert_one_line_error(
-        &run,
-        "npm install harperdb@4.7.29 failed: could not reach the npm registry (request to http://127.0.0.1:9/harperdb failed, \
-         reason: connect ECONNREFUSED 127.0.0.1:9): check the network and npm's registry setting (`npm config get registry`), \
-         or pass --harper to use a harper you have; see ",
-    );
-    // No half install is left to be taken for a cached one.
-    let cache = home.join("cache/blobfail");
-    let left: Vec<String> = std::fs::read_dir(&cache)
-        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.ends_with(".log")).collect())
-        .unwrap_or_default();
-    assert_eq!(left, Vec::<String>::new(), "left in the cache");
-    assert_run_gone(&home);
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! The verdicts: each check is a pure function from what was observed (log
-//! entries, the shim's records, API answers) to pass / fail / unknown with
-//! the evidence a person needs to believe it.
+//! blob-save's checks, judged locally: pure functions from what was observed
+//! (B's `hdb.log`, the shim's fault log and exit summary, API answers) to
+//! pass / fail / unknown with the evidence a person needs to believe it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,132 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::shorten;
+use crate::cluster_status::peer_sockets;
 use crate::fault::{by_pid, FaultRecord, ShimSummary};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Unknown,
-}
-
-/// One named check, its status and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub status: Status,
-    /// A sentence, then for a failure the offending lines (shortened).
-    pub evidence: String,
-    /// The offending log lines in full (first line of each entry).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub lines: Vec<String>,
-}
-
-impl Check {
-    pub fn new(name: &str, status: Status, evidence: impl Into<String>) -> Check {
-        Check { name: name.into(), status, evidence: evidence.into(), lines: Vec::new() }
-    }
-
-    pub fn with_lines(mut self, lines: Vec<String>) -> Check {
-        const SHOWN: usize = 5;
-        for l in lines.iter().take(SHOWN) {
-            self.evidence.push_str("\n  ");
-            self.evidence.push_str(&shorten_middle(l, 200));
-        }
-        if lines.len() > SHOWN {
-            self.evidence.push_str(&format!("\n  … and {} more (all in report.json \"lines\")", lines.len() - SHOWN));
-        }
-        self.lines = lines;
-        self
-    }
-}
-
-/// At most `max` characters of a log line, cut in the middle: its start says
-/// what happened, its end names the file.
-pub fn shorten_middle(line: &str, max: usize) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    if chars.len() <= max {
-        return line.to_string();
-    }
-    let head = max * 3 / 5;
-    let tail = max - head - 1;
-    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
-}
-
-/// The log patterns, options so a user can adapt them to another Harper.
-#[derive(Debug, Clone)]
-pub struct LogPatterns {
-    /// A line per contained blob-save failure (Harper ≥ 5.0.8).
-    pub failure: String,
-    /// A failure that escaped to the process's last-resort handler.
-    pub uncaught: String,
-}
-
-impl Default for LogPatterns {
-    fn default() -> Self {
-        Self { failure: "Blob save failed for".into(), uncaught: "uncaughtException".into() }
-    }
-}
-
-/// One log entry: a timestamped line and its continuation lines (Harper
-/// prints an error's fields on the lines after it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    /// 1-based line number of the entry's first line.
-    pub line: usize,
-    pub text: String,
-}
-
-impl LogEntry {
-    pub fn first_line(&self) -> &str {
-        self.text.lines().next().unwrap_or("")
-    }
-}
-
-fn starts_with_timestamp(l: &str) -> bool {
-    let b = l.as_bytes();
-    b.len() > 11 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-' && b[10] == b'T'
-}
-
-/// Splits an `hdb.log` into entries.
-pub fn parse_log(text: &str) -> Vec<LogEntry> {
-    let mut entries: Vec<LogEntry> = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        match entries.last_mut() {
-            Some(e) if !starts_with_timestamp(l) => {
-                e.text.push('\n');
-                e.text.push_str(l);
-            }
-            _ => entries.push(LogEntry { line: i + 1, text: l.to_string() }),
-        }
-    }
-    entries
-}
-
-/// An uncaught exception that is about a blob: it mentions `Blob`, or
-/// `ENOENT` together with a path under `/blobs/`.
-pub fn is_uncaught_blob_failure(e: &LogEntry, p: &LogPatterns) -> bool {
-    e.first_line().contains(&p.uncaught)
-        && (e.text.contains("Blob") || (e.text.contains("ENOENT") && e.text.contains("/blobs/")))
-}
-
-/// A contained blob-save failure line, e.g. Harper 5's
-/// `[error] [replication]: Blob save failed for <id> from <peer>`.
-pub fn is_failure_line(e: &LogEntry, p: &LogPatterns) -> bool {
-    e.first_line().contains(&p.failure)
-}
-
-/// The record id and peer in a Harper 5 failure line.
-pub fn parse_failure_line(line: &str, p: &LogPatterns) -> Option<(String, String)> {
-    let rest = &line[line.find(&p.failure)? + p.failure.len()..];
-    let (id, peer) = rest.trim().split_once(" from ")?;
-    Some((id.trim().to_string(), peer.trim().to_string()))
-}
-
-fn numbered(e: &LogEntry) -> String {
-    format!("hdb.log:{}: {}", e.line, e.first_line())
-}
+use crate::harper_log::{is_failure_line, is_uncaught_blob_failure, numbered, parse_failure_line, quoted_path, LogEntry, LogPatterns};
+use crate::model::{Check, Status};
 
 /// `injector-fired`: the shim injected faults, and exactly one per N matching
 /// write-opens.
@@ -271,12 +149,6 @@ pub fn blob_save_failure_logged(faults: usize, entries: &[LogEntry], p: &LogPatt
     .with_lines(lines)
 }
 
-/// The file an escaped error names (`open '<path>'`), if any.
-pub fn quoted_path(entry: &LogEntry) -> Option<&str> {
-    let rest = &entry.text[entry.text.find("open '")? + "open '".len()..];
-    Some(&rest[..rest.find('\'')?])
-}
-
 /// `no-uncaught-exception`: no uncaught exception on node B is about a blob.
 /// `faulted` are the paths whose opens the shim failed, to tie each escaped
 /// error to an injected fault.
@@ -313,52 +185,6 @@ pub fn no_uncaught_exception(faulted: &[String], entries: &[LogEntry], p: &LogPa
             log.display()
         ),
     )
-}
-
-/// The database sockets one node has to a peer, from `cluster_status`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerSockets {
-    pub url: String,
-    pub sockets: Vec<(String, bool)>,
-}
-
-impl PeerSockets {
-    pub fn all_connected(&self) -> bool {
-        !self.sockets.is_empty() && self.sockets.iter().all(|(_, c)| *c)
-    }
-
-    fn describe(&self) -> String {
-        self.sockets
-            .iter()
-            .map(|(db, c)| format!("{db}: {}", if *c { "connected" } else { "not connected" }))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// Finds the connection to `peer` (its node name or address) in a
-/// `cluster_status` answer.
-pub fn peer_sockets(status: &Value, peer: &str) -> Option<PeerSockets> {
-    let conns = status.get("connections")?.as_array()?;
-    let conn = conns.iter().find(|c| {
-        c.get("name").and_then(Value::as_str) == Some(peer)
-            || c.get("url").and_then(Value::as_str).is_some_and(|u| u.contains(&format!("//{peer}:")))
-    })?;
-    let sockets = conn
-        .get("database_sockets")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    (
-                        s.get("database").and_then(Value::as_str).unwrap_or("?").to_string(),
-                        s.get("connected").and_then(Value::as_bool).unwrap_or(false),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(PeerSockets { url: conn.get("url").and_then(Value::as_str).unwrap_or("").to_string(), sockets })
 }
 
 /// `peer-connected`: node B still reports node A connected.
@@ -497,123 +323,12 @@ pub fn nothing_lost(s: &LossSurvey) -> Check {
 }
 
 
-/// `caught-up`: B's exact count reached A's after its restart.
-pub fn caught_up(records_a: u64, last_b: Option<u64>, catch_up_seconds: Option<f64>, bound: f64, death: Option<&str>) -> Check {
-    const NAME: &str = "caught-up";
-    match (catch_up_seconds, death) {
-        (Some(secs), _) => Check::new(
-            NAME,
-            Status::Pass,
-            format!("B's record_count reached A's {records_a} {secs:.1} s after B was launched"),
-        ),
-        (None, Some(d)) => Check::new(NAME, Status::Fail, format!("B did not catch up: {d}")),
-        (None, None) => Check::new(
-            NAME,
-            Status::Fail,
-            format!(
-                "B's record_count was {} of A's {records_a} when the {bound:.0} s bound ran out",
-                last_b.map(|n| n.to_string()).unwrap_or_else(|| "never read".into())
-            ),
-        ),
-    }
-}
-
-/// `no-worker-oom`: no `ERR_WORKER_OUT_OF_MEMORY` in B's log or output.
-pub fn no_worker_oom(sources: &[(&Path, &str)]) -> Check {
-    const NAME: &str = "no-worker-oom";
-    const PATTERN: &str = "ERR_WORKER_OUT_OF_MEMORY";
-    let mut bad = Vec::new();
-    for (path, text) in sources {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        for (i, l) in text.lines().enumerate() {
-            if l.contains(PATTERN) {
-                bad.push(format!("{name}:{}: {l}", i + 1));
-            }
-        }
-    }
-    let scanned: Vec<String> = sources.iter().map(|(p, _)| p.display().to_string()).collect();
-    if bad.is_empty() {
-        Check::new(NAME, Status::Pass, format!("no {PATTERN} in {}", scanned.join(", ")))
-    } else {
-        Check::new(NAME, Status::Fail, format!("{} lines with {PATTERN}:", bad.len())).with_lines(bad)
-    }
-}
-
-/// The memory figures `peak-rss-below-limit` judges: the API's samples,
-/// the kernel's (`None` with the reason when `/proc` gave nothing), and when
-/// B's API first answered (before that, B was replaying the backlog).
-pub struct MemoryPeaks {
-    /// The largest API-sampled RSS and its time.
-    pub api: Option<(u64, f64)>,
-    pub os: Result<crate::monitor::OsPeak, String>,
-    pub first_answer: Option<f64>,
-    pub samples_ok: usize,
-    pub samples: usize,
-}
-
-/// `peak-rss-below-limit`: B's highest RSS stayed under the limit, and
-/// sampling worked (a peak of 0 proves nothing). Judges the larger of the
-/// API's and the kernel's peak and says which source gave it: on 4.7.29 the API is silent during
-/// the replay, so only the kernel sees that window.
-pub fn peak_rss_below_limit(peaks: &MemoryPeaks, limit: u64) -> Check {
-    use crate::monitor::OsPeakSource;
-    const NAME: &str = "peak-rss-below-limit";
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let (ok, all) = (peaks.samples_ok, peaks.samples);
-    let phase = |t: f64| match peaks.first_answer {
-        Some(a) if t < a => ", during the replay, before B's API answered",
-        Some(_) => ", after B's API answered",
-        None => ", B's API never answered",
-    };
-    let api_text = match peaks.api {
-        Some((p, t)) => format!("API samples peaked at {:.0} MiB at {t:.1} s ({ok} of {all} samples answered)", mib(p)),
-        None => format!("no API sample answered ({ok} of {all})"),
-    };
-    // (peak, where it came from, whether the API gave it)
-    let (peak, evidence, from_api) = match (&peaks.os, peaks.api) {
-        (Ok(os), api) if os.bytes > 0 && os.bytes >= api.map_or(0, |a| a.0) => {
-            let source = match os.source {
-                OsPeakSource::Sampled { t } => format!("kernel VmRSS of B's process group at {t:.1} s{}", phase(t)),
-                OsPeakSource::HighWaterMark { pid, after, by } => {
-                    let when = match (after, by) {
-                        (Some(a), Some(b)) => format!(", reached between {a:.1} and {b:.1} s"),
-                        (None, Some(b)) => format!(", reached by {b:.1} s"),
-                        (Some(a), None) => format!(", reached after {a:.1} s"),
-                        (None, None) => String::new(),
-                    };
-                    // In the replay only if the whole bracket is before the API's first answer.
-                    let phase = match (peaks.first_answer, after, by) {
-                        (Some(f), _, Some(b)) if b <= f => ", during the replay, before B's API answered",
-                        (Some(f), Some(a), _) if a >= f => ", after B's API answered",
-                        (Some(_), _, _) => ", around when B's API first answered",
-                        (None, _, _) => ", B's API never answered",
-                    };
-                    format!("kernel high-water mark VmHWM of pid {pid}{when}{phase}")
-                }
-            };
-            (os.bytes, format!("({source})"), false)
-        }
-        (Ok(os), Some((p, t))) => (p, format!("(API sample at {t:.1} s; the kernel's peak was {:.0} MiB)", mib(os.bytes)), true),
-        (Err(why), Some((p, t))) => {
-            (p, format!("(API sample at {t:.1} s; no kernel figures: {why}, so the replay window is unmeasured)"), true)
-        }
-        (_, None) => {
-            let why = peaks.os.as_ref().err().map(|w| format!("; no kernel figures: {w}")).unwrap_or_default();
-            return Check::new(NAME, Status::Unknown, format!("no usable memory sample ({ok} of {all} samples answered{why}), so no peak to judge"));
-        }
-    };
-    let api_tail = if from_api { format!("{ok} of {all} samples answered") } else { api_text };
-    if peak == 0 {
-        return Check::new(NAME, Status::Unknown, format!("no usable memory sample ({api_tail}), so no peak to judge"));
-    }
-    let (status, cmp) = if peak < limit { (Status::Pass, "<") } else { (Status::Fail, "≥") };
-    Check::new(NAME, status, format!("peak RSS {:.0} MiB {evidence} {cmp} limit {:.0} MiB; {api_tail}", mib(peak), mib(limit)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harper_log::parse_log;
     use serde_json::json;
+
 
     // Real lines from node B's hdb.log under harperdb 4.7.29 with every 7th
     // blob write-open failing.
@@ -645,55 +360,6 @@ mod tests {
 
     fn rec(seq: u64, fault: u64, pid: u32) -> FaultRecord {
         FaultRecord { seq, fault, pid, tid: pid + 1, function: "open64".into(), path: "/r/blobs/data/0/0/7".into(), flags: 524865, errno: 2 }
-    }
-
-    #[test]
-    fn long_lines_are_cut_in_the_middle_keeping_the_path() {
-        let line = format!("hdb.log:7: 2026-11-26T05:52:37.570Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '{}/blobs/data/0/0/7'] {{", "/x".repeat(60));
-        let short = shorten_middle(&line, 200);
-        assert_eq!(short.chars().count(), 200);
-        assert!(short.starts_with("hdb.log:7: 2026-11-26T05:52:37.570Z [http/1] [error]: uncaughtException"), "{short}");
-        assert!(short.ends_with("/blobs/data/0/0/7'] {"), "{short}");
-        assert_eq!(shorten_middle("short", 200), "short");
-    }
-
-    #[test]
-    fn log_entries_keep_an_errors_continuation_lines() {
-        let e = parse_log(LOG_4_7_29);
-        assert_eq!(e.len(), 4);
-        assert_eq!(e[2].line, 3);
-        assert!(e[2].text.contains("code: 'ENOENT'"));
-        assert!(e[2].first_line().ends_with("blobs/data/0/0/7'] {"));
-    }
-
-    #[test]
-    fn the_4_7_29_uncaught_enoent_under_blobs_is_an_escaped_blob_failure() {
-        let p = LogPatterns::default();
-        let e = parse_log(LOG_4_7_29);
-        let hits: Vec<_> = e.iter().filter(|x| is_uncaught_blob_failure(x, &p)).collect();
-        assert_eq!(hits.len(), 2);
-        assert!(!e.iter().any(|x| is_failure_line(x, &p)));
-    }
-
-    #[test]
-    fn an_uncaught_exception_about_something_else_is_not_counted() {
-        let p = LogPatterns::default();
-        let e = parse_log(
-            "2026-11-26T05:15:06.511Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '/r/config/x.yaml'] {\n}\n\
-             2026-11-26T05:15:06.511Z [http/1] [error]: uncaughtException [TypeError: x is undefined]\n",
-        );
-        assert!(!e.iter().any(|x| is_uncaught_blob_failure(x, &p)));
-        let e = parse_log("2026-11-26T05:15:06.511Z [http/1] [error]: uncaughtException [Error: Blob is not ready]\n");
-        assert!(is_uncaught_blob_failure(&e[0], &p));
-    }
-
-    #[test]
-    fn the_harper_5_failure_line_matches_and_yields_id_and_peer() {
-        let p = LogPatterns::default();
-        let e = parse_log(LOG_5);
-        assert!(e.iter().all(|x| is_failure_line(x, &p)));
-        assert_eq!(parse_failure_line(e[1].first_line(), &p), Some(("13".into(), "127.0.0.12".into())));
-        assert!(!e.iter().any(|x| is_uncaught_blob_failure(x, &p)));
     }
 
     #[test]
@@ -856,71 +522,4 @@ mod tests {
         assert_eq!(nothing_lost(&LossSurvey::default()).status, Status::Unknown);
     }
 
-    #[test]
-    fn caught_up_passes_with_the_time_and_fails_with_the_reason() {
-        let c = caught_up(20000, Some(20000), Some(12.34), 180.0, None);
-        assert_eq!(c.status, Status::Pass);
-        assert!(c.evidence.contains("20000 12.3 s"), "{}", c.evidence);
-        let c = caught_up(20000, Some(15000), None, 180.0, None);
-        assert_eq!(c.status, Status::Fail);
-        assert!(c.evidence.contains("was 15000 of A's 20000"), "{}", c.evidence);
-        let c = caught_up(20000, None, None, 180.0, Some("node b (pid 9) died: killed by signal SIGABRT"));
-        assert!(c.evidence.contains("SIGABRT"));
-    }
-
-    #[test]
-    fn worker_oom_is_found_in_any_source_with_its_line() {
-        let log = Path::new("/r/hdb.log");
-        let ok = "2026-11-26T05:04:47.241Z [main/0] [notify]: HarperDB successfully started.\n";
-        assert_eq!(no_worker_oom(&[(log, ok)]).status, Status::Pass);
-        let oom = "2026-11-26T05:04:47.241Z [main/0] [error]: Worker 1 exited: Error [ERR_WORKER_OUT_OF_MEMORY]: Worker terminated due to reaching memory limit: JS heap out of memory\n";
-        let c = no_worker_oom(&[(log, ok), (Path::new("/r/stderr.log"), oom)]);
-        assert_eq!(c.status, Status::Fail);
-        assert!(c.lines[0].starts_with("stderr.log:1: "), "{:?}", c.lines);
-    }
-
-    #[test]
-    fn peak_rss_needs_a_real_peak_under_the_limit() {
-        let gib = 1024 * 1024 * 1024;
-        let peaks = |api: Option<(u64, f64)>| MemoryPeaks {
-            api,
-            os: Err("no local process".into()),
-            first_answer: Some(3.0),
-            samples_ok: 10,
-            samples: 12,
-        };
-        assert_eq!(peak_rss_below_limit(&peaks(Some((gib, 3.0))), 3 * gib / 2).status, Status::Pass);
-        assert_eq!(peak_rss_below_limit(&peaks(Some((2 * gib, 3.0))), 3 * gib / 2).status, Status::Fail);
-        assert_eq!(peak_rss_below_limit(&peaks(None), gib).status, Status::Unknown);
-        assert_eq!(peak_rss_below_limit(&peaks(Some((0, 0.0))), gib).status, Status::Unknown);
-        let c = peak_rss_below_limit(&peaks(Some((gib, 3.0))), 3 * gib / 2);
-        assert!(c.evidence.contains("no kernel figures: no local process"), "{}", c.evidence);
-    }
-
-    #[test]
-    fn peak_rss_judges_the_kernels_peak_from_the_replay_when_it_is_higher() {
-        use crate::monitor::{OsPeak, OsPeakSource};
-        let mib = 1024 * 1024;
-        let peaks = |os_bytes: u64, source: OsPeakSource| MemoryPeaks {
-            api: Some((387 * mib, 9.9)),
-            os: Ok(OsPeak { bytes: os_bytes, source }),
-            first_answer: Some(3.5),
-            samples_ok: 14,
-            samples: 20,
-        };
-        let c = peak_rss_below_limit(&peaks(612 * mib, OsPeakSource::HighWaterMark { pid: 42, after: Some(2.5), by: Some(3.0) }), 1536 * mib);
-        assert_eq!(c.status, Status::Pass);
-        assert_eq!(
-            c.evidence,
-            "peak RSS 612 MiB (kernel high-water mark VmHWM of pid 42, reached between 2.5 and 3.0 s, during the replay, before B's API answered) \
-             < limit 1536 MiB; API samples peaked at 387 MiB at 9.9 s (14 of 20 samples answered)"
-        );
-        // Over the limit only in the replay window: a failure the API alone would miss.
-        let c = peak_rss_below_limit(&peaks(1600 * mib, OsPeakSource::Sampled { t: 2.0 }), 1536 * mib);
-        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
-        assert!(c.evidence.contains("kernel VmRSS of B's process group at 2.0 s, during the replay"), "{}", c.evidence);
-        // The API's own figure wins when it is the larger one.
-        let c = peak_rss_below_limit(&peaks(300 * mib, OsPeakSource::Sampled { t: 9.5 }), 1536 * mib);
-        assert!(c.evidence.starts_with("peak RSS 387 MiB (API sample at 9.9 s; the kernel's peak was 300 MiB)"), "{}", c.evidence);
-    }
 }
