@@ -225,3 +225,105 @@ fn backlog_memory_fails_peak_rss_below_a_limit_under_the_measured_peak() {
     assert!(why.contains("≥ limit 64 MiB"), "{why}");
     assert_nothing_left(&out);
 }
+
+#[test]
+fn a_worker_heap_too_small_for_the_backlog_fails_no_worker_oom_and_caught_up() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    // One transaction of 8,000 records of 1 KiB replicates as one message;
+    // decoding it takes B's worker past a 64 MiB heap (its default heap,
+    // 2 GiB here, peaked at 107 MiB on it and caught up in 11 s). The
+    // worker runs out of memory, Harper restarts it, it runs out again:
+    // B starts (64 MiB suffices for that) but never catches up.
+    let run = run_bounded(
+        blobfail(&[
+            "run",
+            "backlog-memory",
+            "--b-setting",
+            "THREADS_MAXHEAPMEMORY=64",
+            "--transactions",
+            "1",
+            "--records",
+            "8000",
+            "--after-catch-up",
+            "1",
+            "--catch-up-timeout",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        BOUND,
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    expect_statuses(&report, &[("caught-up", "fail"), ("no-worker-oom", "fail"), ("peak-rss-below-limit", "pass")]);
+    // The setting reached B, and only B.
+    let config = |n: &str| std::fs::read_to_string(out.join(format!("node-{n}/root/harperdb-config.yaml"))).unwrap();
+    assert!(config("b").contains("maxHeapMemory: 64"), "B's config:\n{}", config("b"));
+    assert!(!config("a").contains("maxHeapMemory: 64"), "A's config:\n{}", config("a"));
+    assert_eq!(report["nodes"][1]["install_settings"], serde_json::json!(["THREADS_MAXHEAPMEMORY=64"]));
+
+    // The evidence is B's own log: Harper's main thread reporting its
+    // worker's end, after B's restart on the backlog.
+    let oom = check(&report, "no-worker-oom");
+    let lines: Vec<&str> = oom["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let reported: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("[error]: Worker index 0 error: Error [ERR_WORKER_OUT_OF_MEMORY]: Worker terminated due to reaching memory limit: JS heap out of memory"))
+        .collect();
+    assert!(!reported.is_empty(), "no worker end in the evidence: {lines:#?}");
+    let log = std::fs::read_to_string(out.join("node-b/root/log/hdb.log")).unwrap();
+    let restarted = log.match_indices("HarperDB successfully started").nth(1).map(|(i, _)| i).expect("B's second start in its log");
+    let first_oom = log.find("ERR_WORKER_OUT_OF_MEMORY").unwrap();
+    assert!(first_oom > restarted, "the worker ran out of memory before B's restart on the backlog");
+    let why = evidence(&report, "no-worker-oom");
+    assert!(why.starts_with(&format!("{} lines with ERR_WORKER_OUT_OF_MEMORY", lines.len())), "{why}");
+
+    let caught = evidence(&report, "caught-up");
+    assert!(caught.starts_with("B's record_count was ") && caught.ends_with(" of A's 8000 when the 30 s bound ran out"), "{caught}");
+    assert_eq!(report["figures"]["records_a"], 8000);
+    assert!(report["figures"]["catch_up_seconds"].is_null());
+    assert_nothing_left(&out);
+}
+
+#[test]
+fn cutting_replication_after_the_load_fails_peer_connected_and_liveness() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let run = run_bounded(
+        blobfail(&["run", "blob-save", "--cut-replication", "--requests", "60", "--seed", "7", "--out", out.to_str().unwrap()]),
+        BOUND,
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    // The blob checks judge what happened before the cut, as on stock 4.7.29.
+    expect_statuses(
+        &report,
+        &[
+            ("injector-fired", "pass"),
+            ("blob-save-failure-logged", "fail"),
+            ("no-uncaught-exception", "fail"),
+            ("peer-connected", "fail"),
+            ("liveness", "fail"),
+            ("nothing-lost", "fail"),
+        ],
+    );
+    let a_ip = nodes_of(&out)[0].0;
+    let peer = evidence(&report, "peer-connected");
+    assert!(peer.starts_with(&format!("node B's cluster_status does not list A ({a_ip}): ")), "{peer}");
+    assert!(peer.contains("\"connections\":[]"), "{peer}");
+    let live = evidence(&report, "liveness");
+    let records_b = report["figures"]["records_b"].as_u64().unwrap();
+    assert!(
+        live.starts_with(&format!("upsert of \"blobfail-liveness-7\" on A did not reach B: B's record_count stayed {records_b} (was {records_b}) for ")),
+        "{live}"
+    );
+    assert!(report["figures"]["replication_cut_seconds"].as_f64().is_some_and(|s| s < 30.0), "{}", report["figures"]);
+    assert!(run.stderr.contains(&format!("cutting replication: remove_node of {a_ip} on node B: B lists no connection to A (")), "{}", run.stderr);
+    // B's own account of the cut: it dropped its subscriptions to A.
+    let log_b = std::fs::read_to_string(out.join("node-b/root/log/hdb.log")).unwrap();
+    assert!(log_b.contains(&format!("Node was deleted, unsubscribing from node {a_ip} data")), "B's log:\n{log_b}");
+    assert_nothing_left(&out);
+}
