@@ -159,8 +159,8 @@ pub struct LocalArgs {
     pub start_timeout: f64,
     /// A Harper setting for node B only, as `harper install --KEY=VALUE` takes it (repeatable),
     /// e.g. THREADS_MAXHEAPMEMORY=64 (each worker thread's heap, MiB).
-    #[arg(long = "b-setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
-    pub b_settings: Vec<(String, String)>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub b_setting: Vec<(String, String)>,
 }
 
 /// Options of an attached cluster.
@@ -324,7 +324,7 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
             harper_version: l.harper_version,
             shim: l.shim,
             keep: l.keep,
-            b_settings: l.b_settings,
+            b_settings: l.b_setting,
             cluster: cluster::Options { addresses: l.addresses, start_timeout: Duration::from_secs_f64(l.start_timeout) },
         })
     };
@@ -424,6 +424,6 @@ mod tests {
         assert!(parse_setting("rootpath=/tmp/x").unwrap_err().starts_with("ROOTPATH is set by blobfail itself"));
         let cli = Cli::try_parse_from(["blobfail", "run", "backlog-memory", "--b-setting", "THREADS_MAXHEAPMEMORY=64", "--b-setting", "LOGGING_LEVEL=debug"]).unwrap();
         let Command::Run(args) = cli.command else { panic!("not run") };
-        assert_eq!(args.local.b_settings, [kv("THREADS_MAXHEAPMEMORY", "64").unwrap(), kv("LOGGING_LEVEL", "debug").unwrap()]);
+        assert_eq!(args.local.b_setting, [kv("THREADS_MAXHEAPMEMORY", "64").unwrap(), kv("LOGGING_LEVEL", "debug").unwrap()]);
     }
 }
