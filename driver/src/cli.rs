@@ -29,6 +29,9 @@ Examples:
   blobfail run backlog-memory --records 1000            a bigger backlog
   blobfail run all --junit junit.xml                    both scenarios, one exit code, JUnit for CI
   blobfail run blob-save --keep                         leave the cluster running afterwards
+  blobfail run blob-save --cut-replication              cut B's replication with A before the checks
+  blobfail run backlog-memory --b-setting THREADS_MAXHEAPMEMORY=64 --records 8000
+                                                        B's worker threads get a 64 MiB heap
   BLOBFAIL_PASSWORD=... blobfail run blob-save --attach \\
       --node-a http://10.0.0.1:9925 --node-b http://10.0.0.2:9925
                                                         against an existing cluster (B preloaded
