@@ -90,6 +90,14 @@ fn bad_option_values_exit_2() {
             "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size like 1.5GiB or 1610612736; see `blobfail run --help`",
         ),
         (vec!["run", "blob-save", "--settle", "0"], "blobfail: --settle must be between 0 and 600 seconds, got 0"),
+        (
+            vec!["run", "backlog-memory", "--b-setting", "THREADS_MAXHEAPMEMORY"],
+            "blobfail: invalid value 'THREADS_MAXHEAPMEMORY' for '--b-setting <KEY=VALUE>': \"THREADS_MAXHEAPMEMORY\" is not KEY=VALUE (e.g. THREADS_MAXHEAPMEMORY=64); see `blobfail run --help`",
+        ),
+        (
+            vec!["run", "blob-save", "--b-setting", "REPLICATION_SECUREPORT=127.0.0.1:9933"],
+            "blobfail: invalid value 'REPLICATION_SECUREPORT=127.0.0.1:9933' for '--b-setting <KEY=VALUE>': REPLICATION_SECUREPORT is set by blobfail itself (each node's address, root and credentials are the run's); see `blobfail run --help`",
+        ),
     ] {
         let run = run_bounded(blobfail(&args), Duration::from_secs(60));
         assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr);

@@ -34,6 +34,8 @@ pub struct LocalOptions {
     pub harper_version: String,
     pub shim: Option<PathBuf>,
     pub keep: bool,
+    /// Harper install settings for node B only (`--b-setting KEY=VALUE`).
+    pub b_settings: Vec<(String, String)>,
     pub cluster: cluster::Options,
 }
 
@@ -123,8 +125,19 @@ impl Backend {
     ) -> Result<Backend> {
         let harper =
             phases.time("install", cluster::resolve_harper(opts.harper.as_deref(), &opts.harper_version, progress)).await?;
+        // The user's settings for B come after the scenario's, so they win.
+        let setups: Vec<NodeSetup> = setups
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                if s.name == "b" {
+                    s.install_args.extend(opts.b_settings.iter().cloned());
+                }
+                s
+            })
+            .collect();
         let mut cluster =
-            phases.time("provision", Cluster::provision(harper, out, setups, &opts.cluster, progress, journal)).await?;
+            phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, progress, journal)).await?;
         let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
         phases.time("start", cluster.start(&names, progress)).await?;
         phases.time("join", cluster.join("b", "a", progress)).await?;

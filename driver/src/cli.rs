@@ -29,6 +29,9 @@ Examples:
   blobfail run backlog-memory --records 1000            a bigger backlog
   blobfail run all --junit junit.xml                    both scenarios, one exit code, JUnit for CI
   blobfail run blob-save --keep                         leave the cluster running afterwards
+  blobfail run blob-save --cut-replication              cut B's replication with A before the checks
+  blobfail run backlog-memory --b-setting THREADS_MAXHEAPMEMORY=64 --records 8000
+                                                        B's worker threads get a 64 MiB heap
   BLOBFAIL_PASSWORD=... blobfail run blob-save --attach \\
       --node-a http://10.0.0.1:9925 --node-b http://10.0.0.2:9925
                                                         against an existing cluster (B preloaded
@@ -157,6 +160,10 @@ pub struct LocalArgs {
     /// Seconds each node gets to answer its operations API after it is launched.
     #[arg(long, default_value_t = 120.0, value_name = "SECS")]
     pub start_timeout: f64,
+    /// A Harper setting for node B only, as `harper install --KEY=VALUE` takes it (repeatable),
+    /// e.g. THREADS_MAXHEAPMEMORY=64 (each worker thread's heap, MiB).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub b_setting: Vec<(String, String)>,
 }
 
 /// Options of an attached cluster.
@@ -193,6 +200,25 @@ fn parse_loopback(s: &str) -> Result<Ipv4Addr, String> {
         return Err(format!("{ip} is not a loopback address (127.0.0.0/8): the nodes listen on loopback only"));
     }
     Ok(ip)
+}
+
+/// `KEY=VALUE` of `--b-setting`: a Harper install setting the run does not
+/// set itself (the nodes' addresses, root and credentials are the run's).
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err(format!("{s:?} is not KEY=VALUE (e.g. THREADS_MAXHEAPMEMORY=64)"));
+    };
+    let key = key.trim().trim_start_matches("--").to_ascii_uppercase();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{key:?} is not a Harper setting name (letters, digits and _, e.g. THREADS_MAXHEAPMEMORY)"));
+    }
+    if value.is_empty() {
+        return Err(format!("{key} has no value (e.g. {key}=64)"));
+    }
+    if cluster::RESERVED_SETTINGS.contains(&key.as_str()) {
+        return Err(format!("{key} is set by blobfail itself (each node's address, root and credentials are the run's)"));
+    }
+    Ok((key, value.to_string()))
 }
 
 /// Option ids of each group, as clap names them.
@@ -253,6 +279,13 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
             anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), owners.join(" and "));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
+            if id == "cut_replication" {
+                anyhow::bail!(
+                    "{} does not apply with --attach: blobfail cuts the replication of nodes it runs only, \
+                     never of a cluster it was pointed at",
+                    flag(&id)
+                );
+            }
             anyhow::bail!(
                 "{} does not apply with --attach: on an attached cluster, node B's own environment arms the shim \
                  (HARPER_TEST_BLOB_FAIL_INTERVAL)",
@@ -295,6 +328,7 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
             harper_version: l.harper_version,
             shim: l.shim,
             keep: l.keep,
+            b_settings: l.b_setting,
             cluster: cluster::Options { addresses: l.addresses, start_timeout: Duration::from_secs_f64(l.start_timeout) },
         })
     };
@@ -360,5 +394,40 @@ mod tests {
             refusal(&["blobfail", "run", "backlog-memory", "--attach", "--node-a", "http://a:9925", "--node-b", "http://b:9925"]),
             "--attach runs blob-save only: backlog-memory cannot run attached (it stops and restarts node B, which needs nodes this run started)"
         );
+        assert_eq!(
+            refusal(&with(&["--cut-replication"])),
+            "--cut-replication does not apply with --attach: blobfail cuts the replication of nodes it runs only, \
+             never of a cluster it was pointed at"
+        );
+        assert_eq!(
+            refusal(&with(&["--b-setting", "THREADS_MAXHEAPMEMORY=64"])),
+            "--b-setting does not apply with --attach: blobfail does not run the attached cluster's nodes"
+        );
+        assert_eq!(
+            refusal(&["blobfail", "run", "backlog-memory", "--cut-replication"]),
+            "--cut-replication does not apply to backlog-memory: it is an option of blob-save"
+        );
+    }
+
+    #[test]
+    fn a_setting_for_node_b_is_key_equals_value_and_never_one_the_run_sets() {
+        let kv = |k: &str, v: &str| Ok((k.to_string(), v.to_string()));
+        assert_eq!(parse_setting("THREADS_MAXHEAPMEMORY=64"), kv("THREADS_MAXHEAPMEMORY", "64"));
+        assert_eq!(parse_setting("threads_maxHeapMemory=64"), kv("THREADS_MAXHEAPMEMORY", "64"));
+        assert_eq!(parse_setting("LOGGING_LEVEL=debug=x"), kv("LOGGING_LEVEL", "debug=x"));
+        assert_eq!(parse_setting("THREADS_MAXHEAPMEMORY"), Err("\"THREADS_MAXHEAPMEMORY\" is not KEY=VALUE (e.g. THREADS_MAXHEAPMEMORY=64)".into()));
+        assert_eq!(parse_setting("THREADS_MAXHEAPMEMORY="), Err("THREADS_MAXHEAPMEMORY has no value (e.g. THREADS_MAXHEAPMEMORY=64)".into()));
+        assert!(parse_setting("THREADS MAX=1").unwrap_err().contains("is not a Harper setting name"));
+        // The run's own: every listener's address, the root, the credentials.
+        for port in crate::cluster::address::PORTS {
+            assert_eq!(
+                parse_setting(&format!("{}=127.0.0.9:1", port.install_flag)),
+                Err(format!("{} is set by blobfail itself (each node's address, root and credentials are the run's)", port.install_flag))
+            );
+        }
+        assert!(parse_setting("rootpath=/tmp/x").unwrap_err().starts_with("ROOTPATH is set by blobfail itself"));
+        let cli = Cli::try_parse_from(["blobfail", "run", "backlog-memory", "--b-setting", "THREADS_MAXHEAPMEMORY=64", "--b-setting", "LOGGING_LEVEL=debug"]).unwrap();
+        let Command::Run(args) = cli.command else { panic!("not run") };
+        assert_eq!(args.local.b_setting, [kv("THREADS_MAXHEAPMEMORY", "64").unwrap(), kv("LOGGING_LEVEL", "debug").unwrap()]);
     }
 }

@@ -18,6 +18,7 @@ mod journal;
 mod junit;
 mod model;
 mod monitor;
+mod nemesis;
 mod progress;
 mod report;
 mod runner;

@@ -5,5 +5,6 @@
 //! makes first (`cargo build --release && cargo test --release`).
 
 pub mod artifacts;
+pub mod containment;
 pub mod driver;
 pub mod shim;

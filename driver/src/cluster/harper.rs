@@ -307,6 +307,22 @@ pub fn write_component(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The install settings each node gets from the run itself, which a user's
+/// `--b-setting` may not change: the node's address and listeners, its root
+/// and the credentials the run reaches it with.
+pub const RESERVED_SETTINGS: [&str; 10] = [
+    "ROOTPATH",
+    "HDB_ADMIN_USERNAME",
+    "HDB_ADMIN_PASSWORD",
+    "NODE_HOSTNAME",
+    "REPLICATION_HOSTNAME",
+    "OPERATIONSAPI_NETWORK_PORT",
+    "HTTP_PORT",
+    "REPLICATION_SECUREPORT",
+    "MQTT_NETWORK_PORT",
+    "MQTT_NETWORK_SECUREPORT",
+];
+
 /// `harperdb install`, non-interactive, every listener on the node's own address.
 pub async fn install_node(harper: &Harper, spec: &NodeSpec, user: &str, password: &str) -> Result<()> {
     fs::create_dir_all(&spec.home).with_context(|| format!("failed to create {}", spec.home.display()))?;

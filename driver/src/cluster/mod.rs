@@ -22,7 +22,7 @@ use crate::journal::Journal;
 use crate::model::Halt;
 use crate::progress::Progress;
 use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress, OPS_PORT, REPLICATION_PORT, REST_PORT};
-pub use harper::{resolve_harper, Harper};
+pub use harper::{resolve_harper, Harper, RESERVED_SETTINGS};
 pub use node::{Node, NodeSpec, StopRecord};
 
 const ADMIN_USER: &str = "admin";

@@ -235,6 +235,7 @@ impl Node {
             "stderr": self.spec.stderr,
             "hdb_log": self.spec.hdb_log,
             "env": self.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "install_settings": self.spec.install_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         })
     }
 }

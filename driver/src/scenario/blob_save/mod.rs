@@ -44,9 +44,15 @@ pub const SCENARIO: Scenario = Scenario {
     name: "blob-save",
     about: "Blob writes fail every Nth time on node B while A serves load.",
     checks: |_| CHECKS,
-    phases: &[("workload", "workload"), ("settle", "settle"), ("checks", "checks"), ("teardown", "teardown")],
-    options: &["interval", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern"],
-    local_only: &["interval"],
+    phases: &[
+        ("workload", "workload"),
+        ("settle", "settle"),
+        ("cut", "cut replication"),
+        ("checks", "checks"),
+        ("teardown", "teardown"),
+    ],
+    options: &["interval", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern", "cut_replication"],
+    local_only: &["interval", "cut_replication"],
     cannot_attach: None,
     run: run_boxed,
 };
@@ -73,6 +79,10 @@ pub struct Args {
     /// blob-save: log pattern of an escaped failure; such an entry mentioning Blob, or ENOENT under /blobs/, fails no-uncaught-exception.
     #[arg(long, value_name = "TEXT", default_value = "uncaughtException")]
     pub uncaught_pattern: String,
+    /// blob-save: once B has settled, cut B's replication with A (remove_node on B) before the checks,
+    /// so that peer-connected and liveness must fail (local runs).
+    #[arg(long)]
+    pub cut_replication: bool,
 }
 
 impl Args {
@@ -144,6 +154,12 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if let Some(end) = backend.end("a") {
         return Err(end.into());
     }
+    let cut_seconds = if opts.cut_replication {
+        let a_name = backend.name_of_a();
+        Some(phases.time("cut", backend.supervise(crate::nemesis::cut_replication(&b, &a_name, ctx.progress))).await??)
+    } else {
+        None
+    };
 
     // Observe the live cluster. B's log is read first: reading back a record
     // whose blob file is missing makes 4.7.29 log another uncaughtException
@@ -221,6 +237,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         put("settle_error", json!(e));
     }
     put("liveness_seconds", json!(live.seconds));
+    if let Some(s) = cut_seconds {
+        put("replication_cut_seconds", json!(s));
+    }
     if let Ok(s) = &survey {
         for (name, value) in s.figures() {
             put(name, value);
