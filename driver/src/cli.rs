@@ -219,7 +219,7 @@ pub fn parse() -> Result<(Cli, ArgMatches), clap::Error> {
 
 /// `blobfail run`'s arguments as a request to the runner, or the one line
 /// saying what does not fit.
-pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
+pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
     let m = matches.subcommand_matches("run").expect("a run command");
     let chosen: Vec<&'static Scenario> = match scenario::by_name(&args.scenario) {
         Some(s) => vec![s],
@@ -262,6 +262,9 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
     }
     args.scenarios.blob_save.validate().map_err(anyhow::Error::msg)?;
     args.scenarios.backlog_memory.validate().map_err(anyhow::Error::msg)?;
+    // blob-save's fault plans: an override contradicts a plan only when given.
+    let interval_given = m.value_source("interval") == Some(ValueSource::CommandLine);
+    args.scenarios.blob_save.resolve_plans(interval_given).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             let junit = args.common.junit.as_deref().unwrap_or(parent);

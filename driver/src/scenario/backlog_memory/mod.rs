@@ -47,6 +47,7 @@ pub const SCENARIO: Scenario = Scenario {
     options: &["transactions", "records", "payload_bytes", "catch_up_timeout", "rss_limit", "after_catch_up", "shim_on_b", "interval"],
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
+    variants: None,
     run: run_boxed,
 };
 
