@@ -25,6 +25,13 @@ fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
     assert_eq!(run.code(), Some(1), "expected exit 1 (a check failed)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(report["scenario"], "blob-save");
     assert_eq!(report["verdict"], "fail");
+    // The default plan is today's run: every 7th blob write-open fails with ENOENT.
+    assert_eq!(report["figures"]["fault_plan"]["plan"], "open-enoent");
+    assert!(
+        run.stderr.contains("blobfail: fault plan open-enoent: every 7th open call on a blob file of node B fails with ENOENT"),
+        "{}",
+        run.stderr
+    );
 
     let status = |name: &str| check(&report, name)["status"].as_str().unwrap().to_string();
     for (name, want) in [

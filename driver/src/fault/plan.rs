@@ -172,7 +172,7 @@ fn ordinal(n: u64) -> &'static str {
 /// Bytes as the largest whole unit (`4 MiB`, `1536 KiB`, `1000 bytes`).
 pub fn size(b: u64) -> String {
     for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if b >= f && b % f == 0 {
+        if b >= f && b.is_multiple_of(f) {
             return format!("{} {unit}", b / f);
         }
     }

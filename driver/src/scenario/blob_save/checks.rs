@@ -73,6 +73,9 @@ pub struct LossSurvey {
     pub hung_on_b: BTreeSet<String>,
     /// The bound on a read of B, in seconds.
     pub read_bound_s: f64,
+    /// Where the survey's time went (listing the ids, reading A, reading B).
+    #[serde(skip)]
+    pub seconds: Vec<(&'static str, f64)>,
     /// id → (bytes on B, bytes on A).
     pub blob_short_on_b: BTreeMap<String, (u64, u64)>,
     pub blob_differs_on_b: Vec<String>,

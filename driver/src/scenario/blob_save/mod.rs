@@ -172,7 +172,6 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         backend::Choice::Local(local) => {
             let shim = fault::find_shim(local.shim.as_deref())?;
             let plan = FaultPlan { shim, spec: opts.plan(ctx.variant), log: out.join("faults.jsonl") };
-            eprintln!("blobfail: fault plan {}", plan.spec);
             let setups = [NodeSetup::plain("a"), NodeSetup { env: plan.env(), ..NodeSetup::plain("b") }];
             let backend = Backend::local(local, &setups, out, &mut phases, ctx.progress, ctx.journal).await?;
             (backend, Some(plan), local.keep)
@@ -183,6 +182,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     };
     super::test_panic_hook("join");
 
+    // The plan as run, said once the cluster runs it (before, a setup error
+    // stays the only line on stderr).
+    if let Some(plan) = &plan {
+        eprintln!("blobfail: fault plan {}", plan.spec);
+    }
     let a = backend.api("a");
     let b = backend.api("b");
     let base = backend.id_base();
@@ -345,6 +349,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             put(name, value);
         }
         put("records_damaged_on_b", json!(s.damaged().len()));
+        for (k, secs) in &s.seconds {
+            put(k, json!((secs * 1000.0).round() / 1000.0));
+        }
     }
     put("uncaught_during_damaged_reads", json!(escaped_during_reads));
     if !load.errors.is_empty() {

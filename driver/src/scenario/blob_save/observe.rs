@@ -56,13 +56,13 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
 /// answered read it gets at least: on 4.7.29 a read of a record whose blob
 /// save failed never answers, so every such read waits out this bound; the
 /// second part keeps a loaded machine's slow answers from counting as hangs.
-pub const READ_BOUND: Duration = Duration::from_millis(1500);
+pub const READ_BOUND: Duration = Duration::from_millis(1000);
 const READ_BOUND_FACTOR: u32 = 4;
 /// No read waits longer than this, whatever the slowest answer took.
 const READ_CAP: Duration = Duration::from_secs(20);
 
 /// Compares every record A stores with B's own copy, blob bytes included,
-/// without ever making B call the table's source (SQL scans for the ids,
+/// without ever making B call the table's source (key scans for the ids,
 /// `only-if-cached` reads for the blobs). Only the ids `compare` accepts
 /// count (attach mode compares only the records its own run created).
 ///
@@ -71,6 +71,7 @@ const READ_CAP: Duration = Duration::from_secs(20);
 /// longer): a read still unanswered then has hung. These same reads are the
 /// reads of the damaged records that `damaged-reads-contained` judges.
 pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> bool) -> Result<LossSurvey> {
+    let t = Instant::now();
     let (on_a, on_b) = futures::try_join!(
         async { a.stored_ids(TABLE).await.context("listing node A's records") },
         async { b.stored_ids(TABLE).await.context("listing node B's records") },
@@ -83,15 +84,27 @@ pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> boo
         missing_on_b: on_a.difference(&on_b).cloned().collect(),
         ..Default::default()
     };
+    s.seconds.push(("survey_ids_seconds", t.elapsed().as_secs_f64()));
     let both: Vec<String> = on_a.intersection(&on_b).cloned().collect();
-    let reads_a = futures::stream::iter(both.clone())
-        .map(|id| async move {
-            let r = a.read_blob(TABLE, &id, "image", Duration::from_secs(20)).await;
-            (id, r)
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<(String, BlobRead)>>();
-    let (reads_a, (reads_b, bound)) = futures::join!(reads_a, read_all_bounded(b, &both));
+    let t = Instant::now();
+    let reads_a = async {
+        let r = futures::stream::iter(both.clone())
+            .map(|id| async move {
+                let r = a.read_blob(TABLE, &id, "image", Duration::from_secs(20)).await;
+                (id, r)
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<(String, BlobRead)>>()
+            .await;
+        (r, t.elapsed())
+    };
+    let reads_b = async {
+        let r = read_all_bounded(b, &both).await;
+        (r, t.elapsed())
+    };
+    let ((reads_a, took_a), ((reads_b, bound), took_b)) = futures::join!(reads_a, reads_b);
+    s.seconds.push(("survey_reads_a_seconds", took_a.as_secs_f64()));
+    s.seconds.push(("survey_reads_b_seconds", took_b.as_secs_f64()));
     s.read_bound_s = (bound.as_secs_f64() * 10.0).round() / 10.0;
     let reads_a: BTreeMap<String, BlobRead> = reads_a.into_iter().collect();
     for id in both {
