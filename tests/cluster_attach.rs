@@ -256,7 +256,7 @@ fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it
         assert_eq!(report["nodes"].as_array().map(Vec::len), Some(2), "{}", report["nodes"]);
         let not_run = format!("not run: the run was interrupted by {by} during the workload phase");
         let checks = report["checks"].as_array().unwrap();
-        assert_eq!(checks.len(), 6, "{report:#}");
+        assert_eq!(checks.len(), 7, "{report:#}");
         for c in checks {
             assert_eq!((c["status"].as_str(), c["evidence"].as_str()), (Some("unknown"), Some(not_run.as_str())), "{c}");
         }
