@@ -118,20 +118,22 @@ impl NodeApi {
         self.op(json!({"operation":"cluster_status"}), Duration::from_secs(10)).await
     }
 
-    /// The ids the node itself stores. A SQL scan never falls through to a
-    /// table's `sourcedFrom` source (verified on 4.7.29, unlike
-    /// `search_by_id`, which calls the source for ids the node lacks and so
-    /// creates them).
+    /// The ids the node itself stores. A scan of the primary key
+    /// (`search_by_value` on `id` = `*`) never falls through to a table's
+    /// `sourcedFrom` source (verified on 4.7.29, unlike `search_by_id`,
+    /// which calls the source for ids the node lacks and so creates them),
+    /// and answers in tens of milliseconds where `SELECT id` took 5 s.
     pub async fn stored_ids(&self, table: &str) -> Result<Vec<String>> {
         let v = self
             .op(
-                json!({"operation":"sql","sql":format!("SELECT id FROM data.{table}")}),
+                json!({"operation":"search_by_value","database":"data","table":table,
+                       "search_attribute":"id","search_value":"*","get_attributes":["id"]}),
                 Duration::from_secs(60),
             )
             .await?;
-        let rows = v
-            .as_array()
-            .ok_or_else(|| anyhow!("sql on node {} did not return rows: {}", self.name, shorten(&v.to_string(), 200)))?;
+        let rows = v.as_array().ok_or_else(|| {
+            anyhow!("search_by_value on node {} did not return rows: {}", self.name, shorten(&v.to_string(), 200))
+        })?;
         Ok(rows
             .iter()
             .filter_map(|r| match r.get("id") {

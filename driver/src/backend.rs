@@ -7,7 +7,7 @@
 //! the run), whether B's files (the shim's fault log and exit summary) are
 //! reachable, the namespace of the run's record ids, and the lifecycle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -102,6 +102,62 @@ pub enum NodeLog {
     File { path: PathBuf, entries: Vec<LogEntry> },
     /// B's log through `read_log` since the run began (`source` says so).
     Remote { source: String, entries: Result<Vec<LogEntry>, String> },
+}
+
+impl NodeLog {
+    /// The entries of `later` (a later read of the same log) that are not in this one.
+    pub fn since(&self, later: &NodeLog) -> Vec<LogEntry> {
+        match (self, later) {
+            (NodeLog::File { entries: before, .. }, NodeLog::File { entries: after, .. }) => {
+                let last = before.last().map_or(0, |e| e.line);
+                after.iter().filter(|e| e.line > last).cloned().collect()
+            }
+            (NodeLog::Remote { entries: Ok(before), .. }, NodeLog::Remote { entries: Ok(after), .. }) => {
+                let seen: std::collections::BTreeSet<&str> = before.iter().map(|e| e.text.as_str()).collect();
+                after.iter().filter(|e| !seen.contains(e.text.as_str())).cloned().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Where the log was read: the file, or how it was read remotely.
+    pub fn source_path(&self) -> &Path {
+        match self {
+            NodeLog::File { path, .. } => path,
+            NodeLog::Remote { source, .. } => Path::new(source.as_str()),
+        }
+    }
+}
+
+/// Reads node B's log once it has been quiet for a moment (bounded).
+pub enum LogReader {
+    File(PathBuf),
+    Remote { b: NodeApi, since: String },
+}
+
+impl LogReader {
+    /// The log, once its length held still for `quiet` (at most 10 s).
+    pub async fn read(&self, quiet: Duration) -> NodeLog {
+        let bound = Duration::from_secs(10);
+        match self {
+            LogReader::File(path) => {
+                wait_quiet(bound, quiet, || {
+                    let len = std::fs::metadata(path).map(|m| m.len() as usize).ok();
+                    async move { len }
+                })
+                .await;
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                NodeLog::File { entries: parse_log(&text), path: path.clone() }
+            }
+            LogReader::Remote { b, since } => {
+                wait_quiet(bound, quiet, || async { read_log_since(b, Some(since)).await.ok().map(|e| e.len()) }).await;
+                NodeLog::Remote {
+                    source: format!("node B's log (read_log on {})", b.ops_url()),
+                    entries: read_log_since(b, Some(since)).await.map_err(|e| format!("{e:#}")),
+                }
+            }
+        }
+    }
 }
 
 /// The report's description of the cluster the scenario ran on.
@@ -273,26 +329,13 @@ impl Backend {
 
     /// Node B's log, once it has stopped growing (at most 10 s): B may still
     /// be logging the last failures when its count already matches A's.
-    pub async fn log_of_b(&self) -> NodeLog {
-        let (quiet, bound) = (Duration::from_secs(1), Duration::from_secs(10));
+    /// A reader of node B's log that does not hold the backend, to read it
+    /// again while the backend supervises (blob-save reads it before and
+    /// after its reads of damaged records).
+    pub fn b_log_reader(&self) -> LogReader {
         match self {
-            Backend::Local(c) => {
-                let path = c.node("b").spec().hdb_log.clone();
-                wait_quiet(bound, quiet, || {
-                    let len = std::fs::metadata(&path).map(|m| m.len() as usize).ok();
-                    async move { len }
-                })
-                .await;
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                NodeLog::File { entries: parse_log(&text), path }
-            }
-            Backend::Attached(a) => {
-                wait_quiet(bound, quiet, || async { read_log_since(&a.b, Some(&a.since)).await.ok().map(|e| e.len()) }).await;
-                NodeLog::Remote {
-                    source: format!("node B's log (read_log on {})", a.b.ops_url()),
-                    entries: read_log_since(&a.b, Some(&a.since)).await.map_err(|e| format!("{e:#}")),
-                }
-            }
+            Backend::Local(c) => LogReader::File(c.node("b").spec().hdb_log.clone()),
+            Backend::Attached(a) => LogReader::Remote { b: a.b.clone(), since: a.since.clone() },
         }
     }
 

@@ -245,7 +245,7 @@ pub fn parse() -> Result<(Cli, ArgMatches), clap::Error> {
 
 /// `blobfail run`'s arguments as a request to the runner, or the one line
 /// saying what does not fit.
-pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
+pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
     let m = matches.subcommand_matches("run").expect("a run command");
     let chosen: Vec<&'static Scenario> = match scenario::by_name(&args.scenario) {
         Some(s) => vec![s],
@@ -296,6 +296,8 @@ pub fn request(args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Request> {
     let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
+    // blob-save's fault plans: an override contradicts a plan only when given.
+    args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             let junit = args.common.junit.as_deref().unwrap_or(parent);

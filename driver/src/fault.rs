@@ -8,37 +8,36 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
-/// What is injected, and where it is recorded.
+pub mod plan;
+
+pub use plan::PlanSpec;
+
+/// What is injected into node B, and where it is recorded.
 #[derive(Debug, Clone)]
 pub struct FaultPlan {
     pub shim: PathBuf,
-    /// Every Nth matching write-open fails.
-    pub interval: u64,
-    /// Substring of the path that makes an open "matching".
-    pub path: String,
-    pub errno: String,
+    /// The named plan with its parts as run.
+    pub spec: PlanSpec,
     pub log: PathBuf,
 }
 
 impl FaultPlan {
     /// Every `interval`-th blob write-open fails with ENOENT, as Harper's own
-    /// injector did: the plan both scenarios use.
+    /// injector did (`open-enoent`; backlog-memory's `--shim-on-b`).
     pub fn blob_writes(shim: PathBuf, interval: u64, log: PathBuf) -> FaultPlan {
-        FaultPlan { shim, interval, path: "/blobs/".into(), errno: "ENOENT".into(), log }
+        let mut spec = PlanSpec::named("open-enoent").expect("a named plan");
+        spec.interval = Some(interval);
+        FaultPlan { shim, spec, log }
     }
 
     /// The environment that arms the shim in the faulted node only.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("LD_PRELOAD".into(), self.shim.display().to_string()),
-            ("HARPER_TEST_BLOB_FAIL_INTERVAL".into(), self.interval.to_string()),
-            ("HARPER_TEST_BLOB_FAIL_PATH".into(), self.path.clone()),
-            ("HARPER_TEST_BLOB_FAIL_OPS".into(), "write".into()),
-            ("HARPER_TEST_BLOB_FAIL_ERRNO".into(), self.errno.clone()),
-            ("HARPER_TEST_BLOB_FAIL_LOG".into(), self.log.display().to_string()),
-            // libuv could open files through io_uring, which no preload sees.
-            ("UV_USE_IO_URING".into(), "0".into()),
-        ]
+        let mut env = vec![("LD_PRELOAD".to_string(), self.shim.display().to_string())];
+        env.extend(self.spec.env());
+        env.push(("HARPER_TEST_BLOB_FAIL_LOG".into(), self.log.display().to_string()));
+        // libuv could open files through io_uring, which no preload sees.
+        env.push(("UV_USE_IO_URING".into(), "0".into()));
+        env
     }
 }
 
@@ -70,31 +69,97 @@ pub struct FaultRecord {
     pub pid: u32,
     #[serde(default)]
     pub tid: u32,
+    /// The call family (`open`, `write`, `sync`, …; lines of shims before
+    /// the write path have none: they failed opens only).
+    #[serde(default = "open_family")]
+    pub call: String,
     #[serde(default)]
     pub function: String,
     pub path: String,
+    /// The descriptor of a call on one (write, sync, close, …).
+    #[serde(default)]
+    pub fd: Option<i64>,
+    /// A write against the space budget (a full disk), not an every-Nth fault.
+    #[serde(default)]
+    pub space: bool,
     #[serde(default)]
     pub flags: i64,
     #[serde(default)]
     pub errno: i32,
 }
 
-/// Reads the fault log; a log that does not exist means no fault was injected.
-pub fn read_fault_log(path: &Path) -> Result<Vec<FaultRecord>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("failed to read the fault log {}", path.display())),
-    };
-    parse_fault_log(&text).with_context(|| format!("in the fault log {}", path.display()))
+fn open_family() -> String {
+    "open".into()
 }
 
-pub fn parse_fault_log(text: &str) -> Result<Vec<FaultRecord>> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {} is not a fault record: {l}", i + 1)))
-        .collect()
+/// A process's summary, the fault log's last line of it (`"summary":true`),
+/// with the per-family counts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LogSummary {
+    pub pid: u32,
+    pub matching: u64,
+    pub faults: u64,
+    /// family → its matching calls and faults (only when more than `open` was chosen).
+    #[serde(default)]
+    pub calls: BTreeMap<String, FamilyCount>,
+    #[serde(default)]
+    pub space_used: Option<u64>,
+    #[serde(default)]
+    pub space_faults: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct FamilyCount {
+    pub matching: u64,
+    pub faults: u64,
+}
+
+impl LogSummary {
+    /// A chosen family's counts (None: not chosen). A summary without
+    /// families (an older shim) has the open family's counts as its totals.
+    pub fn family(&self, name: &str) -> Option<FamilyCount> {
+        match self.calls.get(name) {
+            Some(c) => Some(*c),
+            None if self.calls.is_empty() && name == "open" => Some(FamilyCount { matching: self.matching, faults: self.faults }),
+            None => None,
+        }
+    }
+}
+
+/// The fault log: one record per fault, and each exited process's summary.
+#[derive(Debug, Clone, Default)]
+pub struct FaultLog {
+    pub records: Vec<FaultRecord>,
+    pub summaries: Vec<LogSummary>,
+}
+
+/// Reads the fault log's faults; a log that does not exist means no fault was injected.
+pub fn read_fault_log(path: &Path) -> Result<Vec<FaultRecord>> {
+    Ok(read_fault_log_whole(path)?.records)
+}
+
+/// Reads the whole fault log, summaries included.
+pub fn read_fault_log_whole(path: &Path) -> Result<FaultLog> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FaultLog::default()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read the fault log {}", path.display())),
+    };
+    parse_fault_log_whole(&text).with_context(|| format!("in the fault log {}", path.display()))
+}
+
+pub fn parse_fault_log_whole(text: &str) -> Result<FaultLog> {
+    let mut log = FaultLog::default();
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || format!("line {} is not a fault record: {l}", i + 1);
+        let v: serde_json::Value = serde_json::from_str(l).with_context(bad)?;
+        if v.get("summary").and_then(serde_json::Value::as_bool) == Some(true) {
+            log.summaries.push(serde_json::from_value(v).with_context(bad)?);
+        } else {
+            log.records.push(serde_json::from_value(v).with_context(bad)?);
+        }
+    }
+    Ok(log)
 }
 
 /// Faults grouped by the process that injected them (counters are per process).
@@ -132,6 +197,18 @@ pub fn armed_lines(stderr: &str) -> Vec<String> {
     stderr.lines().filter(|l| l.trim_start().starts_with("blobfail: armed ")).map(|l| l.trim().to_string()).collect()
 }
 
+/// The sizes of the regular files under `dir` (B's blob files), none when it does not exist.
+pub fn file_sizes(dir: &Path) -> Vec<u64> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten()
+        .flat_map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => file_sizes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| vec![m.len()]).unwrap_or_default(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// Counts regular files under `dir` (B's blob files), 0 when it does not exist.
 pub fn count_files(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
@@ -153,7 +230,7 @@ mod tests {
 
     #[test]
     fn parses_a_real_fault_log_line() {
-        let r = parse_fault_log(&format!("{REAL}\n\n")).unwrap();
+        let r = parse_fault_log_whole(&format!("{REAL}\n\n")).map(|l| l.records).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].seq, r[0].fault, r[0].pid, r[0].errno), (7, 1, 20916, 2));
         assert_eq!(r[0].path, "/tmp/ex2/b/root/blobs/data/0/0/7");
@@ -161,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_garbled_fault_log_line_is_an_error_naming_the_line() {
-        let err = parse_fault_log(&format!("{REAL}\nnot json\n")).unwrap_err();
+        let err = parse_fault_log_whole(&format!("{REAL}\nnot json\n")).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
     }
 
@@ -176,17 +253,35 @@ mod tests {
 
     #[test]
     fn plan_env_arms_the_shim_and_disables_io_uring() {
-        let plan = FaultPlan {
-            shim: "/x/libblobfail.so".into(),
-            interval: 7,
-            path: "/blobs/".into(),
-            errno: "ENOENT".into(),
-            log: "/run/faults.jsonl".into(),
-        };
+        let plan = FaultPlan::blob_writes("/x/libblobfail.so".into(), 7, "/run/faults.jsonl".into());
         let env: BTreeMap<_, _> = plan.env().into_iter().collect();
         assert_eq!(env["LD_PRELOAD"], "/x/libblobfail.so");
         assert_eq!(env["HARPER_TEST_BLOB_FAIL_INTERVAL"], "7");
         assert_eq!(env["HARPER_TEST_BLOB_FAIL_LOG"], "/run/faults.jsonl");
         assert_eq!(env["UV_USE_IO_URING"], "0");
+        assert_eq!(env["HARPER_TEST_BLOB_FAIL_CALLS"], "open");
+    }
+
+    #[test]
+    fn the_write_paths_log_lines_and_summary_are_read_apart() {
+        let text = format!(
+            "{REAL}\n{}\n{}\n{}\n",
+            r#"{"seq":14,"fault":2,"pid":5831,"tid":5840,"call":"write","function":"pwrite64","fd":31,"path":"/srv/h/blobs/data/0/0/1d","errno":5,"time_ns":1}"#,
+            r#"{"seq":3,"fault":3,"pid":5831,"tid":5841,"call":"write","function":"write","fd":32,"path":"/srv/h/blobs/data/0/0/1e","space":true,"bytes":65536,"written":1024,"errno":0,"time_ns":2}"#,
+            r#"{"summary":true,"pid":5831,"matching":1530,"faults":218,"calls":{"open":{"matching":90,"faults":12},"write":{"matching":1440,"faults":206}},"space_used":10485760,"space_faults":3,"time_ns":3}"#
+        );
+        let log = parse_fault_log_whole(&text).unwrap();
+        assert_eq!(log.records.len(), 3);
+        assert_eq!((log.records[0].call.as_str(), log.records[1].call.as_str()), ("open", "write"));
+        assert_eq!((log.records[1].fd, log.records[2].space), (Some(31), true));
+        assert_eq!(log.summaries.len(), 1);
+        let s = &log.summaries[0];
+        assert_eq!(s.family("write"), Some(FamilyCount { matching: 1440, faults: 206 }));
+        assert_eq!(s.family("sync"), None, "not chosen");
+        assert_eq!((s.space_used, s.space_faults), (Some(10485760), Some(3)));
+        // A summary of an open-only shim has no families: its totals are open's.
+        let open_only: LogSummary = serde_json::from_str(r#"{"summary":true,"pid":1,"matching":60,"faults":8}"#).unwrap();
+        assert_eq!(open_only.family("open"), Some(FamilyCount { matching: 60, faults: 8 }));
+        assert_eq!(open_only.family("write"), None);
     }
 }

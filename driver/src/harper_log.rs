@@ -61,6 +61,60 @@ pub fn is_uncaught_blob_failure(e: &LogEntry, p: &LogPatterns) -> bool {
         && (e.text.contains("Blob") || (e.text.contains("ENOENT") && e.text.contains("/blobs/")))
 }
 
+/// What ties an escaped error to the injected fault: the errno's code the
+/// shim returned, and the files it faulted (paths, and the paths of the
+/// descriptors it faulted).
+#[derive(Debug, Clone, Default)]
+pub struct FaultSignature {
+    /// `ENOSPC`, `EIO`, … (None for a plan that fails nothing, e.g. a slow disk).
+    pub errno: Option<String>,
+    pub paths: std::collections::BTreeSet<String>,
+}
+
+/// Why an uncaught exception is tied to the fault (the first reason that holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tie {
+    /// It names a file the shim faulted.
+    FaultedPath,
+    /// It mentions a blob (`Blob is incomplete`, `Error in blob`, a path under `/blobs/`).
+    Blob,
+    /// It carries the injected errno's code (`Error: ENOSPC: …, write`: no path, no blob).
+    Errno,
+}
+
+impl Tie {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Tie::FaultedPath => "name a faulted file",
+            Tie::Blob => "mention a blob",
+            Tie::Errno => "carry the injected errno only",
+        }
+    }
+}
+
+impl FaultSignature {
+    /// Whether an `uncaught` entry is tied to the fault, and how. ENOENT
+    /// alone ties nothing: a missing file is too common an error to pin on
+    /// the shim without a blob or a faulted path in it.
+    pub fn tie(&self, e: &LogEntry, p: &LogPatterns) -> Option<Tie> {
+        if !e.first_line().contains(&p.uncaught) {
+            return None;
+        }
+        if self.paths.iter().any(|f| !f.is_empty() && e.text.contains(f.as_str())) {
+            return Some(Tie::FaultedPath);
+        }
+        if e.text.contains("Blob") || e.text.contains("blob") {
+            return Some(Tie::Blob);
+        }
+        match self.errno.as_deref() {
+            Some(code) if code != "ENOENT" && (e.text.contains(&format!("{code}:")) || e.text.contains(&format!("'{code}'"))) => {
+                Some(Tie::Errno)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A contained blob-save failure line, e.g. Harper 5's
 /// `[error] [replication]: Blob save failed for <id> from <peer>`.
 pub fn is_failure_line(e: &LogEntry, p: &LogPatterns) -> bool {
@@ -206,6 +260,23 @@ mod tests {
         assert_eq!(log_timestamp(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(log_timestamp(1_795_673_370_612), "2026-11-26T06:09:30.612Z");
         assert_eq!(log_timestamp(951_782_400_001), "2000-02-29T00:00:00.001Z");
+    }
+
+    #[test]
+    fn escaped_write_faults_are_tied_by_errno_blob_or_path() {
+        let p = LogPatterns::default();
+        let sig = FaultSignature { errno: Some("ENOSPC".into()), paths: ["/r/blobs/data/0/0/7".to_string()].into() };
+        let e = parse_log(
+            "2026-11-26T05:15:06.511Z [http/1] [error]: uncaughtException [Error: ENOSPC: no space left on device, write] {\n  code: 'ENOSPC'\n}\n\
+             2026-11-26T05:15:06.512Z [http/1] [error]: uncaughtException Error: Blob is incomplete\n\
+             2026-11-26T05:15:06.513Z [http/1] [error]: uncaughtException [Error: EIO: i/o error, fsync '/r/blobs/data/0/0/7']\n\
+             2026-11-26T05:15:06.514Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '/r/config.yaml']\n\
+             2026-11-26T05:15:06.515Z [http/1] [error]: something else ENOSPC: Blob\n",
+        );
+        let ties: Vec<Option<Tie>> = e.iter().map(|x| sig.tie(x, &p)).collect();
+        assert_eq!(ties, [Some(Tie::Errno), Some(Tie::Blob), Some(Tie::FaultedPath), None, None]);
+        let enoent = FaultSignature { errno: Some("ENOENT".into()), ..Default::default() };
+        assert_eq!(enoent.tie(&e[3], &p), None, "ENOENT alone ties nothing");
     }
 
     #[test]

@@ -71,6 +71,42 @@ pub fn render_human(title: &str, checks: &[Check], verdict: Status) -> String {
     s
 }
 
+/// The matrix of several runs (`--fault a,b`): one row per run, one column
+/// per check (in the order the checks first appear), each cell its status.
+pub fn render_matrix(reports: &[Report]) -> String {
+    let mut columns: Vec<&str> = Vec::new();
+    for c in reports.iter().flat_map(|r| &r.checks) {
+        if !columns.contains(&c.name.as_str()) {
+            columns.push(&c.name);
+        }
+    }
+    let width = reports.iter().map(|r| r.scenario.len()).max().unwrap_or(0).max(3);
+    let mut s = format!("\n{:<width$}", "run");
+    for c in &columns {
+        s.push_str(&format!("  {c}"));
+    }
+    s.push_str("  verdict\n");
+    for r in reports {
+        s.push_str(&format!("{:<width$}", r.scenario));
+        for c in &columns {
+            let cell = match r.checks.iter().find(|x| x.name == *c).map(|x| x.status) {
+                Some(Status::Pass) => "PASS",
+                Some(Status::Fail) => "FAIL",
+                Some(Status::Unknown) => "UNKNOWN",
+                None => "-",
+            };
+            s.push_str(&format!("  {cell:<w$}", w = c.len()));
+        }
+        let verdict = match r.verdict {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Unknown => "UNKNOWN",
+        };
+        s.push_str(&format!("  {verdict}\n"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +126,17 @@ mod tests {
         assert!(lines[3].starts_with("  FAIL    no-uncaught-exception      2 entries:"), "{text}");
         assert!(lines[4].ends_with("  hdb.log:3: uncaughtException"), "{text}");
         assert_eq!(lines[5], "verdict: FAIL (a check failed)");
+    }
+
+    #[test]
+    fn the_matrix_has_a_row_per_run_and_a_column_per_check() {
+        let a = Report::bare("blob-save/open-enoent", vec![check("liveness", Status::Pass), check("nothing-lost", Status::Fail)]);
+        let b = Report::bare("blob-save/slow-disk", vec![check("liveness", Status::Pass), check("nothing-lost", Status::Unknown)]);
+        let m = render_matrix(&[a, b]);
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines[1], "run                    liveness  nothing-lost  verdict");
+        assert_eq!(lines[2], "blob-save/open-enoent  PASS      FAIL          FAIL");
+        assert_eq!(lines[3], "blob-save/slow-disk    PASS      UNKNOWN       UNKNOWN");
     }
 
     #[test]

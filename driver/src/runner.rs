@@ -30,16 +30,47 @@ pub struct Request {
     pub junit: Option<PathBuf>,
 }
 
+/// One run of a scenario: a scenario, or one of its variants (blob-save's
+/// fault plans), each on a fresh cluster.
+struct ScenarioRun {
+    scenario: &'static Scenario,
+    variant: Option<&'static str>,
+    /// Its name in reports (`blob-save`, `blob-save/disk-full`).
+    label: String,
+    dir: PathBuf,
+}
+
 impl Request {
     fn combined(&self) -> bool {
-        self.scenarios.len() > 1
+        self.runs().len() > 1
     }
 
-    /// Each scenario, its folder and the checks it plans.
-    fn plan(&self) -> Vec<(&'static str, PathBuf, &'static [PlannedCheck])> {
-        self.scenarios
+    /// Every run, in order, with its folder (its label under the run
+    /// folder when there are several).
+    fn runs(&self) -> Vec<ScenarioRun> {
+        let expanded: Vec<(&'static Scenario, Option<&'static str>)> = self
+            .scenarios
             .iter()
-            .map(|s| (s.name, if self.combined() { self.out.join(s.name) } else { self.out.clone() }, (s.checks)(&self.args)))
+            .flat_map(|s| {
+                let variants = s.variants.map(|f| f(&self.args)).unwrap_or_default();
+                if variants.is_empty() {
+                    vec![(*s, None)]
+                } else {
+                    variants.into_iter().map(|v| (*s, Some(v))).collect()
+                }
+            })
+            .collect();
+        let several = expanded.len() > 1;
+        expanded
+            .into_iter()
+            .map(|(scenario, variant)| {
+                let label = match variant {
+                    Some(v) => format!("{}/{v}", scenario.name),
+                    None => scenario.name.to_string(),
+                };
+                let dir = if several { self.out.join(&label) } else { self.out.clone() };
+                ScenarioRun { scenario, variant, label, dir }
+            })
             .collect()
     }
 }
@@ -55,14 +86,25 @@ pub fn run(req: Request) -> Result<Status> {
     let progress = Progress::new();
     let journal = Journal::default();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
-    let plan = req.plan();
+    let runs = req.runs();
+    let plan: Vec<(&str, PathBuf, &'static [PlannedCheck])> =
+        runs.iter().map(|r| (r.label.as_str(), r.dir.clone(), (r.scenario.checks)(&req.args))).collect();
     let result: Result<Vec<Report>> = rt.block_on(async {
         let scenarios = async {
             let mut reports = Vec::new();
-            for (s, (_, dir, _)) in req.scenarios.iter().zip(&plan) {
+            for run in &runs {
+                let dir = &run.dir;
                 std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-                let ctx = Ctx { out: dir, backend: &req.backend, seed: req.seed, args: &req.args, progress: &progress, journal: &journal };
-                let r = (s.run)(&ctx).await?;
+                let ctx = Ctx {
+                    out: dir,
+                    backend: &req.backend,
+                    seed: req.seed,
+                    args: &req.args,
+                    progress: &progress,
+                    journal: &journal,
+                    variant: run.variant,
+                };
+                let r = (run.scenario.run)(&ctx).await?;
                 if req.combined() {
                     // Each scenario of `all` keeps its own report, written as soon as it is done.
                     report::write_json_atomic(&dir.join("report.json"), &r)?;
@@ -117,7 +159,7 @@ pub fn run(req: Request) -> Result<Status> {
             return Err(anyhow!("{e:#} (logs in {})", req.out.display()));
         }
     };
-    let verdict = write_outputs(&req, &reports)?;
+    let verdict = write_outputs(&req, &runs, &reports)?;
     if let Some(halt) = &halt {
         let reason = match halt {
             Halt::Signal(s) => {
@@ -145,7 +187,7 @@ fn stopped(kind: Kind) -> &'static str {
 
 /// `junit.xml`, `report.json` (and `--junit`), then the human report on
 /// stdout; the verdict over every report.
-fn write_outputs(req: &Request, reports: &[Report]) -> Result<Status> {
+fn write_outputs(req: &Request, runs: &[ScenarioRun], reports: &[Report]) -> Result<Status> {
     let path = req.out.join("report.json");
     let junit = req.out.join("junit.xml");
     let all: Vec<&Report> = reports.iter().collect();
@@ -164,11 +206,14 @@ fn write_outputs(req: &Request, reports: &[Report]) -> Result<Status> {
     for r in reports {
         println!("{}", report::render_report(r));
     }
+    if runs.iter().any(|r| r.variant.is_some()) {
+        println!("{}", report::render_matrix(reports));
+    }
     if req.combined() {
         println!("all scenarios: {}", verdict.describe());
     }
-    for (r, s) in reports.iter().zip(&req.scenarios) {
-        let phases: Vec<(&str, &str)> = backend::PHASES.iter().chain(s.phases).copied().collect();
+    for (r, s) in reports.iter().zip(runs) {
+        let phases: Vec<(&str, &str)> = backend::PHASES.iter().chain(s.scenario.phases).copied().collect();
         println!("{}", report::render_time_summary(&r.scenario, &phases, &r.figures));
     }
     println!("report: {}", path.display());

@@ -60,6 +60,11 @@ pub async fn resolve_harper(explicit: Option<&Path>, version: &str, progress: &P
             if !cli.is_file() {
                 npm_install(&dir, version, progress).await?;
             }
+            // The cache is npm's install of exactly this version: its
+            // package.json says so, without starting Harper's CLI (1–2 s).
+            if let Some(found) = package_version(&dir.join("node_modules/harperdb/package.json")).filter(|v| v == version) {
+                return Ok(Harper { node, cli, version: found });
+            }
             cli
         }
     };
@@ -94,6 +99,12 @@ fn harper_cli_in(p: &Path) -> Result<PathBuf> {
                 CANDIDATES.join(", ")
             )
         })
+}
+
+/// The `version` of a package.json, if it has one.
+fn package_version(path: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some(v.get("version")?.as_str()?.to_string())
 }
 
 /// Asks the CLI for its version: the check that it is a working Harper.

@@ -36,6 +36,9 @@ pub struct Scenario {
     pub local_only: &'static [&'static str],
     /// Why it cannot run attached, if it cannot.
     pub cannot_attach: Option<&'static str>,
+    /// The runs its options ask for, each on a fresh cluster (blob-save:
+    /// one per fault plan of `--fault a,b`); empty or None: one run.
+    pub variants: Option<fn(&Args) -> Vec<&'static str>>,
     pub run: for<'a> fn(&'a Ctx<'a>) -> BoxFuture<'a, Result<Report>>,
 }
 
@@ -65,6 +68,19 @@ pub struct Ctx<'a> {
     pub args: &'a Args,
     pub progress: &'a Progress,
     pub journal: &'a Journal,
+    /// Which of the scenario's variants this run is, when it has several.
+    pub variant: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    /// The run's name in reports: the scenario's, with the variant's after
+    /// a slash when there are several (`blob-save/write-enospc`).
+    pub fn label(&self, scenario: &str) -> String {
+        match self.variant {
+            Some(v) => format!("{scenario}/{v}"),
+            None => scenario.to_string(),
+        }
+    }
 }
 
 /// Panics after the named phase when `BLOBFAIL_TEST_PANIC_AFTER` names it: a

@@ -79,6 +79,7 @@ pub const SCENARIO: Scenario = Scenario {
     ],
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
+    variants: None,
     run: run_boxed,
 };
 

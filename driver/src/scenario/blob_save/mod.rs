@@ -1,15 +1,19 @@
-//! `blob-save`: node B's blob writes fail every Nth time while node A serves
-//! load whose records (each with a 50 KiB blob) replicate to B. Does B contain
-//! the failures, stay connected and live, and lose nothing?
+//! `blob-save`: node B's blob writes fail (every Nth open, write or sync, a
+//! full disk; or only slow down: the fault plan) while node A serves load
+//! whose records (each with a 50 KiB blob) replicate to B. Does B contain
+//! the failures, stay connected and live, lose nothing, and answer reads of
+//! what it lost?
 //!
 //! Written once over a `Backend`: locally the shim is preloaded into B here
 //! and its own fault log and exit summary are judged; attached, B was
 //! preloaded by whoever runs it, and the log checks read B's log alone.
 
 pub mod checks;
+pub mod fault_checks;
 pub mod log_only;
 pub mod observe;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -20,11 +24,13 @@ use serde_json::{json, Map, Value};
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend, NodeLog};
 use crate::cluster::NodeSetup;
-use crate::fault::{self, FaultPlan};
-use crate::harper_log::LogPatterns;
+use crate::fault::plan::{self as fault_plan, Overrides};
+use crate::fault::{self, FaultPlan, PlanSpec};
+use crate::harper_log::{FaultSignature, LogEntry, LogPatterns};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 use crate::workload;
+use fault_checks::ReadEnd;
 use observe::Liveness;
 
 pub const TABLE: &str = "LargeLocation";
@@ -38,6 +44,7 @@ const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "peer-connected", needs: &["a", "b"] },
     PlannedCheck { name: "liveness", needs: &["a", "b"] },
     PlannedCheck { name: "nothing-lost", needs: &["a", "b"] },
+    PlannedCheck { name: "damaged-reads-contained", needs: &["a", "b"] },
 ];
 
 pub const SCENARIO: Scenario = Scenario {
@@ -51,19 +58,58 @@ pub const SCENARIO: Scenario = Scenario {
         ("checks", "checks"),
         ("teardown", "teardown"),
     ],
-    options: &["interval", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern", "cut_replication"],
-    local_only: &["interval", "cut_replication"],
+    options: &[
+        "interval",
+        "requests",
+        "concurrency",
+        "settle",
+        "failure_pattern",
+        "uncaught_pattern",
+        "cut_replication",
+        "fault",
+        "calls",
+        "errno",
+        "space",
+        "delay",
+    ],
+    local_only: &["interval", "cut_replication", "fault", "calls", "errno", "space", "delay"],
     cannot_attach: None,
+    variants: Some(variants),
     run: run_boxed,
 };
+
+/// With several fault plans (`--fault a,b` or `all`), one run per plan.
+fn variants(args: &super::Args) -> Vec<&'static str> {
+    let plans = &args.blob_save.plans;
+    if plans.len() > 1 {
+        plans.iter().map(|p| p.plan).collect()
+    } else {
+        Vec::new()
+    }
+}
 
 /// blob-save's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "blob-save")]
 pub struct Args {
-    /// blob-save: every Nth blob write-open on node B fails (local runs; backlog-memory with --shim-on-b).
+    /// blob-save: the fault plan on node B: open-enoent, write-enospc, fsync-eio, disk-full, slow-disk; several (a,b) or all run each on a fresh cluster.
+    #[arg(long, default_value = "open-enoent", value_name = "PLAN[,PLAN…]|all")]
+    pub fault: String,
+    /// blob-save: every Nth matching call on node B fails (the plan's; also backlog-memory's --shim-on-b) [7].
     #[arg(long, default_value_t = 7, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// blob-save: the call families the plan counts (open,write,sync,close,rename,truncate,mkdir,unlink).
+    #[arg(long, value_name = "LIST", value_parser = fault_plan::parse_calls)]
+    pub calls: Option<Vec<String>>,
+    /// blob-save: the errno of a failed call (ENOENT, EIO, ENOSPC, …).
+    #[arg(long, value_name = "NAME", value_parser = fault_plan::parse_errno)]
+    pub errno: Option<String>,
+    /// blob-save (disk-full): the bytes B's blob writes may use before they fail, e.g. 4MiB.
+    #[arg(long, value_name = "SIZE", value_parser = fault_plan::parse_space)]
+    pub space: Option<u64>,
+    /// blob-save (slow-disk): how long each blob call on B waits first, e.g. 10ms.
+    #[arg(long, value_name = "DURATION", value_parser = fault_plan::parse_delay)]
+    pub delay: Option<u64>,
     /// blob-save: GETs on node A of /LargeLocation/<n>, n random in 0..=399.
     #[arg(long, default_value_t = 400, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: u64,
@@ -83,6 +129,9 @@ pub struct Args {
     /// so that peer-connected and liveness must fail (local runs).
     #[arg(long)]
     pub cut_replication: bool,
+    /// The plans to run, resolved from `--fault` and the overrides.
+    #[arg(skip)]
+    pub plans: Vec<PlanSpec>,
 }
 
 impl Args {
@@ -92,6 +141,30 @@ impl Args {
             return Err(format!("--settle must be between 0 and 600 seconds, got {}", self.settle));
         }
         Ok(())
+    }
+
+    /// Resolves `--fault` and the overrides into the plans to run; the
+    /// interval overrides a plan only when given on the command line.
+    pub fn resolve_plans(&mut self, interval_given: bool) -> Result<(), String> {
+        let o = Overrides {
+            calls: self.calls.clone(),
+            interval: interval_given.then_some(self.interval),
+            errno: self.errno.clone(),
+            space: self.space,
+            delay_ms: self.delay,
+        };
+        self.plans = fault_plan::resolve(&self.fault, &o)?;
+        Ok(())
+    }
+
+    /// The plan of this run (`variant` names it when several run).
+    fn plan(&self, variant: Option<&str>) -> PlanSpec {
+        let chosen = variant.and_then(|v| self.plans.iter().find(|p| p.plan == v)).or(self.plans.first());
+        chosen.cloned().unwrap_or_else(|| {
+            let mut p = PlanSpec::named("open-enoent").expect("a named plan");
+            p.interval = Some(self.interval);
+            p
+        })
     }
 
     fn patterns(&self) -> LogPatterns {
@@ -106,11 +179,12 @@ fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.blob_save;
     let out = ctx.out;
-    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, CHECKS);
+    let label = ctx.label(SCENARIO.name);
+    let mut phases = Phases::begin(ctx.journal, &label, out, CHECKS);
     let (mut backend, plan, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
             let shim = fault::find_shim(local.shim.as_deref())?;
-            let plan = FaultPlan::blob_writes(shim, opts.interval, out.join("faults.jsonl"));
+            let plan = FaultPlan { shim, spec: opts.plan(ctx.variant), log: out.join("faults.jsonl") };
             let setups = [NodeSetup::plain("a"), NodeSetup { env: plan.env(), ..NodeSetup::plain("b") }];
             let backend = Backend::local(local, &setups, out, &mut phases, ctx.progress, ctx.journal).await?;
             (backend, Some(plan), local.keep)
@@ -121,6 +195,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     };
     super::test_panic_hook("join");
 
+    // The plan as run, said once the cluster runs it (before, a setup error
+    // stays the only line on stderr).
+    if let Some(plan) = &plan {
+        eprintln!("blobfail: fault plan {}", plan.spec);
+    }
     let a = backend.api("a");
     let b = backend.api("b");
     let base = backend.id_base();
@@ -161,29 +240,40 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         None
     };
 
-    // Observe the live cluster. B's log is read first: reading back a record
-    // whose blob file is missing makes 4.7.29 log another uncaughtException
-    // (for the read), which must not be counted as a save failure.
+    // Observe the live cluster. B's log is judged as it stands before any
+    // read of a damaged record: on 4.7.29 each such read logs another
+    // uncaughtException, which is the read's (damaged-reads-contained), not
+    // the save's. peer-connected and liveness make no such read, so they
+    // run while the log is let settle.
     let step = ctx.progress.step("checking the cluster");
     phases.enter("checks");
     let checks_start = Instant::now();
-    let b_log = backend.log_of_b().await;
     let b_death = backend.death("b");
     let a_name = backend.name_of_a();
     let probe_id = format!("blobfail-liveness-{}", if base == 0 { ctx.seed } else { base });
     let journal = ctx.journal;
+    let b_log_of = |backend: &Backend| backend.b_log_reader();
+    let reader = b_log_of(&backend);
     let observe = async {
-        let status = match &b_death {
-            Some(d) => Err(d.clone()),
-            None => b.cluster_status().await.map_err(|e| format!("{e:#}")),
+        let peer_and_live = async {
+            let status = match &b_death {
+                Some(d) => Err(d.clone()),
+                None => b.cluster_status().await.map_err(|e| format!("{e:#}")),
+            };
+            let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a_name);
+            journal.decided(&peer);
+            let live = match &b_death {
+                Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
+                None => observe::liveness(&a, &b, &probe_id).await,
+            };
+            journal.decided(&live.check);
+            (peer, live)
         };
-        let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a_name);
-        journal.decided(&peer);
-        let live = match &b_death {
-            Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
-            None => observe::liveness(&a, &b, &probe_id).await,
-        };
-        journal.decided(&live.check);
+        let mut took = Vec::new();
+        let t = Instant::now();
+        let (b_log, (peer, live)) = futures::join!(reader.read(Duration::from_secs(1)), peer_and_live);
+        took.push(("checks_log_seconds", t.elapsed()));
+        let t = Instant::now();
         // Only the run's own records count (an attached cluster holds others').
         let range = base..base + ID_SPACE;
         let survey = match &b_death {
@@ -195,9 +285,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             Err(e) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
         };
         journal.decided(&lost);
-        (peer, live, survey, lost)
+        took.push(("checks_survey_seconds", t.elapsed()));
+        // What the reads of damaged records added to B's log.
+        let t = Instant::now();
+        let after = match &survey {
+            Ok(s) if !s.damaged().is_empty() => Some(reader.read(Duration::from_millis(300)).await),
+            _ => None,
+        };
+        took.push(("checks_log_again_seconds", t.elapsed()));
+        (b_log, after, peer, live, survey, lost, took)
     };
-    let (peer, live, survey, lost) = backend.supervise(observe).await?;
+    let (b_log, b_log_after, peer, live, survey, lost, took) = backend.supervise(observe).await?;
     phases.record("checks", checks_start.elapsed());
     step.finish("observed");
 
@@ -211,13 +309,36 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     backend.check_outside()?;
 
     let mut figures = Map::new();
-    let mut checks = judge_log(&backend, b_log, plan.as_ref(), opts, &mut figures)?;
-    checks.extend([peer, live.check, lost]);
+    let since = b_log_after.as_ref().map(|after| b_log.since(after)).unwrap_or_default();
+    let judged = judge_log(&backend, &b_log, plan.as_ref(), opts, survey.as_ref().ok(), &mut figures)?;
+    let reads = match &survey {
+        Ok(s) => Some(damaged_reads(s)),
+        Err(_) => None,
+    };
+    let contained = match (&reads, &b_death) {
+        (_, Some(d)) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {d}")),
+        (None, _) => Check::new("damaged-reads-contained", Status::Unknown, "could not read B's records (see nothing-lost)"),
+        (Some(reads), None) => fault_checks::damaged_reads_contained(
+            reads,
+            survey.as_ref().map(|s| s.read_bound_s).unwrap_or(0.0),
+            &since,
+            &opts.patterns(),
+            &judged.signature,
+            b_log.source_path(),
+        ),
+    };
+    let escaped_during_reads = judged.signature_hits(&since, &opts.patterns());
+    let mut checks = judged.checks;
+    checks.extend([peer, live.check, lost, contained]);
 
     let mut put = |k: &str, v: Value| {
         figures.insert(k.to_string(), v);
     };
     put("seed", json!(ctx.seed));
+    if let Some(plan) = &plan {
+        put("fault", json!(plan.spec.to_string()));
+        put("fault_plan", json!(plan.spec));
+    }
     for (k, v) in backend.figures() {
         put(k, v);
     }
@@ -240,11 +361,21 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if let Some(s) = cut_seconds {
         put("replication_cut_seconds", json!(s));
     }
+    // Where the checks' time went: B's log let settle (with peer-connected
+    // and liveness beside it), the survey's reads, B's log read again.
+    for (k, d) in took {
+        put(k, json!((d.as_secs_f64() * 1000.0).round() / 1000.0));
+    }
     if let Ok(s) = &survey {
         for (name, value) in s.figures() {
             put(name, value);
         }
+        put("records_damaged_on_b", json!(s.damaged().len()));
+        for (k, secs) in &s.seconds {
+            put(k, json!((secs * 1000.0).round() / 1000.0));
+        }
     }
+    put("uncaught_during_damaged_reads", json!(escaped_during_reads));
     if !load.errors.is_empty() {
         put("request_errors", json!(load.errors));
     }
@@ -256,7 +387,52 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         files.insert("fault_log".into(), json!(plan.log));
     }
     files.insert("report".into(), json!(out.join("report.json")));
-    Ok(super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files))
+    Ok(super::finish(ctx, &label, &mut backend, keep, checks, figures, files))
+}
+
+/// How each read of a damaged record on B ended, from the survey's reads.
+fn damaged_reads(s: &checks::LossSurvey) -> BTreeMap<String, ReadEnd> {
+    let mut reads = BTreeMap::new();
+    for id in s.damaged() {
+        let end = if s.hung_on_b.contains(id) {
+            ReadEnd::Hung
+        } else if let Some(e) = s.blob_unreadable_on_b.get(id) {
+            answer_kind(e)
+        } else if let Some((b, a)) = s.blob_short_on_b.get(id) {
+            ReadEnd::Answered(format!("answered {b} of {a} bytes"))
+        } else {
+            ReadEnd::Answered("answered other bytes".into())
+        };
+        reads.insert(id.clone(), end);
+    }
+    reads
+}
+
+/// A read's error, grouped for counting: an error status is an answer
+/// (`answered 500 Internal Server Error`); a failed or closed connection is not.
+fn answer_kind(e: &str) -> ReadEnd {
+    if e.starts_with("answered") || e.starts_with("B answered") {
+        return ReadEnd::Answered(e.split_once(':').map_or(e, |(head, _)| head).to_string());
+    }
+    if e.contains("connection closed") {
+        ReadEnd::Cut("connection closed".into())
+    } else if e.contains("connection reset") {
+        ReadEnd::Cut("connection reset".into())
+    } else {
+        ReadEnd::Cut(crate::api::shorten(e, 60))
+    }
+}
+
+/// What the log checks decided, and what ties an escaped error to the fault.
+struct Judged {
+    checks: Vec<Check>,
+    signature: FaultSignature,
+}
+
+impl Judged {
+    fn signature_hits(&self, entries: &[LogEntry], p: &LogPatterns) -> usize {
+        entries.iter().filter(|e| self.signature.tie(e, p).is_some()).count()
+    }
 }
 
 /// `injector-fired`, `blob-save-failure-logged` and `no-uncaught-exception`:
@@ -264,11 +440,12 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 /// from B's log alone when they are not. Adds the figures they rest on.
 fn judge_log(
     backend: &Backend,
-    log: NodeLog,
+    log: &NodeLog,
     plan: Option<&FaultPlan>,
     opts: &Args,
+    survey: Option<&checks::LossSurvey>,
     figures: &mut Map<String, Value>,
-) -> Result<Vec<Check>> {
+) -> Result<Judged> {
     let patterns = opts.patterns();
     let mut put = |k: &str, v: Value| {
         figures.insert(k.to_string(), v);
@@ -279,33 +456,51 @@ fn judge_log(
             let b_stderr = std::fs::read_to_string(&b.stderr).unwrap_or_default();
             let summaries = fault::parse_summaries(&b_stderr);
             let armed = fault::armed_lines(&b_stderr);
-            let faults = fault::read_fault_log(&plan.log)?;
+            let fault_log = fault::read_fault_log_whole(&plan.log)?;
             let blob_files_b = fault::count_files(&b.root.join("blobs"));
-            let faulted: Vec<String> = faults.iter().map(|f| f.path.clone()).collect();
-            put("interval", json!(plan.interval));
-            put("faults_injected", json!(faults.len()));
+            // A blob file on B shorter than A's is a truncated one.
+            let full = backend.files_of("a").map(|a| fault::file_sizes(&a.root.join("blobs"))).unwrap_or_default();
+            let full = full.iter().copied().max().unwrap_or(0);
+            let short_b = fault::file_sizes(&b.root.join("blobs")).into_iter().filter(|&n| n < full).count();
+            let signature = fault_checks::signature(&plan.spec, &fault_log.records);
+            let faults = fault_log.records.iter().filter(|r| r.errno != 0).count();
+            put("faults_injected", json!(fault_log.records.len()));
+            put("matching_calls", json!(fault_log.summaries.iter().map(|s| s.matching).sum::<u64>()));
             put("matching_write_opens", json!(summaries.last().map(|s| s.matching)));
             put("blob_files_on_b", json!(blob_files_b));
-            Ok(vec![
-                checks::injector_fired(plan.interval, &faults, &summaries, armed.len(), Some(blob_files_b), &plan.log),
-                checks::blob_save_failure_logged(faults.len(), &entries, &patterns, &path),
-                checks::no_uncaught_exception(&faulted, &entries, &patterns, &path),
-            ])
+            put("blob_files_truncated_on_b", json!(short_b));
+            put("uncaught_tied_to_fault", json!(entries.iter().filter(|e| signature.tie(e, &patterns).is_some()).count()));
+            let injection = fault_checks::Injection {
+                spec: &plan.spec,
+                log: &fault_log,
+                stderr_summaries: &summaries,
+                armed_lines: armed.len(),
+                blob_files_on_b: Some(blob_files_b),
+                log_path: &plan.log,
+            };
+            let damaged = survey.map(|s| s.damaged().len());
+            let checks = vec![
+                fault_checks::injector_fired(&injection),
+                fault_checks::blob_save_failure_logged(damaged, faults, entries, &patterns, &signature, path),
+                fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path),
+            ];
+            Ok(Judged { checks, signature })
         }
         (_, _, NodeLog::Remote { source, entries: Ok(entries) }) => {
-            let e = log_only::remote_evidence(&entries, &patterns);
+            let e = log_only::remote_evidence(entries, &patterns);
             put("log_entries_read", json!(entries.len()));
             put("failed_blob_files_in_log", json!(e.failed_files.len()));
             put("uncaught_blob_entries", json!(e.escaped.len()));
             put("contained_failure_lines", json!(e.contained.len()));
-            Ok(log_only::log_checks(&entries, &patterns, &source))
+            Ok(Judged { checks: log_only::log_checks(entries, &patterns, source), signature: FaultSignature::default() })
         }
         (_, _, NodeLog::Remote { source, entries: Err(e) }) => {
             put("log_entries_read", json!(0));
             let why = format!("could not read {source}: {e}");
-            Ok(["injector-fired", "blob-save-failure-logged", "no-uncaught-exception"]
+            let checks = ["injector-fired", "blob-save-failure-logged", "no-uncaught-exception"]
                 .map(|name| Check::new(name, Status::Unknown, why.clone()))
-                .into())
+                .into();
+            Ok(Judged { checks, signature: FaultSignature::default() })
         }
         (_, _, NodeLog::File { path, .. }) => {
             anyhow::bail!("internal error: node B's log {} is local but its fault plan is not", path.display())

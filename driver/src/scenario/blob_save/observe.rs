@@ -2,7 +2,7 @@
 //! fresh write on A still reaches B, and every record of the run on A
 //! compared with B's copy, blob bytes included.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -52,60 +52,127 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
     Liveness { check: checks::liveness(probe_id, Some(before), after, secs, err.as_deref()), seconds: secs }
 }
 
+/// How long a read of B gets at least, and how many times the slowest
+/// answered read it gets at least: on 4.7.29 a read of a record whose blob
+/// save failed never answers, so every such read waits out this bound; the
+/// second part keeps a loaded machine's slow answers from counting as hangs.
+pub const READ_BOUND: Duration = Duration::from_millis(1000);
+const READ_BOUND_FACTOR: u32 = 4;
+/// No read waits longer than this, whatever the slowest answer took.
+const READ_CAP: Duration = Duration::from_secs(20);
+
 /// Compares every record A stores with B's own copy, blob bytes included,
-/// without ever making B call the table's source (SQL scans for the ids,
+/// without ever making B call the table's source (key scans for the ids,
 /// `only-if-cached` reads for the blobs). Only the ids `compare` accepts
 /// count (attach mode compares only the records its own run created).
+///
+/// Every read of B starts at once and shares one bound (`READ_BOUND`, or
+/// `READ_BOUND_FACTOR` × the slowest read that did answer, whichever is
+/// longer): a read still unanswered then has hung. These same reads are the
+/// reads of the damaged records that `damaged-reads-contained` judges.
 pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> bool) -> Result<LossSurvey> {
-    let on_a: BTreeSet<String> =
-        a.stored_ids(TABLE).await.context("listing node A's records")?.into_iter().filter(|id| compare(id)).collect();
-    let on_b: BTreeSet<String> =
-        b.stored_ids(TABLE).await.context("listing node B's records")?.into_iter().filter(|id| compare(id)).collect();
+    let t = Instant::now();
+    let (on_a, on_b) = futures::try_join!(
+        async { a.stored_ids(TABLE).await.context("listing node A's records") },
+        async { b.stored_ids(TABLE).await.context("listing node B's records") },
+    )?;
+    let on_a: BTreeSet<String> = on_a.into_iter().filter(|id| compare(id)).collect();
+    let on_b: BTreeSet<String> = on_b.into_iter().filter(|id| compare(id)).collect();
     let mut s = LossSurvey {
         records_on_a: on_a.len(),
         records_on_b: on_b.len(),
         missing_on_b: on_a.difference(&on_b).cloned().collect(),
         ..Default::default()
     };
+    s.seconds.push(("survey_ids_seconds", t.elapsed().as_secs_f64()));
     let both: Vec<String> = on_a.intersection(&on_b).cloned().collect();
-    // A read of a record whose blob file is missing hangs on 4.7.29: bound it.
-    let b_timeout = Duration::from_secs(3);
-    let reads: Vec<(String, BlobRead, BlobRead)> = futures::stream::iter(both)
-        .map(|id| async move {
-            let ra = a.read_blob(TABLE, &id, "image", Duration::from_secs(20)).await;
-            let rb = b.read_blob(TABLE, &id, "image", b_timeout).await;
-            (id, ra, rb)
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for (id, ra, rb) in reads {
-        let (alen, asha) = match ra {
-            BlobRead::Read { len, sha256 } => (len, sha256),
-            BlobRead::NotHeld => {
+    let t = Instant::now();
+    let reads_a = async {
+        let r = futures::stream::iter(both.clone())
+            .map(|id| async move {
+                let r = a.read_blob(TABLE, &id, "image", Duration::from_secs(20)).await;
+                (id, r)
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<(String, BlobRead)>>()
+            .await;
+        (r, t.elapsed())
+    };
+    let reads_b = async {
+        let r = read_all_bounded(b, &both).await;
+        (r, t.elapsed())
+    };
+    let ((reads_a, took_a), ((reads_b, bound), took_b)) = futures::join!(reads_a, reads_b);
+    s.seconds.push(("survey_reads_a_seconds", took_a.as_secs_f64()));
+    s.seconds.push(("survey_reads_b_seconds", took_b.as_secs_f64()));
+    s.read_bound_s = (bound.as_secs_f64() * 10.0).round() / 10.0;
+    let reads_a: BTreeMap<String, BlobRead> = reads_a.into_iter().collect();
+    for id in both {
+        let rb = reads_b.get(&id).cloned();
+        let (alen, asha) = match reads_a.get(&id).cloned() {
+            Some(BlobRead::Read { len, sha256 }) => (len, sha256),
+            Some(BlobRead::NotHeld) => {
                 s.unreadable_on_a.insert(id, "A answered 504 (not stored)".into());
                 continue;
             }
-            BlobRead::Failed(e) => {
+            Some(BlobRead::Failed(e)) => {
                 s.unreadable_on_a.insert(id, e);
+                continue;
+            }
+            None => {
+                s.unreadable_on_a.insert(id, "no read of A".into());
                 continue;
             }
         };
         s.compared += 1;
         match rb {
-            BlobRead::Read { len, sha256 } if len == alen && sha256 == asha => {}
-            BlobRead::Read { len, .. } if len < alen => {
+            Some(BlobRead::Read { len, sha256 }) if len == alen && sha256 == asha => {}
+            Some(BlobRead::Read { len, .. }) if len < alen => {
                 s.blob_short_on_b.insert(id, (len, alen));
             }
-            BlobRead::Read { .. } => s.blob_differs_on_b.push(id),
-            BlobRead::NotHeld => {
+            Some(BlobRead::Read { .. }) => s.blob_differs_on_b.push(id),
+            Some(BlobRead::NotHeld) => {
                 s.blob_unreadable_on_b.insert(id, "B answered 504 (not stored) though SQL lists it".into());
             }
-            BlobRead::Failed(e) => {
+            Some(BlobRead::Failed(e)) => {
                 s.blob_unreadable_on_b.insert(id, e);
+            }
+            None => {
+                s.blob_unreadable_on_b.insert(id.clone(), format!("no answer within {:.1} s", bound.as_secs_f64()));
+                s.hung_on_b.insert(id);
             }
         }
     }
     Ok(s)
 }
 
+/// Reads every id's blob on `b` at once; returns the reads that answered
+/// (an error status is an answer) and the bound the others waited out.
+async fn read_all_bounded(b: &NodeApi, ids: &[String]) -> (BTreeMap<String, BlobRead>, Duration) {
+    let start = Instant::now();
+    let mut pending: futures::stream::FuturesUnordered<_> = ids
+        .iter()
+        .map(|id| async move {
+            let r = b.read_blob(TABLE, id, "image", READ_CAP).await;
+            (id.clone(), r)
+        })
+        .collect();
+    let mut done = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    loop {
+        let bound = READ_BOUND.max(slowest * READ_BOUND_FACTOR).min(READ_CAP);
+        let deadline = tokio::time::Instant::from_std(start + bound);
+        tokio::select! {
+            next = pending.next() => match next {
+                Some((id, read)) => {
+                    if !matches!(&read, BlobRead::Failed(e) if e.starts_with("no answer within")) {
+                        slowest = slowest.max(start.elapsed());
+                        done.insert(id, read);
+                    }
+                }
+                None => return (done, bound),
+            },
+            _ = tokio::time::sleep_until(deadline) => return (done, bound),
+        }
+    }
+}
