@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod fault_checks;
+pub mod injector;
 pub mod log_only;
 pub mod observe;
 
@@ -470,7 +471,7 @@ fn judge_log(
             put("blob_files_on_b", json!(blob_files_b));
             put("blob_files_truncated_on_b", json!(short_b));
             put("uncaught_tied_to_fault", json!(entries.iter().filter(|e| signature.tie(e, &patterns).is_some()).count()));
-            let injection = fault_checks::Injection {
+            let injection = injector::Injection {
                 spec: &plan.spec,
                 log: &fault_log,
                 stderr_summaries: &summaries,
@@ -480,7 +481,7 @@ fn judge_log(
             };
             let damaged = survey.map(|s| s.damaged().len());
             let checks = vec![
-                fault_checks::injector_fired(&injection),
+                injector::injector_fired(&injection),
                 fault_checks::blob_save_failure_logged(damaged, faults, entries, &patterns, &signature, path),
                 fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path),
             ];
