@@ -28,7 +28,8 @@ fn run_all_combines_both_scenarios_into_one_report_and_exit_code() {
     assert_eq!(check(&combined, "blob-save/no-uncaught-exception")["status"], "fail");
     assert_eq!(check(&combined, "blob-save/liveness")["status"], "pass");
     assert_eq!(check(&combined, "backlog-memory/caught-up")["status"], "pass");
-    assert_eq!(combined["checks"].as_array().unwrap().len(), 10);
+    // blob-save's seven checks and backlog-memory's four.
+    assert_eq!(combined["checks"].as_array().unwrap().len(), 11);
     // Each scenario keeps its own folder and report.
     for (sub, verdict) in [("blob-save", "fail"), ("backlog-memory", "pass")] {
         let r = read_json(&out.join(sub).join("report.json"));
@@ -38,6 +39,6 @@ fn run_all_combines_both_scenarios_into_one_report_and_exit_code() {
     assert!(out.join("backlog-memory/memory.svg").is_file());
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testsuite ").count(), 2, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 10, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 11, "{junit}");
     assert!(run.stdout.contains("all scenarios: FAIL (a check failed)"), "{}", run.stdout);
 }
