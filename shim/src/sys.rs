@@ -335,12 +335,6 @@ fn fd2_identity() -> Option<(u64, u64)> {
     Some((st.st_dev, st.st_ino))
 }
 
-/// Whether the program closed its stderr: fd 2 was open when the shim
-/// loaded and is closed now (fstat says EBADF).
-pub fn stderr_closed_by_program() -> bool {
-    STDERR_KNOWN.load(Ordering::Acquire) && fd2_identity().is_none() && errno() == libc::EBADF
-}
-
 /// Notes which file stderr is, before the shim first writes to it.
 pub fn remember_stderr() {
     if let Some((dev, ino)) = fd2_identity() {
