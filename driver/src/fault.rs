@@ -171,12 +171,18 @@ pub fn by_pid(records: &[FaultRecord]) -> BTreeMap<u32, Vec<&FaultRecord>> {
     m
 }
 
-/// The shim's exit line: `blobfail: summary pid=<pid> matching=<n> faults=<n>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The shim's exit line: `blobfail: summary pid=<pid> matching=<n> faults=<n>`,
+/// then (when more than `open` was chosen) `<family>=<matching>/<faults>`
+/// per chosen family, and with a space budget `space_used=<n> space_faults=<n>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShimSummary {
     pub pid: u32,
     pub matching: u64,
     pub faults: u64,
+    /// family → (matching, faults); empty for an open-only shim.
+    pub calls: BTreeMap<String, FamilyCount>,
+    pub space_used: Option<u64>,
+    pub space_faults: Option<u64>,
 }
 
 pub fn parse_summaries(stderr: &str) -> Vec<ShimSummary> {
@@ -187,7 +193,22 @@ pub fn parse_summaries(stderr: &str) -> Vec<ShimSummary> {
             let field = |k: &str| -> Option<u64> {
                 rest.split_whitespace().find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
             };
-            Some(ShimSummary { pid: field("pid")? as u32, matching: field("matching")?, faults: field("faults")? })
+            let calls = rest
+                .split_whitespace()
+                .filter_map(|kv| {
+                    let (family, counts) = kv.split_once('=')?;
+                    let (m, f) = counts.split_once('/')?;
+                    Some((family.to_string(), FamilyCount { matching: m.parse().ok()?, faults: f.parse().ok()? }))
+                })
+                .collect();
+            Some(ShimSummary {
+                pid: field("pid")? as u32,
+                matching: field("matching")?,
+                faults: field("faults")?,
+                calls,
+                space_used: field("space_used"),
+                space_faults: field("space_faults"),
+            })
         })
         .collect()
 }
@@ -247,7 +268,7 @@ mod tests {
         let stderr = "blobfail: armed pid=20916 interval=7 path=/blobs/ ops=write errno=ENOENT skip=0 max=none log=/x\n\
                       some node warning\n\
                       blobfail: summary pid=20916 matching=60 faults=8\n";
-        assert_eq!(parse_summaries(stderr), vec![ShimSummary { pid: 20916, matching: 60, faults: 8 }]);
+        assert_eq!(parse_summaries(stderr), vec![ShimSummary { pid: 20916, matching: 60, faults: 8, ..Default::default() }]);
         assert_eq!(armed_lines(stderr).len(), 1);
     }
 
@@ -260,6 +281,18 @@ mod tests {
         assert_eq!(env["HARPER_TEST_BLOB_FAIL_LOG"], "/run/faults.jsonl");
         assert_eq!(env["UV_USE_IO_URING"], "0");
         assert_eq!(env["HARPER_TEST_BLOB_FAIL_CALLS"], "open");
+    }
+
+    #[test]
+    fn a_stderr_summary_keeps_its_families_and_space() {
+        let stderr = "blobfail: summary pid=7 matching=0 faults=0 sync=0/0\n\
+                      blobfail: summary pid=8 matching=1530 faults=218 open=90/12 write=1440/206 space_used=10485760 space_faults=3\n";
+        let s = parse_summaries(stderr);
+        assert_eq!(s[0].calls.get("sync"), Some(&FamilyCount { matching: 0, faults: 0 }));
+        assert_eq!((s[0].space_used, s[0].space_faults), (None, None));
+        assert_eq!(s[1].calls.get("write"), Some(&FamilyCount { matching: 1440, faults: 206 }));
+        assert_eq!(s[1].calls.len(), 2);
+        assert_eq!((s[1].space_used, s[1].space_faults), (Some(10485760), Some(3)));
     }
 
     #[test]

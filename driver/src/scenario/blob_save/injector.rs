@@ -21,12 +21,23 @@ pub struct Injection<'a> {
 
 impl Injection<'_> {
     /// Each process's summary: the fault log's own, else its stderr line
-    /// (which has no per-family counts: an open-only shim's totals).
+    /// (the same counts; a process that saw no matching call writes none
+    /// into the log).
     fn summaries(&self) -> BTreeMap<u32, LogSummary> {
         let mut m: BTreeMap<u32, LogSummary> = self
             .stderr_summaries
             .iter()
-            .map(|s| (s.pid, LogSummary { pid: s.pid, matching: s.matching, faults: s.faults, calls: BTreeMap::new(), space_used: None, space_faults: None }))
+            .map(|s| {
+                let summary = LogSummary {
+                    pid: s.pid,
+                    matching: s.matching,
+                    faults: s.faults,
+                    calls: s.calls.clone(),
+                    space_used: s.space_used,
+                    space_faults: s.space_faults,
+                };
+                (s.pid, summary)
+            })
             .collect();
         for s in &self.log.summaries {
             m.insert(s.pid, s.clone());
@@ -290,7 +301,7 @@ mod tests {
     #[test]
     fn open_faults_pass_when_every_nth_and_counts_agree_with_the_summary_or_the_files() {
         let recs: Vec<_> = (1..=8).map(|k| rec("open", 7 * k, k, 20916)).collect();
-        let c = judge("open-enoent", recs.clone(), vec![], &[ShimSummary { pid: 20916, matching: 60, faults: 8 }], Some(52));
+        let c = judge("open-enoent", recs.clone(), vec![], &[ShimSummary { pid: 20916, matching: 60, faults: 8, ..Default::default() }], Some(52));
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
         assert!(c.evidence.contains("exit summary open matching=60 (= 52 blob files on B + 8 failed opens), 60 / 7 = 8"), "{}", c.evidence);
         // Without the exit summary (B killed), the blob files on B stand in.
@@ -353,7 +364,7 @@ mod tests {
 
     #[test]
     fn injector_fails_when_a_fault_is_off_the_interval_or_the_shim_never_armed() {
-        let c = judge("open-enoent", vec![rec("open", 7, 1, 1), rec("open", 15, 2, 1)], vec![], &[ShimSummary { pid: 1, matching: 15, faults: 2 }], None);
+        let c = judge("open-enoent", vec![rec("open", 7, 1, 1), rec("open", 15, 2, 1)], vec![], &[ShimSummary { pid: 1, matching: 15, faults: 2, ..Default::default() }], None);
         assert_eq!(c.status, Status::Fail);
         assert!(c.evidence.contains("open fault #2 is matching call 15"), "{}", c.evidence);
         let spec = PlanSpec::named("open-enoent").unwrap();
@@ -367,7 +378,7 @@ mod tests {
         // A restarted node: a second pid whose counters restart at 0.
         let mut recs: Vec<_> = (1..=2).map(|k| rec("open", 7 * k, k, 10)).collect();
         recs.extend((1..=3).map(|k| rec("open", 7 * k, k, 11)));
-        let s = [ShimSummary { pid: 10, matching: 20, faults: 2 }, ShimSummary { pid: 11, matching: 21, faults: 3 }];
+        let s = [ShimSummary { pid: 10, matching: 20, faults: 2, ..Default::default() }, ShimSummary { pid: 11, matching: 21, faults: 3, ..Default::default() }];
         let c = judge("open-enoent", recs, vec![], &s, None);
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
     }
