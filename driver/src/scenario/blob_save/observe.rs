@@ -22,10 +22,20 @@ pub struct Liveness {
 pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
     let start = Instant::now();
     let bound = Duration::from_secs(30);
-    let before = match b.record_count(TABLE).await {
+    // B's count before the probe. One failed request is not a dead node:
+    // a kept-alive connection B closes just as it is reused fails with
+    // "connection closed before message completed" (seen once under a full
+    // disk); B must answer within 5 s, polled.
+    let mut before = b.record_count(TABLE).await;
+    while before.is_err() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        before = b.record_count(TABLE).await;
+    }
+    let before = match before {
         Ok(n) => n,
         Err(e) => {
-            return Liveness { check: checks::liveness(probe_id, None, None, 0.0, Some(&format!("{e:#}"))), seconds: 0.0 }
+            let secs = start.elapsed().as_secs_f64();
+            return Liveness { check: checks::liveness(probe_id, None, None, secs, Some(&format!("{e:#}"))), seconds: secs };
         }
     };
     let upsert = json!({"operation":"upsert","database":"data","table":TABLE,
