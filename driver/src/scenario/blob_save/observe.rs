@@ -22,10 +22,20 @@ pub struct Liveness {
 pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
     let start = Instant::now();
     let bound = Duration::from_secs(30);
-    let before = match b.record_count(TABLE).await {
+    // B's count before the probe. One failed request is not a dead node:
+    // a kept-alive connection B closes just as it is reused fails with
+    // "connection closed before message completed" (seen once under a full
+    // disk); B must answer within 5 s, polled.
+    let mut before = b.record_count(TABLE).await;
+    while before.is_err() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        before = b.record_count(TABLE).await;
+    }
+    let before = match before {
         Ok(n) => n,
         Err(e) => {
-            return Liveness { check: checks::liveness(probe_id, None, None, 0.0, Some(&format!("{e:#}"))), seconds: 0.0 }
+            let secs = start.elapsed().as_secs_f64();
+            return Liveness { check: checks::liveness(probe_id, None, None, secs, Some(&format!("{e:#}"))), seconds: secs };
         }
     };
     let upsert = json!({"operation":"upsert","database":"data","table":TABLE,
@@ -52,13 +62,14 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
     Liveness { check: checks::liveness(probe_id, Some(before), after, secs, err.as_deref()), seconds: secs }
 }
 
-/// How long a read of B gets at least, and how many times the slowest
-/// answered read it gets at least: on 4.7.29 a read of a record whose blob
-/// save failed never answers, so every such read waits out this bound; the
-/// second part keeps a loaded machine's slow answers from counting as hangs.
-pub const READ_BOUND: Duration = Duration::from_millis(1000);
-const READ_BOUND_FACTOR: u32 = 4;
-/// No read waits longer than this, whatever the slowest answer took.
+/// How long a read of B may go on after the last read that answered: on
+/// 4.7.29 a read of a record whose blob save failed never answers, so
+/// these reads wait out the bound. All reads start at once and B answers
+/// them one after another, so on a loaded machine the last healthy answer
+/// comes late (1.4 s measured) but the answers keep coming: a read still
+/// unanswered a whole second after the last answer has hung.
+pub const READ_GAP: Duration = Duration::from_secs(1);
+/// No read waits longer than this, whatever the answers took.
 const READ_CAP: Duration = Duration::from_secs(20);
 
 /// Compares every record A stores with B's own copy, blob bytes included,
@@ -66,9 +77,9 @@ const READ_CAP: Duration = Duration::from_secs(20);
 /// `only-if-cached` reads for the blobs). Only the ids `compare` accepts
 /// count (attach mode compares only the records its own run created).
 ///
-/// Every read of B starts at once and shares one bound (`READ_BOUND`, or
-/// `READ_BOUND_FACTOR` × the slowest read that did answer, whichever is
-/// longer): a read still unanswered then has hung. These same reads are the
+/// Every read of B starts at once and shares one bound: `READ_GAP` after
+/// the last read that answered (an error status is an answer); a read
+/// still unanswered then has hung. These same reads are the
 /// reads of the damaged records that `damaged-reads-contained` judges.
 pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> bool) -> Result<LossSurvey> {
     let t = Instant::now();
@@ -160,7 +171,7 @@ async fn read_all_bounded(b: &NodeApi, ids: &[String]) -> (BTreeMap<String, Blob
     let mut done = BTreeMap::new();
     let mut slowest = Duration::ZERO;
     loop {
-        let bound = READ_BOUND.max(slowest * READ_BOUND_FACTOR).min(READ_CAP);
+        let bound = (slowest + READ_GAP).min(READ_CAP);
         let deadline = tokio::time::Instant::from_std(start + bound);
         tokio::select! {
             next = pending.next() => match next {
