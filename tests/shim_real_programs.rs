@@ -204,6 +204,29 @@ fn node_faults_the_same_with_io_uring_on_or_off() {
     assert!(blind.shim_lines()[1].starts_with("blobfail: warning: UV_USE_IO_URING=\"1\""), "{:?}", blind.shim_lines());
 }
 
+/// Regression: libuv closes files with syscall(SYS_close), not close(), so
+/// Node's closes went uncounted (a slow-disk run on Harper showed close=0
+/// for 255 blob files) and a closed blob descriptor kept its mark for
+/// whatever took its number next. Node's closes now count in the close
+/// family, every third failing (after the close, as NFS reports it).
+#[test]
+fn node_closes_through_syscall_count_as_closes() {
+    for mode in ["async", "sync"] {
+        let sb = Sandbox::new();
+        let mut cmd = Command::new("node");
+        cmd.arg(programs_dir().join("node_writes.js")).arg(mode).arg(sb.path()).arg("9");
+        let run = run_preloaded(cmd, &[(INTERVAL, "3"), (CALLS, "close"), ("HARPER_TEST_BLOB_FAIL_ERRNO", "EIO"), ("UV_USE_IO_URING", "0")]);
+        run.assert_success();
+        let every_third: Vec<String> = (1..=9).map(|i| if i % 3 == 0 { format!("{i} err EIO") } else { format!("{i} ok") }).collect();
+        assert_eq!(run.stdout().lines().collect::<Vec<_>>(), every_third, "{mode}");
+        assert!(run.shim_lines().last().unwrap().ends_with(" matching=9 faults=3 close=9/3"), "{mode}: {:?}", run.shim_lines());
+        // Each file is whole: the close failed after closing it.
+        for i in 1..=9 {
+            assert_eq!(std::fs::read(sb.path().join(format!("blobs/n{i}"))).unwrap(), b"x", "{mode} file {i}");
+        }
+    }
+}
+
 // --- Python, git, sed -------------------------------------------------------------
 
 /// Python: unbuffered writes, os.fsync, and TemporaryFile(dir=blobs), which

@@ -941,13 +941,23 @@ pub unsafe extern "C" fn renameat2(od: c_int, old: *const c_char, nd: c_int, new
 }
 
 // ---------------------------------------------------------------------------
-// syscall(): only io_uring_setup is answered; everything else goes through.
+// syscall(): io_uring_setup is answered and a close of a tracked descriptor
+// is seen as close(); everything else goes through.
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn syscall(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long {
     if n == libc::SYS_io_uring_setup && crate::deny_io_uring() {
         // libuv then falls back to its thread pool, where every call is seen.
         return fail_fd(libc::ENOSYS) as c_long;
+    }
+    if n == libc::SYS_close && fds::maybe_marked(a as c_int) {
+        // libuv (so Node's file I/O) closes files with syscall(SYS_close)
+        // rather than close(): seen here, such a close counts in the close
+        // family and ends the descriptor's mark, which would otherwise
+        // outlive it (a socket or pipe given the number next would look
+        // like a blob file to the write hooks). It is closed through libc's
+        // close(), which differs only in being a cancellation point.
+        return close_tracked(a as c_int) as c_long;
     }
     // SAFETY: the caller's six argument registers, to the real syscall(),
     // which reads as many as the system call takes.
