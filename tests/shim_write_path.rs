@@ -79,8 +79,11 @@ fn assert_every_nth(sb: &Sandbox, run: &Run, n: u64, errno: i32, family: &str) {
             "{line} {entry}: {path}"
         );
     }
-    // The exit summary went to stderr (open here), so not to the log.
-    assert!(sb.log_summaries().is_empty());
+    // The exit summary went to stderr and, as the process's last line, to
+    // the log, with the same count of faults as the log's fault lines.
+    let logged = sb.log_summaries();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["faults"], lines.len(), "{logged:?}");
     let summary = run.shim_lines().last().unwrap().clone();
     let want = if family == "open" { format!(" matching={k} faults={}", k / n) } else { format!(" {family}={k}/{}", k / n) };
     assert!(summary.contains(&want), "{summary} lacks {want}");
