@@ -50,12 +50,13 @@ pub fn peer_sockets(status: &Value, peer: &str) -> Option<PeerSockets> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    // cluster_status as node B answered it on 4.7.29 (trimmed).
-    fn status(connected: bool) -> Value {
+    /// cluster_status as node B answered it on 4.7.29 (trimmed); the
+    /// checks' tests judge it too.
+    pub(crate) fn status(connected: bool) -> Value {
         json!({"type":"cluster-status","connections":[{"url":"wss://127.0.0.12:9933","name":"127.0.0.12",
           "database_sockets":[{"database":"system","connected":connected,"threadId":1},{"database":"data","connected":true,"threadId":1}]}],
           "node_name":"127.0.0.13","url":"wss://127.0.0.13:9933","is_enabled":true})

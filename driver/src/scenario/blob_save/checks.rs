@@ -171,19 +171,10 @@ pub fn nothing_lost(s: &LossSurvey) -> Check {
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-
-    // cluster_status as node B answered it on 4.7.29 (trimmed).
-    fn status(connected: bool) -> Value {
-        json!({"type":"cluster-status","connections":[{"url":"wss://127.0.0.12:9933","name":"127.0.0.12",
-          "database_sockets":[{"database":"system","connected":connected,"threadId":1},{"database":"data","connected":true,"threadId":1}]}],
-          "node_name":"127.0.0.13","url":"wss://127.0.0.13:9933","is_enabled":true})
-    }
+    use crate::cluster_status::tests::status;
 
     #[test]
     fn peer_connected_reads_every_database_socket() {
