@@ -163,35 +163,42 @@ fn node_b_crashing_on_its_own_mid_workload_stays_a_finding_and_exits_1() {
 }
 
 #[test]
-fn ctrl_c_during_provisioning_keeps_a_partial_report_and_leaves_nothing_running() {
+fn ctrl_c_while_the_nodes_install_keeps_a_partial_report_and_leaves_nothing_running() {
     let _one_cluster = cluster_lock();
     let dir = run_folder();
     let out = path_of(&dir);
     let mut run = Watched::spawn(blobfail(&["run", "blob-save", "--requests", "60", "--out", out.to_str().unwrap()]));
-    // Both nodes' `harper install` are running once their logs exist.
-    let logs = [out.join("node-a/install.log"), out.join("node-b/install.log")];
-    run.wait_until("both installs started", Duration::from_secs(300), || logs.iter().all(|l| l.exists()));
+    // A node's first start installs it: both are installing once both
+    // processes are on record in cluster.json (an install takes seconds).
+    run.wait_until("both nodes launched", Duration::from_secs(300), || {
+        std::fs::read_to_string(out.join("cluster.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|m| m["nodes"].as_array().is_some_and(|ns| ns.len() == 2 && ns.iter().all(|n| n["pids"].as_array().is_some_and(|p| !p.is_empty()))))
+    });
     run.signal(SIGINT);
     let run = run.finish(Duration::from_secs(60));
 
     assert_eq!(run.code(), Some(2), "stderr:\n{}", run.stderr);
-    let report = interrupted_report(&out, "Ctrl-C", "provision");
+    let report = interrupted_report(&out, "Ctrl-C", "start");
     for name in BLOB_SAVE_CHECKS {
         let c = check(&report, name);
         assert_eq!(c["status"], "unknown");
-        assert_eq!(c["evidence"], "not run: the run was interrupted by Ctrl-C during the provision phase");
+        assert_eq!(c["evidence"], "not run: the run was interrupted by Ctrl-C during the start phase");
     }
-    assert!(report["figures"]["install_seconds"].as_f64().is_some(), "{}", report["figures"]);
-    assert!(report["figures"]["provision_seconds"].as_f64().is_some(), "{}", report["figures"]);
+    for figure in ["install_seconds", "provision_seconds", "start_seconds"] {
+        assert!(report["figures"][figure].as_f64().is_some(), "{figure}: {}", report["figures"]);
+    }
     let last = last_line(&run.stderr);
     assert_eq!(
         last,
         format!(
-            "blobfail: interrupted by Ctrl-C during the provision phase; the cluster was stopped; partial report in {}",
+            "blobfail: interrupted by Ctrl-C during the start phase; the cluster was stopped; partial report in {}",
             out.join("report.json").display()
         )
     );
-    assert!(logs.iter().all(|l| l.exists()), "the install logs were not kept");
+    let logs = [out.join("node-a/stdout.log"), out.join("node-b/stdout.log")];
+    assert!(logs.iter().all(|l| l.exists()), "the nodes' install output was not kept");
     assert_run_gone(&out);
 }
 

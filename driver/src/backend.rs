@@ -71,7 +71,7 @@ impl Choice {
 /// Phases a backend's setup and teardown go through, with the words a
 /// person reads in the time summary.
 pub const PHASES: [(&str, &str); 5] =
-    [("install", "harper install"), ("provision", "node install"), ("start", "start"), ("join", "join"), ("attach", "attach")];
+    [("install", "harper package"), ("provision", "node setup"), ("start", "install and start"), ("join", "join"), ("attach", "attach")];
 
 /// A cluster to run a scenario against.
 pub enum Backend {
@@ -193,7 +193,7 @@ impl Backend {
             })
             .collect();
         let mut cluster =
-            phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, progress, journal)).await?;
+            phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, journal)).await?;
         let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
         phases.time("start", cluster.start(&names, progress)).await?;
         phases.time("join", cluster.join("b", "a", progress)).await?;

@@ -334,50 +334,96 @@ pub const RESERVED_SETTINGS: [&str; 10] = [
     "MQTT_NETWORK_SECUREPORT",
 ];
 
-/// `harperdb install`, non-interactive, every listener on the node's own address.
-pub async fn install_node(harper: &Harper, spec: &NodeSpec, user: &str, password: &str) -> Result<()> {
-    fs::create_dir_all(&spec.home).with_context(|| format!("failed to create {}", spec.home.display()))?;
-    let log_path = spec.dir.join("install.log");
-    let log = File::create(&log_path)?;
+/// The settings a node is installed with: non-interactive, every listener on
+/// the node's own address, then a scenario's own settings. Harper installs
+/// itself with them on the node's first start (`harper` on a root it does
+/// not know yet runs the install, then starts), which costs one Node process
+/// and one load of Harper's bundle less than `harper install` followed by
+/// `harper` (1.5–2 s of CPU per node).
+pub fn install_args(spec: &NodeSpec, user: &str, password: &str) -> Vec<String> {
     let ip = spec.ip;
-    let mut cmd = tokio::process::Command::new(&harper.node);
-    cmd.arg(&harper.cli)
-        .arg("install")
-        .arg("--TC_AGREEMENT=yes")
-        .arg(format!("--ROOTPATH={}", spec.root.display()))
-        .arg(format!("--HDB_ADMIN_USERNAME={user}"))
-        .arg(format!("--HDB_ADMIN_PASSWORD={password}"))
-        .args(["--THREADS_COUNT=1", "--THREADS_DEBUG=false", "--LOGGING_STDSTREAMS=false"])
-        .arg(format!("--NODE_HOSTNAME={ip}"))
-        .arg(format!("--REPLICATION_HOSTNAME={ip}"))
-        // Every listener on the node's own address: without the prefix the
-        // defaults bind all interfaces and two nodes collide.
-        .args(PORTS.iter().map(|p| format!("--{}={ip}:{}", p.install_flag, p.number)))
-        // A scenario's own settings for this node (after the defaults, so they win).
-        .args(spec.install_args.iter().map(|(k, v)| format!("--{k}={v}")))
-        .env("HOME", &spec.home)
-        .env_remove("LD_PRELOAD")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().with_context(|| format!("failed to run harper install for node {}", spec.name))?;
-    let mut group = GroupKill(child.id());
-    let status = tokio::time::timeout(Duration::from_secs(180), child.wait())
-        .await
-        .map_err(|_| anyhow!("harper install of node {} took over 180 s; see {}", spec.name, log_path.display()))?
-        .with_context(|| format!("failed to run harper install for node {}", spec.name))?;
-    group.0 = None;
-    if !status.success() || !spec.root.join("harperdb-config.yaml").is_file() {
-        bail!(
-            "harper install of node {} failed ({status}): {}; see {}",
-            spec.name,
-            last_line(&log_path).unwrap_or_default(),
-            log_path.display()
-        );
+    let mut args = vec![
+        "--TC_AGREEMENT=yes".to_string(),
+        format!("--ROOTPATH={}", spec.root.display()),
+        format!("--HDB_ADMIN_USERNAME={user}"),
+        format!("--HDB_ADMIN_PASSWORD={password}"),
+        "--THREADS_COUNT=1".to_string(),
+        "--THREADS_DEBUG=false".to_string(),
+        "--LOGGING_STDSTREAMS=false".to_string(),
+        format!("--NODE_HOSTNAME={ip}"),
+        format!("--REPLICATION_HOSTNAME={ip}"),
+    ];
+    // Every listener on the node's own address: without the prefix the
+    // defaults bind all interfaces and two nodes collide.
+    args.extend(PORTS.iter().map(|p| format!("--{}={ip}:{}", p.install_flag, p.number)));
+    // A scenario's own settings for this node (after the defaults, so they win).
+    args.extend(spec.install_args.iter().map(|(k, v)| format!("--{k}={v}")));
+    args
+}
+
+/// Whether Harper has installed this node (its first start wrote the config).
+pub fn is_installed(spec: &NodeSpec) -> bool {
+    spec.root.join("harperdb-config.yaml").is_file()
+}
+
+/// Readies a node's folders for its first start: its HOME, its root with
+/// the scenarios' component deployed, and Harper's JWT signing keys when
+/// this machine has kept a pair (see `keep_jwt_keys`).
+pub fn prepare_node(harper: &Harper, spec: &NodeSpec) -> Result<()> {
+    fs::create_dir_all(&spec.home).with_context(|| format!("failed to create {}", spec.home.display()))?;
+    write_component(&spec.root.join("components").join(COMPONENT_NAME))?;
+    if let Some(kept) = jwt_keys_dir(harper).filter(|d| JWT_KEY_FILES.iter().all(|f| d.join(f).is_file())) {
+        let keys = spec.root.join("keys");
+        fs::create_dir_all(&keys).with_context(|| format!("failed to create {}", keys.display()))?;
+        for f in JWT_KEY_FILES {
+            fs::copy(kept.join(f), keys.join(f))
+                .with_context(|| format!("failed to copy {} into {}", kept.join(f).display(), keys.display()))?;
+        }
     }
-    write_component(&spec.root.join("components").join(COMPONENT_NAME))
+    Ok(())
+}
+
+/// The files of Harper's JWT signing key pair under `<root>/keys`. Harper
+/// makes them on install only when they are missing: a 4096-bit RSA pair,
+/// about 1.5 s of CPU per node, the largest single cost of an install. The
+/// pair signs operation tokens, which no scenario uses (they authenticate
+/// with Basic auth, and nodes replicate over TLS with their own
+/// certificates, which are still made per node), so the nodes a machine
+/// installs share the pair Harper made for the first of them.
+const JWT_KEY_FILES: [&str; 3] = [".jwtPass", ".jwtPrivate.key", ".jwtPublic.key"];
+
+fn jwt_keys_dir(harper: &Harper) -> Option<PathBuf> {
+    Some(cache_dir().ok()?.join(format!("harper-{}-jwt-keys", harper.version)))
+}
+
+/// Keeps the JWT key pair Harper made for an installed node, once per
+/// machine and Harper version (written to a temporary folder, then renamed,
+/// so a concurrent run sees all of it or none). Best effort: a run without
+/// it installs as Harper does.
+pub fn keep_jwt_keys(harper: &Harper, spec: &NodeSpec) {
+    let Some(dir) = jwt_keys_dir(harper) else { return };
+    if dir.is_dir() {
+        return;
+    }
+    let keys = spec.root.join("keys");
+    let kept = (|| -> Result<()> {
+        let parent = dir.parent().ok_or_else(|| anyhow!("no cache folder"))?;
+        fs::create_dir_all(parent)?;
+        let tmp = parent.join(format!(".jwt-keys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        for f in JWT_KEY_FILES {
+            fs::copy(keys.join(f), tmp.join(f))?;
+        }
+        if fs::rename(&tmp, &dir).is_err() {
+            // Another run kept its pair first.
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        Ok(())
+    })();
+    if let Err(e) = kept {
+        tracing::debug!("did not keep harper's JWT keys in {}: {e:#}", dir.display());
+    }
 }
 
 

@@ -1,5 +1,5 @@
 //! The Harper cluster, as a local backend runs it: nodes provisioned here
-//! (addresses, roots, HOMEs, `harper install`), started each in its own
+//! (addresses, roots, HOMEs, the component), installed and started each in its own
 //! process group, joined, watched, and torn down on every path.
 //!
 //! Its parts: `harper` (getting Harper, installing a node), `address`
@@ -77,13 +77,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Reserves addresses and installs one node per name under `out/node-<name>`.
+    /// Reserves addresses and readies one node per name under
+    /// `out/node-<name>` (folders and component); `start` installs it.
     pub async fn provision(
         harper: Harper,
         out: &Path,
         setups: &[NodeSetup],
         opts: &Options,
-        progress: &Progress,
         journal: &Journal,
     ) -> Result<Cluster> {
         let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
@@ -138,24 +138,12 @@ impl Cluster {
             journal,
             _addresses: addresses,
         };
-        // Written now, so the nodes' addresses and install processes are
-        // on record even if the install is interrupted.
+        // Written now, so the nodes' addresses are on record even if the
+        // run is interrupted before they start.
         cluster.write_manifest()?;
-        let step = progress.step(&format!(
-            "installing {} harper {} nodes on {}",
-            names.len(),
-            cluster.harper.version,
-            cluster.nodes.iter().map(|n| n.spec().ip.to_string()).collect::<Vec<_>>().join(", ")
-        ));
-        let installs: Vec<_> = cluster
-            .nodes
-            .iter()
-            .map(|n| harper::install_node(&cluster.harper, n.spec(), ADMIN_USER, &cluster.password))
-            .collect();
-        for r in futures::future::join_all(installs).await {
-            r?;
+        for n in &cluster.nodes {
+            harper::prepare_node(&cluster.harper, n.spec())?;
         }
-        step.finish("installed");
         Ok(cluster)
     }
 
@@ -211,12 +199,26 @@ impl Cluster {
         self.keep = true;
     }
 
-    /// Starts the named nodes and waits until each answers its operations API.
+    /// Starts the named nodes and waits until each answers its operations
+    /// API. A node's first start installs it (Harper installs itself when
+    /// started on a root it does not know, with the install settings).
     pub async fn start(&mut self, names: &[&str], progress: &Progress) -> Result<()> {
-        let step = progress.step(&format!("starting node {}", names.join(" and ")));
-        for name in names {
+        let installing: Vec<bool> = names.iter().map(|n| !harper::is_installed(self.node(n).spec())).collect();
+        let verb = if installing.iter().any(|i| *i) { "installing and starting" } else { "starting" };
+        let step = progress.step(&format!(
+            "{verb} harper {} node {} on {}",
+            self.harper.version,
+            names.join(" and "),
+            names.iter().map(|n| self.node(n).spec().ip.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+        for (name, install) in names.iter().zip(&installing) {
             let harper = self.harper.clone();
-            self.node_mut(name).spawn(&harper)?;
+            let args = if *install {
+                harper::install_args(self.node(name).spec(), ADMIN_USER, &self.password)
+            } else {
+                Vec::new()
+            };
+            self.node_mut(name).spawn(&harper, &args)?;
         }
         self.write_manifest()?;
         let bound = self.start_timeout;
@@ -258,6 +260,9 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         step.finish(&format!("ready in {:.1} s", start.elapsed().as_secs_f64()));
+        if let Some((name, _)) = names.iter().zip(&installing).find(|(_, i)| **i) {
+            harper::keep_jwt_keys(&self.harper, self.node(name).spec());
+        }
         Ok(())
     }
 
@@ -265,7 +270,7 @@ impl Cluster {
     /// waiting for it (the caller watches it come up).
     pub fn restart(&mut self, name: &str) -> Result<()> {
         let harper = self.harper.clone();
-        self.node_mut(name).spawn(&harper)?;
+        self.node_mut(name).spawn(&harper, &[])?;
         self.write_manifest()
     }
 

@@ -87,12 +87,15 @@ impl Node {
         self.child.is_some()
     }
 
-    pub(super) fn spawn(&mut self, harper: &Harper) -> anyhow::Result<()> {
+    /// Launches the node's process; `args` go to Harper's CLI (the install
+    /// settings on a first start).
+    pub(super) fn spawn(&mut self, harper: &Harper, args: &[String]) -> anyhow::Result<()> {
         use anyhow::Context;
         let stdout = OpenOptions::new().create(true).append(true).open(&self.spec.stdout)?;
         let stderr = OpenOptions::new().create(true).append(true).open(&self.spec.stderr)?;
         let mut cmd = tokio::process::Command::new(&harper.node);
         cmd.arg(&harper.cli)
+            .args(args)
             .env("HOME", &self.spec.home)
             .env_remove("LD_PRELOAD")
             .stdin(Stdio::null())
