@@ -328,8 +328,10 @@ impl Cluster {
             if start.elapsed() > bound {
                 bail!(
                     "nodes {joiner} and {target} did not both show each other connected within {} s \
-                     (cluster_status: {joiner} sees {target}: {a:?}, {target} sees {joiner}: {b:?})",
-                    bound.as_secs()
+                     (cluster_status: {joiner} sees {target}: {}; {target} sees {joiner}: {})",
+                    bound.as_secs(),
+                    seen(&a),
+                    seen(&b)
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -423,6 +425,16 @@ impl Drop for Cluster {
             }
             self.journal.leave("teardown", (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
         }
+    }
+}
+
+/// What one node's `cluster_status` said of its peer, in words (an error as
+/// its chain of causes: never a backtrace).
+fn seen(r: &Result<bool>) -> String {
+    match r {
+        Ok(true) => "connected".to_string(),
+        Ok(false) => "not connected".to_string(),
+        Err(e) => format!("{e:#}"),
     }
 }
 
