@@ -366,64 +366,11 @@ pub fn is_installed(spec: &NodeSpec) -> bool {
     spec.root.join("harperdb-config.yaml").is_file()
 }
 
-/// Readies a node's folders for its first start: its HOME, its root with
-/// the scenarios' component deployed, and Harper's JWT signing keys when
-/// this machine has kept a pair (see `keep_jwt_keys`).
-pub fn prepare_node(harper: &Harper, spec: &NodeSpec) -> Result<()> {
+/// Readies a node's folders for its first start: its HOME, and its root
+/// with the scenarios' component deployed.
+pub fn prepare_node(spec: &NodeSpec) -> Result<()> {
     fs::create_dir_all(&spec.home).with_context(|| format!("failed to create {}", spec.home.display()))?;
-    write_component(&spec.root.join("components").join(COMPONENT_NAME))?;
-    if let Some(kept) = jwt_keys_dir(harper).filter(|d| JWT_KEY_FILES.iter().all(|f| d.join(f).is_file())) {
-        let keys = spec.root.join("keys");
-        fs::create_dir_all(&keys).with_context(|| format!("failed to create {}", keys.display()))?;
-        for f in JWT_KEY_FILES {
-            fs::copy(kept.join(f), keys.join(f))
-                .with_context(|| format!("failed to copy {} into {}", kept.join(f).display(), keys.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// The files of Harper's JWT signing key pair under `<root>/keys`. Harper
-/// makes them on install only when they are missing: a 4096-bit RSA pair,
-/// about 1.5 s of CPU per node, the largest single cost of an install. The
-/// pair signs operation tokens, which no scenario uses (they authenticate
-/// with Basic auth, and nodes replicate over TLS with their own
-/// certificates, which are still made per node), so the nodes a machine
-/// installs share the pair Harper made for the first of them.
-const JWT_KEY_FILES: [&str; 3] = [".jwtPass", ".jwtPrivate.key", ".jwtPublic.key"];
-
-fn jwt_keys_dir(harper: &Harper) -> Option<PathBuf> {
-    Some(cache_dir().ok()?.join(format!("harper-{}-jwt-keys", harper.version)))
-}
-
-/// Keeps the JWT key pair Harper made for an installed node, once per
-/// machine and Harper version (written to a temporary folder, then renamed,
-/// so a concurrent run sees all of it or none). Best effort: a run without
-/// it installs as Harper does.
-pub fn keep_jwt_keys(harper: &Harper, spec: &NodeSpec) {
-    let Some(dir) = jwt_keys_dir(harper) else { return };
-    if dir.is_dir() {
-        return;
-    }
-    let keys = spec.root.join("keys");
-    let kept = (|| -> Result<()> {
-        let parent = dir.parent().ok_or_else(|| anyhow!("no cache folder"))?;
-        fs::create_dir_all(parent)?;
-        let tmp = parent.join(format!(".jwt-keys-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        for f in JWT_KEY_FILES {
-            fs::copy(keys.join(f), tmp.join(f))?;
-        }
-        if fs::rename(&tmp, &dir).is_err() {
-            // Another run kept its pair first.
-            let _ = fs::remove_dir_all(&tmp);
-        }
-        Ok(())
-    })();
-    if let Err(e) = kept {
-        tracing::debug!("did not keep harper's JWT keys in {}: {e:#}", dir.display());
-    }
+    write_component(&spec.root.join("components").join(COMPONENT_NAME))
 }
 
 

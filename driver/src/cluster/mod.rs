@@ -142,7 +142,7 @@ impl Cluster {
         // run is interrupted before they start.
         cluster.write_manifest()?;
         for n in &cluster.nodes {
-            harper::prepare_node(&cluster.harper, n.spec())?;
+            harper::prepare_node(n.spec())?;
         }
         Ok(cluster)
     }
@@ -260,9 +260,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         step.finish(&format!("ready in {:.1} s", start.elapsed().as_secs_f64()));
-        if let Some((name, _)) = names.iter().zip(&installing).find(|(_, i)| **i) {
-            harper::keep_jwt_keys(&self.harper, self.node(name).spec());
-        }
         Ok(())
     }
 
