@@ -26,6 +26,8 @@ pub struct Observed {
     /// The backlog's size (records committed while B was down).
     pub backlog: u64,
     pub transactions: u64,
+    /// Seconds A took to commit the backlog.
+    pub commit_seconds: f64,
     /// A's count, which B had to reach.
     pub records_a: u64,
     pub last_b: Option<u64>,
@@ -61,11 +63,11 @@ pub async fn once(
     step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
 
     let commits = workload::commit_batches(&a, TABLE, batches, progress);
-    match phases.time("backlog", cluster.supervise(commits)).await? {
-        Ok(_) => {}
+    let commit_seconds = match phases.time("backlog", cluster.supervise(commits)).await? {
+        Ok(secs) => secs,
         // Say so if A died under the commits, rather than only that it stopped answering.
         Err(e) => return Err(cluster.end("a").map_or(e, anyhow::Error::from)),
-    }
+    };
     let records_a = a.record_count(TABLE).await?;
 
     // From the moment B is launched: sample its memory, and poll its count.
@@ -146,6 +148,7 @@ pub async fn once(
     Ok(Observed {
         backlog: batches.transactions * batches.records,
         transactions: batches.transactions,
+        commit_seconds,
         records_a,
         last_b,
         catch_up,
@@ -214,6 +217,8 @@ impl Observed {
         };
         put("backlog_records", json!(self.backlog));
         put("transactions", json!(self.transactions));
+        put("commit_seconds", json!((self.commit_seconds * 1000.0).round() / 1000.0));
+        put("commit_records_per_second", json!((self.commit_seconds > 0.0).then(|| (self.backlog as f64 / self.commit_seconds).round())));
         put("records_a", json!(self.records_a));
         put("records_b", json!(self.last_b));
         put("catch_up_seconds", json!(self.catch_up));
