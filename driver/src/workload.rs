@@ -187,6 +187,12 @@ impl Batches {
     pub fn record_id(t: u64, r: u64) -> String {
         format!("{t}-{r}")
     }
+
+    /// The last record of each transaction, in order: the cheap question
+    /// (has each transaction reached B?) asked before the exact count.
+    pub fn last_ids(&self) -> Vec<String> {
+        (self.first..self.first + self.transactions).map(|t| Batches::record_id(t, self.records.saturating_sub(1))).collect()
+    }
 }
 
 /// Commits the batches on `api`, one operation per transaction so each
@@ -271,6 +277,13 @@ mod tests {
         })
         .await;
         (r, started.into_inner().unwrap(), most.into_inner(), finished.into_inner())
+    }
+
+    #[test]
+    fn the_probe_asks_for_the_last_record_of_each_transaction_of_its_backlog() {
+        let b = Batches { first: 40, transactions: 3, records: 500, payload_bytes: 1, in_flight: 4 };
+        assert_eq!(b.last_ids(), ["40-499", "41-499", "42-499"]);
+        assert_eq!(Batches::record_id(42, 499), "42-499");
     }
 
     #[tokio::test]

@@ -68,6 +68,7 @@ pub const SCENARIO: Scenario = Scenario {
     phases: &[
         ("stop_b", "stop B"),
         ("backlog", "backlog commit"),
+        ("count_a", "A's count"),
         ("restart", "restart"),
         ("catching_up", "catch-up"),
         ("after_catch_up", "after catch-up"),
