@@ -37,6 +37,9 @@ pub struct Observed {
     pub last_b: Option<u64>,
     /// Seconds from B's launch until its count matched A's.
     pub catch_up: Option<f64>,
+    /// Seconds from B's launch until it first held the last record of every
+    /// transaction (the rest of `catch_up` is mostly the exact count's scan).
+    pub all_transactions: Option<f64>,
     /// How B died, if it did on its own.
     pub death: Option<String>,
     pub samples: Vec<Sample>,
@@ -100,6 +103,7 @@ pub async fn once(
     // one that replays the backlog.
     let last_ids = batches.last_ids();
     let mut exact_at: Option<Instant> = None;
+    let mut all_transactions = None;
     while launched.elapsed() < timeout {
         // A stop from outside (of A or B) ends the run as interrupted; a
         // crash of B is this scenario's finding.
@@ -111,7 +115,10 @@ pub async fn once(
             death = Some(d);
             break;
         }
-        if let Ok(present) = transactions_on(&b, &last_ids).await {
+        let asked = Instant::now();
+        let probe = transactions_on(&b, &last_ids).await;
+        tracing::debug!(t = launched.elapsed().as_secs_f64(), took = asked.elapsed().as_secs_f64(), ?probe, "transactions on B");
+        if let Ok(present) = probe {
             if answered.is_none() {
                 answered = Some(Instant::now());
                 phases.record("restart", launched.elapsed());
@@ -122,6 +129,9 @@ pub async fn once(
                 last_ids.len(),
                 launched.elapsed().as_secs_f64()
             ));
+            if present >= last_ids.len() as u64 && all_transactions.is_none() {
+                all_transactions = Some(launched.elapsed().as_secs_f64());
+            }
             // Every transaction there: the exact count decides. Should it
             // still fall short, count again no sooner than 5 s later.
             if count_exactly(present, last_ids.len(), exact_at.map(|t| t.elapsed())) {
@@ -173,6 +183,7 @@ pub async fn once(
         records_a,
         last_b,
         catch_up,
+        all_transactions,
         death,
         samples,
         last_os,
@@ -265,6 +276,7 @@ impl Observed {
         put("records_a", json!(self.records_a));
         put("records_b", json!(self.last_b));
         put("catch_up_seconds", json!(self.catch_up));
+        put("all_transactions_on_b_seconds", json!(self.all_transactions));
         put("catch_up_records_per_second", json!(self.catch_up.filter(|s| *s > 0.0).map(|s| (self.backlog as f64 / s).round())));
         put("peak_rss_bytes", json!(peaks.api.map(|p| p.0)));
         put("peak_rss_at_seconds", json!(peaks.api.map(|p| p.1)));
