@@ -105,7 +105,7 @@ pub struct Args {
     /// backlog-memory: records per transaction (one upsert operation each).
     #[arg(long, default_value_t = DEFAULT_RECORDS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub records: u64,
-    /// backlog-memory: upserts in flight on A while it commits a backlog (the transactions stay as they are; above 1, A may store them differently: see the README).
+    /// backlog-memory: upserts in flight on A while it commits a backlog (the transactions stay as they are).
     #[arg(long, default_value_t = DEFAULT_COMMITS_IN_FLIGHT, value_name = "N", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..=64), |n| n as usize))]
     pub commits_in_flight: usize,
     /// backlog-memory: bytes of each record's payload string.
