@@ -136,8 +136,7 @@ fn a_backlog_sweep_measures_each_size_and_the_growth_of_anonymous_memory() {
     // a large slope; the default is for sweeps up to 320k records.
     let run = run_bounded(
         blobfail(&[
-            "run", "backlog-memory", "--sweep", "5000,10000,x1", "--growth-limit", "1000", "--after-catch-up", "1",
-            "--out", out.to_str().unwrap(),
+            "run", "backlog-memory", "--sweep", "5000,10000,x1", "--growth-limit", "1000", "--out", out.to_str().unwrap(),
         ]),
         Duration::from_secs(15 * 60),
     );
@@ -147,6 +146,12 @@ fn a_backlog_sweep_measures_each_size_and_the_growth_of_anonymous_memory() {
     assert_eq!(names, ["caught-up", "no-worker-oom", "peak-rss-below-limit", "peak-anon-below-limit", "memory-bounded"]);
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["status"] == "pass"), "{:#}", report["checks"]);
 
+    // A sweep samples 1 s after each catch-up unless --after-catch-up says otherwise.
+    let fig = &report["figures"];
+    assert_eq!(fig["after_catch_up_window_seconds"], 1.0, "{fig}");
+    let after = fig["after_catch_up_seconds"].as_f64().expect("after_catch_up_seconds");
+    assert!((3.0..6.0).contains(&after), "3 windows of 1 s took {after} s");
+    assert!(fig["count_a_seconds"].as_f64().is_some(), "A's exact count is a phase: {fig}");
     let sweep = report["figures"]["sweep"].as_array().expect("figures.sweep");
     let col = |k: &str| sweep.iter().map(|s| s[k].clone()).collect::<Vec<Value>>();
     assert_eq!(col("backlog_records"), [5000, 10000, 20000].map(Value::from));

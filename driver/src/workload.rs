@@ -171,31 +171,71 @@ pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bou
 
 /// The transactions of one backlog: `transactions` upserts of `records`
 /// records each, numbered from `first` (ids `<t>-<r>`, so the backlogs of a
-/// sweep never overwrite each other's records).
+/// sweep never overwrite each other's records), `in_flight` of them at a
+/// time.
 #[derive(Debug, Clone, Copy)]
 pub struct Batches {
     pub first: u64,
     pub transactions: u64,
     pub records: u64,
     pub payload_bytes: usize,
+    pub in_flight: usize,
+}
+
+impl Batches {
+    /// The id of record `r` of transaction `t`.
+    pub fn record_id(t: u64, r: u64) -> String {
+        format!("{t}-{r}")
+    }
+
+    /// The last record of each transaction, in order: the cheap question
+    /// (has each transaction reached B?) asked before the exact count.
+    pub fn last_ids(&self) -> Vec<String> {
+        (self.first..self.first + self.transactions).map(|t| Batches::record_id(t, self.records.saturating_sub(1))).collect()
+    }
 }
 
 /// Commits the batches on `api`, one operation per transaction so each
-/// replicates as one message.
+/// replicates as one message, `in_flight` at a time (more than one lets the
+/// driver send the next while A works on the last); the transactions, their
+/// records and their count stay the same whatever `in_flight` is.
 pub async fn commit_batches(api: &NodeApi, table: &str, batches: Batches, progress: &Progress) -> Result<f64> {
-    let Batches { first, transactions, records, payload_bytes } = batches;
-    let bar = progress.bar(&format!("committing {transactions} × {records} records on node {}", api.name), transactions);
+    let Batches { first, transactions, records, payload_bytes, in_flight } = batches;
+    let bar = progress.bar(
+        &format!("committing {transactions} × {records} records on node {} ({in_flight} in flight)", api.name),
+        transactions,
+    );
     let start = Instant::now();
     let payload = "x".repeat(payload_bytes);
-    for t in first..first + transactions {
-        let recs: Vec<_> = (0..records).map(|r| json!({"id": format!("{t}-{r}"), "payload": payload})).collect();
+    let payload = payload.as_str();
+    let each = &bar;
+    in_order(first..first + transactions, in_flight, |t| async move {
+        let recs: Vec<_> = (0..records).map(|r| json!({"id": Batches::record_id(t, r), "payload": payload})).collect();
         api.op(json!({"operation":"upsert","database":"data","table":table,"records":recs}), Duration::from_secs(120))
             .await?;
-        bar.inc();
-    }
+        each.inc();
+        Ok(())
+    })
+    .await?;
     let secs = start.elapsed().as_secs_f64();
     bar.finish(&format!("{} records in {secs:.1} s", transactions * records));
     Ok(secs)
+}
+
+/// Runs `f` on each item, started in order, at most `in_flight` at a time
+/// (a new one starts as soon as any finishes); the first error stops it:
+/// nothing more starts, and the ones in flight are dropped.
+pub async fn in_order<I, F, Fut>(items: I, in_flight: usize, f: F) -> Result<()>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut running = futures::stream::iter(items).map(f).buffer_unordered(in_flight.max(1));
+    while let Some(done) = running.next().await {
+        done?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,5 +249,61 @@ mod tests {
         assert_ne!(a, draw_ids(43, 400, 400));
         assert!(a.iter().all(|&n| n < 400));
         assert_eq!(a.len(), 400);
+    }
+
+    /// Runs `in_order` over 0..n with `in_flight`, each item taking a
+    /// different time; returns the start order, the largest number running
+    /// at once, and how many finished.
+    async fn schedule(n: u64, in_flight: usize, fail_at: Option<u64>) -> (Result<()>, Vec<u64>, usize, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        let started = Mutex::new(Vec::new());
+        let (running, most, finished) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let r = in_order(0..n, in_flight, |t| {
+            let (started, running, most, finished) = (&started, &running, &most, &finished);
+            async move {
+                started.lock().unwrap().push(t);
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Uneven durations, so later items overtake earlier ones.
+                tokio::time::sleep(Duration::from_millis(1 + (t * 7) % 5)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                if Some(t) == fail_at {
+                    anyhow::bail!("upsert {t} failed");
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .await;
+        (r, started.into_inner().unwrap(), most.into_inner(), finished.into_inner())
+    }
+
+    #[test]
+    fn the_probe_asks_for_the_last_record_of_each_transaction_of_its_backlog() {
+        let b = Batches { first: 40, transactions: 3, records: 500, payload_bytes: 1, in_flight: 4 };
+        assert_eq!(b.last_ids(), ["40-499", "41-499", "42-499"]);
+        assert_eq!(Batches::record_id(42, 499), "42-499");
+    }
+
+    #[tokio::test]
+    async fn commits_start_in_order_each_once_never_more_than_in_flight() {
+        for in_flight in [1, 2, 4, 8] {
+            let (r, started, most, finished) = schedule(40, in_flight, None).await;
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(started, (0..40).collect::<Vec<_>>(), "{in_flight} in flight");
+            assert_eq!(finished, 40, "{in_flight} in flight");
+            assert_eq!(most, in_flight, "{in_flight} in flight: at most that many at once, and that many when there is work");
+        }
+        // 0 means one at a time, not none.
+        let (_, started, most, _) = schedule(3, 0, None).await;
+        assert_eq!((started.len(), most), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_stops_the_backlog_with_its_error() {
+        let (r, started, _, finished) = schedule(40, 4, Some(5)).await;
+        assert_eq!(r.unwrap_err().to_string(), "upsert 5 failed");
+        assert!(started.len() < 40 && finished < 40, "started {started:?}, finished {finished}");
     }
 }

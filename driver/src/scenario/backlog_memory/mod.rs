@@ -28,6 +28,16 @@ pub const TABLE: &str = "Load";
 /// The seed's backlog: 40 transactions of 500 records (`x1` of a sweep).
 const DEFAULT_TRANSACTIONS: u64 = 40;
 const DEFAULT_RECORDS: u64 = 500;
+/// Upserts in flight while A commits a backlog: one, as the seed did. More
+/// gained nothing measurable on 2 shared cores (A's main and worker threads
+/// already fill them), and one sweep with 4 in flight saw A die of a SIGSEGV
+/// in LMDB's native code (see the README's sweep section).
+const DEFAULT_COMMITS_IN_FLIGHT: usize = 1;
+/// Seconds of sampling after a catch-up: a single run's plot shows whether
+/// B's memory comes back down; a sweep, judged on its peaks, keeps 1 s per
+/// size unless told otherwise.
+const DEFAULT_AFTER_CATCH_UP: f64 = 5.0;
+const DEFAULT_AFTER_CATCH_UP_SWEEP: f64 = 1.0;
 
 const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "caught-up", needs: &["a", "b"] },
@@ -58,6 +68,7 @@ pub const SCENARIO: Scenario = Scenario {
     phases: &[
         ("stop_b", "stop B"),
         ("backlog", "backlog commit"),
+        ("count_a", "A's count"),
         ("restart", "restart"),
         ("catching_up", "catch-up"),
         ("after_catch_up", "after catch-up"),
@@ -67,6 +78,7 @@ pub const SCENARIO: Scenario = Scenario {
     options: &[
         "transactions",
         "records",
+        "commits_in_flight",
         "payload_bytes",
         "catch_up_timeout",
         "rss_limit",
@@ -93,6 +105,9 @@ pub struct Args {
     /// backlog-memory: records per transaction (one upsert operation each).
     #[arg(long, default_value_t = DEFAULT_RECORDS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub records: u64,
+    /// backlog-memory: upserts in flight on A while it commits a backlog (the transactions stay as they are).
+    #[arg(long, default_value_t = DEFAULT_COMMITS_IN_FLIGHT, value_name = "N", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..=64), |n| n as usize))]
+    pub commits_in_flight: usize,
     /// backlog-memory: bytes of each record's payload string.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub payload_bytes: usize,
@@ -111,9 +126,9 @@ pub struct Args {
     /// backlog-memory --sweep: B's peak anonymous memory may grow by less than this many MiB per 10,000 records.
     #[arg(long, default_value_t = 5.0, value_name = "MIB")]
     pub growth_limit: f64,
-    /// backlog-memory: seconds to keep sampling B's memory after it caught up.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
-    pub after_catch_up: f64,
+    /// backlog-memory: seconds to keep sampling B's memory after it caught up [default: 5; with --sweep 1, after each size].
+    #[arg(long, value_name = "SECS")]
+    pub after_catch_up: Option<f64>,
     /// backlog-memory: also preload the blob-write shim on B (with --interval).
     #[arg(long)]
     pub shim_on_b: bool,
@@ -154,13 +169,20 @@ impl Args {
         if !(self.growth_limit.is_finite() && self.growth_limit > 0.0) {
             return Err(format!("--growth-limit must be a positive number of MiB per 10,000 records, got {}", self.growth_limit));
         }
-        if !(self.after_catch_up.is_finite() && self.after_catch_up >= 0.0 && self.after_catch_up <= 600.0) {
-            return Err(format!("--after-catch-up must be between 0 and 600 seconds, got {}", self.after_catch_up));
+        let after = self.after_catch_up();
+        if !(after.is_finite() && (0.0..=600.0).contains(&after)) {
+            return Err(format!("--after-catch-up must be between 0 and 600 seconds, got {after}"));
         }
         if !(self.catch_up_timeout.is_finite() && self.catch_up_timeout > 0.0 && self.catch_up_timeout <= 3600.0) {
             return Err(format!("--catch-up-timeout must be between 0 and 3600 seconds, got {}", self.catch_up_timeout));
         }
         Ok(())
+    }
+
+    /// Seconds of sampling after each catch-up: as given, else 5 for a
+    /// single run and 1 for each size of a sweep.
+    pub fn after_catch_up(&self) -> f64 {
+        self.after_catch_up.unwrap_or(if self.sweep.is_some() { DEFAULT_AFTER_CATCH_UP_SWEEP } else { DEFAULT_AFTER_CATCH_UP })
     }
 }
 
@@ -219,14 +241,20 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         None => vec![opts.transactions],
     };
     let timeout = Duration::from_secs_f64(opts.catch_up_timeout);
-    let after = Duration::from_secs_f64(opts.after_catch_up);
+    let after = Duration::from_secs_f64(opts.after_catch_up());
     let mut observed: Vec<Observed> = Vec::new();
     let mut first = 0;
     for (i, &count) in transactions.iter().enumerate() {
         if opts.sweep.is_some() {
             eprintln!("blobfail: backlog {} of {}: {count} × {} records", i + 1, transactions.len(), opts.records);
         }
-        let batches = Batches { first, transactions: count, records: opts.records, payload_bytes: opts.payload_bytes };
+        let batches = Batches {
+            first,
+            transactions: count,
+            records: opts.records,
+            payload_bytes: opts.payload_bytes,
+            in_flight: opts.commits_in_flight,
+        };
         first += count;
         let o = catch_up::once(cluster, batches, timeout, after, &mut phases, progress).await?;
         let caught_up = o.catch_up.is_some();
@@ -319,6 +347,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     };
 
     figures.insert("records_per_transaction".into(), json!(opts.records));
+    figures.insert("commits_in_flight".into(), json!(opts.commits_in_flight));
+    figures.insert("after_catch_up_window_seconds".into(), json!(opts.after_catch_up()));
     figures.insert("payload_bytes".into(), json!(opts.payload_bytes));
     figures.insert("rss_limit_bytes".into(), json!(opts.rss_limit));
     figures.insert("anon_limit_bytes".into(), json!(opts.anon_limit));
@@ -386,5 +416,34 @@ mod tests {
             assert!(parse_sweep(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_sweep("x").unwrap_err(), "\"x\" is not a backlog size (records from 1 to 100000000, or x<multiple> of 20000)");
+    }
+
+    fn parse(argv: &[&str]) -> Args {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: Args,
+        }
+        <Cmd as clap::Parser>::try_parse_from([&["blobfail"], argv].concat()).unwrap().args
+    }
+
+    #[test]
+    fn a_sweep_samples_1_s_after_each_catch_up_unless_told_and_a_single_run_5_s() {
+        assert_eq!(parse(&[]).after_catch_up(), 5.0);
+        assert_eq!(parse(&["--sweep", "x1,x4"]).after_catch_up(), 1.0);
+        assert_eq!(parse(&["--sweep", "x1,x4", "--after-catch-up", "5"]).after_catch_up(), 5.0);
+        assert_eq!(parse(&["--after-catch-up", "0"]).after_catch_up(), 0.0);
+        let bad = Args { after_catch_up: Some(-1.0), ..parse(&["--sweep", "x1"]) };
+        assert_eq!(bad.validate(&|_| false), Err("--after-catch-up must be between 0 and 600 seconds, got -1".to_string()));
+    }
+
+    #[test]
+    fn commits_in_flight_default_to_1_and_take_1_to_64() {
+        assert_eq!(parse(&[]).commits_in_flight, 1);
+        assert_eq!(parse(&["--commits-in-flight", "8"]).commits_in_flight, 8);
+        for bad in ["0", "65", "two"] {
+            let cmd = <Args as clap::Args>::augment_args(clap::Command::new("blobfail"));
+            assert!(cmd.try_get_matches_from(["blobfail", "--commits-in-flight", bad]).is_err(), "{bad}");
+        }
     }
 }
