@@ -1,5 +1,5 @@
 //! Every verdict seen both ways on a real two-node cluster: the checks that
-//! fail on stock harperdb 4.7.29 (tests/cluster_blob_save.rs) pass on a
+//! fail on stock harperdb 4.7.29 (tests/cluster/blob_save.rs) pass on a
 //! Harper with the blob-save containment, and the checks that pass there
 //! fail for a real cause (no fault injected, no shim preloaded, a limit
 //! below the measured peak). Each test drives the CLI as a user does.
