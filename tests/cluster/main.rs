@@ -7,7 +7,6 @@
 //! `cargo test --release --test cluster` selects them by what they need and
 //! the suite links one binary instead of one per file.
 
-mod all;
 mod attach;
 mod backlog_memory;
 mod blob_save;
