@@ -64,6 +64,7 @@ pub const SCENARIO: Scenario = Scenario {
         "requests",
         "concurrency",
         "settle",
+        "liveness_timeout",
         "failure_pattern",
         "uncaught_pattern",
         "cut_replication",
@@ -120,6 +121,9 @@ pub struct Args {
     /// blob-save: seconds B's record count may stay unchanged before it counts as settled.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub settle: f64,
+    /// blob-save: seconds a fresh upsert on A may take to reach B before liveness fails.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub liveness_timeout: f64,
     /// blob-save: log pattern of a contained blob-save failure (one line per fault expected on node B).
     #[arg(long, value_name = "TEXT", default_value = "Blob save failed for")]
     pub failure_pattern: String,
@@ -140,6 +144,9 @@ impl Args {
     pub fn validate(&self, _given: &dyn Fn(&str) -> bool) -> Result<(), String> {
         if !(self.settle.is_finite() && self.settle > 0.0 && self.settle <= 600.0) {
             return Err(format!("--settle must be between 0 and 600 seconds, got {}", self.settle));
+        }
+        if !(self.liveness_timeout.is_finite() && self.liveness_timeout > 0.0 && self.liveness_timeout <= 600.0) {
+            return Err(format!("--liveness-timeout must be between 0 and 600 seconds, got {}", self.liveness_timeout));
         }
         Ok(())
     }
@@ -265,7 +272,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             journal.decided(&peer);
             let live = match &b_death {
                 Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
-                None => observe::liveness(&a, &b, &probe_id).await,
+                None => observe::liveness(&a, &b, &probe_id, Duration::from_secs_f64(opts.liveness_timeout)).await,
             };
             journal.decided(&live.check);
             (peer, live)

@@ -18,10 +18,10 @@ pub struct Liveness {
     pub seconds: f64,
 }
 
-/// Upserts one fresh record on A and polls B's exact count until it rises.
-pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str) -> Liveness {
+/// Upserts one fresh record on A and polls B's exact count until it rises,
+/// for at most `bound` (`--liveness-timeout`) from the first count.
+pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str, bound: Duration) -> Liveness {
     let start = Instant::now();
-    let bound = Duration::from_secs(30);
     // B's count before the probe. One failed request is not a dead node:
     // a kept-alive connection B closes just as it is reused fails with
     // "connection closed before message completed" (seen once under a full

@@ -161,7 +161,10 @@ fn rust_file_create() {
     }
     let sb = Sandbox::new();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "rust_file_create", "--nocapture", "--test-threads=1"])
+    // The filter is this test's full name in its binary (the module path first).
+    let name = concat!(module_path!(), "::rust_file_create");
+    let name = name.split_once("::").map_or(name, |(_crate, path)| path);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env("BLOBFAIL_TEST_RUST_CHILD", sb.path());
     let run = run_preloaded(cmd, &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "4"), ("HARPER_TEST_BLOB_FAIL_ERRNO", "ENOSPC")]);
     assert_nth_failed(&run, 4, 20, &libc::ENOSPC.to_string());

@@ -90,6 +90,7 @@ fn bad_option_values_exit_2() {
             "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size like 1.5GiB or 1610612736; see `blobfail run --help`",
         ),
         (vec!["run", "blob-save", "--settle", "0"], "blobfail: --settle must be between 0 and 600 seconds, got 0"),
+        (vec!["run", "blob-save", "--liveness-timeout", "0"], "blobfail: --liveness-timeout must be between 0 and 600 seconds, got 0"),
         (
             vec!["run", "backlog-memory", "--b-setting", "THREADS_MAXHEAPMEMORY"],
             "blobfail: invalid value 'THREADS_MAXHEAPMEMORY' for '--b-setting <KEY=VALUE>': \"THREADS_MAXHEAPMEMORY\" is not KEY=VALUE (e.g. THREADS_MAXHEAPMEMORY=64); see `blobfail run --help`",

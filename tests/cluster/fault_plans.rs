@@ -1,7 +1,10 @@
-//! End-to-end: `blobfail run blob-save --fault all` on real two-node
-//! harperdb 4.7.29 clusters: every named plan on a fresh cluster, one matrix,
+//! End-to-end: `blobfail run blob-save --fault <plans>` on real two-node
+//! harperdb 4.7.29 clusters: each named plan on a fresh cluster, one matrix,
 //! one combined exit code, and per plan the exact verdicts 4.7.29 earns.
-//! One run covers every plan and the matrix, to keep the suite cheap.
+//! One run covers the plans and the matrix, to keep the suite cheap. The
+//! default plan, open-enoent, is left out here: its run with these options
+//! (100 GETs, seed 7) is the stock run of tests/cluster/blob_save.rs, which
+//! asserts what this matrix asserted of it.
 
 use std::time::Duration;
 
@@ -18,10 +21,9 @@ const CHECKS: [&str; 7] = [
     "damaged-reads-contained",
 ];
 
-/// Each plan's statuses on 4.7.29, in the order of `CHECKS`, and its verdict.
-const EXPECTED: [(&str, [&str; 7], &str); 5] = [
-    // A failed open: the save escapes, the record stays without its blob, reads of it hang.
-    ("open-enoent", ["pass", "fail", "fail", "pass", "pass", "fail", "fail"], "fail"),
+/// Each plan's statuses on 4.7.29, in the order of `CHECKS`, and its verdict
+/// (open-enoent's: tests/cluster/blob_save.rs).
+const EXPECTED: [(&str, [&str; 7], &str); 4] = [
     // A failed write: escapes with no path and no blob in it; truncated files.
     ("write-enospc", ["pass", "fail", "fail", "pass", "pass", "fail", "fail"], "fail"),
     // 4.7.29 never syncs a blob file: the plan injects nothing, and says so.
@@ -47,14 +49,14 @@ fn figure(r: &Value, name: &str) -> u64 {
 }
 
 #[test]
-fn every_fault_plan_on_harperdb_4_7_29_in_one_matrix() {
+fn every_other_fault_plan_on_harperdb_4_7_29_in_one_matrix() {
     let _one_cluster = cluster_lock();
     let dir = run_folder();
     let out = path_of(&dir);
     let run = run_bounded(
         blobfail(&[
-            "run", "blob-save", "--fault", "all", "--requests", "100", "--space", "2MiB", "--seed", "7", "--out",
-            out.to_str().unwrap(),
+            "run", "blob-save", "--fault", "write-enospc,fsync-eio,disk-full,slow-disk", "--requests", "100", "--space", "2MiB",
+            "--seed", "7", "--out", out.to_str().unwrap(),
         ]),
         Duration::from_secs(25 * 60),
     );
@@ -88,23 +90,6 @@ fn every_fault_plan_on_harperdb_4_7_29_in_one_matrix() {
     assert_eq!(header.split_whitespace().skip(1).collect::<Vec<_>>(), [&CHECKS[..], &["verdict"]].concat());
 
     let report = |plan: &str| reports.iter().find(|r| r["scenario"] == format!("blob-save/{plan}")).unwrap();
-
-    // open-enoent: every failed open leaves one record without its blob,
-    // every read of one hangs and logs one more uncaughtException.
-    let r = report("open-enoent");
-    let (faults, _) = faults_of(&out.join("blob-save/open-enoent/faults.jsonl"));
-    let n = faults.len() as u64;
-    assert!(n > 0);
-    assert_eq!(figure(r, "faults_injected"), n);
-    assert_eq!(figure(r, "records_damaged_on_b"), n, "{}", evidence(r, "nothing-lost"));
-    assert_eq!(figure(r, "reads_hung_on_b"), n, "{}", evidence(r, "damaged-reads-contained"));
-    assert_eq!(figure(r, "uncaught_during_damaged_reads"), n, "{}", evidence(r, "damaged-reads-contained"));
-    assert!(
-        evidence(r, "damaged-reads-contained").starts_with(&format!("{n} reads of damaged records on B: {n} hung (no answer within ")),
-        "{}",
-        evidence(r, "damaged-reads-contained")
-    );
-    assert!(evidence(r, "no-uncaught-exception").contains(&format!("{n} of the {n} faulted paths are among them")));
 
     // write-enospc: the escaped entries name no path and no blob, only the errno.
     let r = report("write-enospc");

@@ -1,10 +1,12 @@
 //! End-to-end: `blobfail run blob-save` on a real two-node harperdb 4.7.29
-//! cluster (installed from npm into the user cache when missing).
+//! cluster (installed from npm into the user cache when missing), and
+//! `blobfail run all`, whose blob-save run is the stock one.
 //!
 //! 4.7.29 predates Harper's fix, so the correct result is: the injector
 //! fired, B stays connected and live, but the blob-save failures escape as
 //! uncaughtException and are never logged as contained: exit 1.
 
+use std::path::Path;
 use std::time::Duration;
 
 use blobfail_suite::driver::*;
@@ -12,17 +14,28 @@ use serde_json::Value;
 
 const INTERVAL: u64 = 7;
 
+/// The stock run, made through `blobfail run all` so that one run on
+/// blob-save's side also answers for the combined report: blob-save with
+/// the default plan (open-enoent, 100 GETs, seed 7: the run `--fault all`
+/// makes for open-enoent, which tests/cluster/fault_plans.rs therefore
+/// leaves out) and a small backlog-memory, one report and exit code.
 #[test]
-fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
+fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_run_all_exits_1() {
     let _one_cluster = cluster_lock();
     let dir = run_folder();
-    let out = path_of(&dir);
+    let top = path_of(&dir);
     let run = run_bounded(
-        blobfail(&["run", "blob-save", "--requests", "100", "--seed", "7", "--out", out.to_str().unwrap()]),
+        blobfail(&[
+            "run", "all", "--requests", "100", "--seed", "7", "--transactions", "5", "--records", "100", "--after-catch-up", "1",
+            "--out", top.to_str().unwrap(),
+        ]),
         Duration::from_secs(15 * 60),
     );
-    let report: Value = read_json(&out.join("report.json"));
+    // blob-save fails on 4.7.29, so the whole run does.
     assert_eq!(run.code(), Some(1), "expected exit 1 (a check failed)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_run_all_combines_both_scenarios(&run, &top);
+    let out = top.join("blob-save");
+    let report: Value = read_json(&out.join("report.json"));
     assert_eq!(report["scenario"], "blob-save");
     assert_eq!(report["verdict"], "fail");
     // The default plan is today's run: every 7th blob write-open fails with ENOENT.
@@ -92,6 +105,15 @@ fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
     assert!(logged.starts_with("0 lines with \"Blob save failed for\""), "{logged}");
     let lost = &report["figures"]["blobs_unreadable_on_b"];
     assert!(lost.as_u64().unwrap() >= 1, "no damaged record found on B: {}", check(&report, "nothing-lost")["evidence"]);
+    // Every failed open leaves one record without its blob, and every read
+    // of one hangs and logs one more uncaughtException (what the fault-plan
+    // matrix asserts of open-enoent).
+    let figure = |name: &str| report["figures"][name].as_u64().unwrap_or_else(|| panic!("no figure {name} in {:#}", report["figures"]));
+    let damaged_reads = check(&report, "damaged-reads-contained")["evidence"].as_str().unwrap();
+    assert_eq!(figure("records_damaged_on_b"), n as u64, "{}", check(&report, "nothing-lost")["evidence"]);
+    assert_eq!(figure("reads_hung_on_b"), n as u64, "{damaged_reads}");
+    assert_eq!(figure("uncaught_during_damaged_reads"), n as u64, "{damaged_reads}");
+    assert!(damaged_reads.starts_with(&format!("{n} reads of damaged records on B: {n} hung (no answer within ")), "{damaged_reads}");
 
     // Figures a later issue relies on.
     let fig = &report["figures"];
@@ -102,16 +124,43 @@ fn blob_save_on_harperdb_4_7_29_catches_the_escaped_failures_and_exits_1() {
         assert!(fig[format!("{phase}_seconds")].as_f64().is_some(), "no {phase}_seconds in {fig}");
     }
 
-    // The same verdicts as JUnit for CI systems.
-    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    // The same verdicts as JUnit for CI systems (the run's junit.xml holds
+    // one suite per scenario).
+    let junit = std::fs::read_to_string(top.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"blob-save\" tests=\"7\" skipped=\"0\" errors=\"0\" failures=\"4\""), "{junit}");
 
     // The human report: one line per check.
     assert!(run.stdout.contains("PASS    injector-fired"), "{}", run.stdout);
     assert!(run.stdout.contains("FAIL    no-uncaught-exception"), "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("report: {}", out.join("report.json").display())), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("report: {}", top.join("report.json").display())), "{}", run.stdout);
 
     assert_nothing_left(&out);
+}
+
+/// `blobfail run all` gives one combined report and exit code, and each
+/// scenario keeps its own folder and report.
+fn assert_run_all_combines_both_scenarios(run: &Run, out: &Path) {
+    let combined: Value = read_json(&out.join("report.json"));
+    assert_eq!(combined["scenario"], "all");
+    assert_eq!(combined["verdict"], "fail");
+    let scenarios: Vec<&str> = combined["scenarios"].as_array().unwrap().iter().map(|s| s["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios, ["blob-save", "backlog-memory"]);
+    assert_eq!(check(&combined, "blob-save/no-uncaught-exception")["status"], "fail");
+    assert_eq!(check(&combined, "blob-save/liveness")["status"], "pass");
+    assert_eq!(check(&combined, "backlog-memory/caught-up")["status"], "pass");
+    // blob-save's seven checks and backlog-memory's four.
+    assert_eq!(combined["checks"].as_array().unwrap().len(), 11);
+    // Each scenario keeps its own folder and report.
+    for (sub, verdict) in [("blob-save", "fail"), ("backlog-memory", "pass")] {
+        let r = read_json(&out.join(sub).join("report.json"));
+        assert_eq!(r["verdict"], verdict, "{sub}");
+        assert_nothing_left(&out.join(sub));
+    }
+    assert!(out.join("backlog-memory/memory.svg").is_file());
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 2, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 11, "{junit}");
+    assert!(run.stdout.contains("all scenarios: FAIL (a check failed)"), "{}", run.stdout);
 }
 
 #[test]
@@ -128,44 +177,4 @@ fn a_panic_after_the_join_still_stops_every_node() {
     assert!(!out.join("report.json").exists(), "a panicked run wrote a report");
     assert_eq!(nodes_of(&out).len(), 2, "both nodes had been started");
     assert_nothing_left(&out);
-}
-
-#[test]
-fn keep_leaves_the_cluster_running_and_says_how_to_stop_it() {
-    let _one_cluster = cluster_lock();
-    let dir = run_folder();
-    let out = path_of(&dir);
-    let run = run_bounded(
-        blobfail(&["run", "blob-save", "--requests", "20", "--keep", "--out", out.to_str().unwrap()]),
-        Duration::from_secs(10 * 60),
-    );
-    let nodes = nodes_of(&out);
-    // Stop what --keep left, the way the driver says to, before asserting.
-    let stop_line = run.stdout.lines().find(|l| l.trim_start().starts_with("stop it with: kill -TERM -- ")).map(str::to_string);
-    let pgids: Vec<u32> = nodes.iter().map(|(_, pids)| *pids.last().unwrap()).collect();
-    let alive_before: Vec<bool> = pgids.iter().map(|&p| is_alive(p)).collect();
-    let listening: Vec<Vec<u16>> = nodes.iter().map(|(ip, _)| listening_ports(*ip)).collect();
-    for &pgid in &pgids {
-        // SAFETY: kill(2) on the process groups this test's driver run created and left running.
-        unsafe { libc::kill(-(pgid as i32), libc::SIGTERM) };
-    }
-    let start = std::time::Instant::now();
-    while pgids.iter().any(|&p| !group_members(p).is_empty()) && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for &pgid in &pgids {
-        if !group_members(pgid).is_empty() {
-            // SAFETY: as above; the group ignored SIGTERM for 30 s.
-            unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
-        }
-    }
-
-    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    assert_eq!(alive_before, vec![true, true], "--keep should leave both nodes running");
-    for (ports, (ip, _)) in listening.iter().zip(&nodes) {
-        assert!(ports.contains(&9925) && ports.contains(&9926), "{ip} listened on {ports:?} only");
-    }
-    let expected = format!("stop it with: kill -TERM -- -{} -{}", pgids[0], pgids[1]);
-    assert_eq!(stop_line.as_deref().map(str::trim), Some(expected.as_str()), "stdout:\n{}", run.stdout);
-    assert!(run.stdout.contains("operations http://"), "{}", run.stdout);
 }

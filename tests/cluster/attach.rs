@@ -1,8 +1,10 @@
 //! End-to-end: `blobfail run blob-save --attach` against a cluster the test
 //! provisioned itself with `--keep` (so it can read the shim's fault log on
 //! B, which attach mode cannot, and hold the remote verdicts against it),
-//! and the `--junit` file read back as XML against `report.json`. The kept
-//! cluster is stopped by its process groups at the end, on every path.
+//! and the `--junit` file read back as XML against `report.json`; what
+//! `--keep` leaves and says; attach runs interrupted; attach refusing a
+//! cluster without the scenario's table. The kept cluster is stopped by its
+//! process groups at the end, on every path.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,8 +106,13 @@ fn assert_junit_matches(junit: &Path, report: &Value) {
     assert_eq!(suite.attribute("tests"), Some(checks.len().to_string().as_str()), "{text}");
 }
 
+/// One cluster, kept by a local run with `--keep`, serves every attach run
+/// here in turn (each would otherwise cost a cluster of its own): first the
+/// `--keep` note itself is checked, then an attach run is judged against
+/// the shim's own fault log, then attach runs are interrupted, and last the
+/// scenario's table is dropped to see attach refuse a cluster without it.
 #[test]
-fn attach_judges_a_running_cluster_through_its_api_alone() {
+fn attach_runs_against_a_cluster_kept_with_keep() {
     let _one_cluster = cluster_lock();
     let kept_dir = run_folder();
     let kept_out = path_of(&kept_dir);
@@ -114,25 +121,57 @@ fn attach_judges_a_running_cluster_through_its_api_alone() {
         Duration::from_secs(10 * 60),
     );
     let (password, pgids) = kept(&run.stdout);
-    let cluster = KeptCluster { pgids };
+    let cluster = KeptCluster { pgids: pgids.clone() };
     assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    keep_leaves_the_cluster_running_and_says_how_to_stop_it(&run, &kept_out, &pgids);
+    let nodes = nodes_of(&kept_out);
+    let (ops_a, ops_b) = (format!("http://{}:9925", nodes[0].0), format!("http://{}:9925", nodes[1].0));
+
+    attach_judges_a_running_cluster_through_its_api_alone(&kept_out, &password, &ops_a, &ops_b);
+    an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it_was(&password, &pgids, &nodes);
+    attach_to_a_cluster_without_the_table_stops_at_once(&password, &ops_a, &ops_b);
+
+    drop(cluster);
+    assert_nothing_left(&kept_out);
+}
+
+/// What `--keep` leaves: both nodes running and listening, and the note
+/// saying how to reach them and how to stop them (their process groups,
+/// as cluster.json has them).
+fn keep_leaves_the_cluster_running_and_says_how_to_stop_it(run: &Run, kept_out: &Path, stop_pgids: &[u32]) {
+    let nodes = nodes_of(kept_out);
+    let pgids: Vec<u32> = nodes.iter().map(|(_, pids)| *pids.last().unwrap()).collect();
+    let alive: Vec<bool> = pgids.iter().map(|&p| is_alive(p)).collect();
+    assert_eq!(alive, vec![true, true], "--keep should leave both nodes running");
+    for (ip, _) in &nodes {
+        let ports = listening_ports(*ip);
+        assert!(ports.contains(&9925) && ports.contains(&9926), "{ip} listened on {ports:?} only");
+    }
+    let stop_line = run.stdout.lines().find(|l| l.trim_start().starts_with("stop it with: kill -TERM -- ")).map(str::trim);
+    let expected = format!("stop it with: kill -TERM -- -{} -{}", pgids[0], pgids[1]);
+    assert_eq!(stop_line, Some(expected.as_str()), "stdout:\n{}", run.stdout);
+    assert_eq!(stop_pgids, pgids);
+    assert!(run.stdout.contains("operations http://"), "{}", run.stdout);
+}
+
+/// An attach run judged through the API alone, held against the shim's
+/// fault log on B (on this machine only because the test owns the cluster),
+/// and the `--junit` file read back as XML against `report.json`.
+fn attach_judges_a_running_cluster_through_its_api_alone(kept_out: &Path, password: &str, ops_a: &str, ops_b: &str) {
     let local = read_json(&kept_out.join("report.json"));
     // The run folder's junit.xml is the same rendering as --junit.
     assert_junit_matches(&kept_out.join("junit.xml"), &local);
     let faults_before = local["figures"]["faults_injected"].as_u64().unwrap();
-    let nodes = nodes_of(&kept_out);
-    let (ip_a, ip_b) = (nodes[0].0, nodes[1].0);
-    let (ops_a, ops_b) = (format!("http://{ip_a}:9925"), format!("http://{ip_b}:9925"));
 
     let dir = run_folder();
     let out = path_of(&dir);
     let junit = out.join("ci-junit.xml");
     let out_run = out.join("run");
     let mut cmd = blobfail(&[
-        "run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--requests", "60", "--seed", "5",
+        "run", "blob-save", "--attach", "--node-a", ops_a, "--node-b", ops_b, "--requests", "60", "--seed", "5",
         "--out", out_run.to_str().unwrap(), "--junit", junit.to_str().unwrap(),
     ]);
-    cmd.env("BLOBFAIL_PASSWORD", &password);
+    cmd.env("BLOBFAIL_PASSWORD", password);
     let start = Instant::now();
     let attach = run_bounded(cmd, Duration::from_secs(5 * 60));
     let took = start.elapsed();
@@ -186,8 +225,13 @@ fn attach_judges_a_running_cluster_through_its_api_alone() {
     let lost = check(&report, "nothing-lost")["evidence"].as_str().unwrap();
     assert!(lost.starts_with(&format!("{} of ", new_faults.len())), "{lost}");
     assert!(took < Duration::from_secs(60), "attach took {took:?}");
+}
 
-    // Without the scenario's table, attach stops at once with what to deploy.
+/// Without the scenario's table, attach stops at once with what to deploy
+/// (last: it drops the kept cluster's table).
+fn attach_to_a_cluster_without_the_table_stops_at_once(password: &str, ops_a: &str, ops_b: &str) {
+    let dir = run_folder();
+    let out = path_of(&dir);
     let script = r#"
 import base64, json, sys, urllib.request
 url, password = sys.argv[1], sys.argv[2]
@@ -196,9 +240,9 @@ auth = base64.b64encode(("admin:" + password).encode()).decode()
 req = urllib.request.Request(url, body, {"content-type": "application/json", "authorization": "Basic " + auth})
 print(urllib.request.urlopen(req, timeout=30).read().decode())
 "#;
-    let dropped = std::process::Command::new("python3").args(["-c", script, &format!("{ops_a}/"), &password]).output().expect("python3");
+    let dropped = std::process::Command::new("python3").args(["-c", script, &format!("{ops_a}/"), password]).output().expect("python3");
     assert!(String::from_utf8_lossy(&dropped.stdout).contains("successfully deleted"), "{dropped:?}");
-    let mut cmd = blobfail(&["run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--password", &password]);
+    let mut cmd = blobfail(&["run", "blob-save", "--attach", "--node-a", ops_a, "--node-b", ops_b, "--password", password]);
     cmd.arg("--out").arg(out.join("missing"));
     let missing = run_bounded(cmd, Duration::from_secs(60));
     assert_eq!(missing.code(), Some(2), "{}", missing.stderr);
@@ -209,9 +253,6 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
         missing.stderr
     );
     assert!(last.contains("blobfail component --out DIR"), "{last}");
-
-    drop(cluster);
-    assert_nothing_left(&kept_out);
 }
 
 
@@ -219,19 +260,11 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
 /// terminal), each in the workload: a partial report marked interrupted,
 /// every check unknown with the reason, exit 2, nothing of the run left
 /// running, and the attached cluster left as it was (still serving).
-#[test]
-fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it_was() {
-    let _one_cluster = cluster_lock();
-    let kept_dir = run_folder();
-    let kept_out = path_of(&kept_dir);
-    let run = run_bounded(
-        blobfail(&["run", "blob-save", "--keep", "--requests", "20", "--seed", "8", "--out", kept_out.to_str().unwrap()]),
-        Duration::from_secs(10 * 60),
-    );
-    let (password, pgids) = kept(&run.stdout);
-    let cluster = KeptCluster { pgids: pgids.clone() };
-    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let nodes = nodes_of(&kept_out);
+fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it_was(
+    password: &str,
+    pgids: &[u32],
+    nodes: &[(std::net::Ipv4Addr, Vec<u32>)],
+) {
     let (ops_a, ops_b) = (format!("http://{}:9925", nodes[0].0), format!("http://{}:9925", nodes[1].0));
 
     let dir = run_folder();
@@ -241,7 +274,7 @@ fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it
             "run", "blob-save", "--attach", "--node-a", &ops_a, "--node-b", &ops_b, "--requests", "1000000", "--concurrency", "4",
             "--out", out.to_str().unwrap(),
         ]);
-        cmd.env("BLOBFAIL_PASSWORD", &password);
+        cmd.env("BLOBFAIL_PASSWORD", password);
         let mut run = Watched::spawn(cmd);
         run.wait_for("blobfail: GET /LargeLocation/{n} on node a", Duration::from_secs(120));
         run.signal(sig);
@@ -278,7 +311,4 @@ fn an_interrupted_attach_run_keeps_a_partial_report_and_leaves_the_cluster_as_it
         assert!(pgids.iter().all(|&p| is_alive(p)), "{by}: the attached cluster's nodes were stopped");
         assert!(nodes.iter().all(|(ip, _)| listening_ports(*ip).contains(&9925)), "{by}: the attached cluster stopped answering");
     }
-
-    drop(cluster);
-    assert_nothing_left(&kept_out);
 }

@@ -1,5 +1,5 @@
 //! Every verdict seen both ways on a real two-node cluster: the checks that
-//! fail on stock harperdb 4.7.29 (tests/cluster_blob_save.rs) pass on a
+//! fail on stock harperdb 4.7.29 (tests/cluster/blob_save.rs) pass on a
 //! Harper with the blob-save containment, and the checks that pass there
 //! fail for a real cause (no fault injected, no shim preloaded, a limit
 //! below the measured peak). Each test drives the CLI as a user does.
@@ -312,7 +312,12 @@ fn cutting_replication_after_the_load_fails_peer_connected_and_liveness() {
     let dir = run_folder();
     let out = path_of(&dir);
     let run = run_bounded(
-        blobfail(&["run", "blob-save", "--cut-replication", "--requests", "60", "--seed", "7", "--out", out.to_str().unwrap()]),
+        // A cut B never sees the probe: liveness waits out its whole bound,
+        // so the bound is short (a healthy B sees it within 0.3 s).
+        blobfail(&[
+            "run", "blob-save", "--cut-replication", "--liveness-timeout", "5", "--requests", "60", "--seed", "7", "--out",
+            out.to_str().unwrap(),
+        ]),
         BOUND,
     );
     let report = read_json(&out.join("report.json"));
@@ -340,6 +345,9 @@ fn cutting_replication_after_the_load_fails_peer_connected_and_liveness() {
         live.starts_with(&format!("upsert of \"blobfail-liveness-7\" on A did not reach B: B's record_count stayed {records_b} (was {records_b}) for ")),
         "{live}"
     );
+    // It waited out the bound it was given, and no longer.
+    let waited = report["figures"]["liveness_seconds"].as_f64().unwrap();
+    assert!((5.0..15.0).contains(&waited), "liveness waited {waited} s with a 5 s bound: {live}");
     assert!(report["figures"]["replication_cut_seconds"].as_f64().is_some_and(|s| s < 30.0), "{}", report["figures"]);
     assert!(run.stderr.contains(&format!("cutting replication: remove_node of {a_ip} on node B: B lists no connection to A (")), "{}", run.stderr);
     // B's own account of the cut: it dropped its subscriptions to A.

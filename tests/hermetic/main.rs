@@ -1,0 +1,10 @@
+//! The driver's tests that need nothing: no network, no cluster (its
+//! command line, its refusals, the containment fixture's patch).
+//!
+//! One test binary for the group, one module per subject:
+//! `cargo test --release --test hermetic`.
+
+mod cli;
+mod containment;
+mod errors;
+mod fault_options;

@@ -1,0 +1,11 @@
+//! The shim preloaded into real C, Python, Node, Rust and coreutils
+//! programs; nothing else needed (no network, no cluster).
+//!
+//! One test binary for the group, one module per subject:
+//! `cargo test --release --test shim`.
+
+mod config;
+mod entry_points;
+mod real_programs;
+mod reliability;
+mod write_path;
