@@ -6,29 +6,6 @@ use std::time::Duration;
 
 use blobfail_suite::driver::*;
 
-fn fails_with(args: &[&str], env: &[(&str, &str)], expect: &str) {
-    let dir = run_folder();
-    let out = path_of(&dir);
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--out", out.to_str().unwrap()]);
-    let mut cmd = blobfail(&all);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let run = run_bounded(cmd, Duration::from_secs(120));
-    assert_eq!(run.code(), Some(2), "args {args:?}: stderr {}", run.stderr);
-    // Progress lines (" ...") may come first; the error is one line, last.
-    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let (error, progress) = lines.split_last().unwrap_or_else(|| panic!("nothing on stderr"));
-    assert!(progress.iter().all(|l| l.ends_with(" ...")), "expected one error line on stderr, got:\n{}", run.stderr);
-    assert!(error.starts_with("blobfail: "), "{error}");
-    assert!(error.contains(expect), "expected {expect:?} in: {error}");
-    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("Backtrace"), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
-    assert!(!out.join("report.json").exists(), "a failed run wrote a report");
-    assert!(!out.join("cluster.json").exists(), "a failed run started nodes");
-}
-
 #[test]
 fn a_harper_path_that_does_not_exist_is_one_line_and_exit_2() {
     fails_with(&["run", "blob-save", "--harper", "/nonexistent/harper"], &[], "--harper /nonexistent/harper does not exist");

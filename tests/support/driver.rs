@@ -322,22 +322,42 @@ pub fn assert_one_line_error(run: &Run, expect: &str) {
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
 }
 
+/// Runs blobfail with `args` (and `--out` a fresh folder) and `env`, and
+/// asserts the answer to bad input or a missing environment: exit 2, one
+/// error line containing `expect` after any progress lines, no panic or
+/// backtrace, nothing on stdout, no report written and no node started.
+pub fn fails_with(args: &[&str], env: &[(&str, &str)], expect: &str) {
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--out", out.to_str().unwrap()]);
+    let mut cmd = blobfail(&all);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = run_bounded(cmd, Duration::from_secs(120));
+    assert_eq!(run.code(), Some(2), "args {args:?}: stderr {}", run.stderr);
+    // Progress lines (" ...") may come first; the error is one line, last.
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (error, progress) = lines.split_last().unwrap_or_else(|| panic!("nothing on stderr"));
+    assert!(progress.iter().all(|l| l.ends_with(" ...")), "expected one error line on stderr, got:\n{}", run.stderr);
+    assert!(error.starts_with("blobfail: "), "{error}");
+    assert!(error.contains(expect), "expected {expect:?} in: {error}");
+    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("Backtrace"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
+    assert!(!out.join("report.json").exists(), "a failed run wrote a report");
+    assert!(!out.join("cluster.json").exists(), "a failed run started nodes");
+}
+
 /// A stand-in harper CLI (a node script) that answers `version` with
-/// 4.7.29 and `install` by creating the root's config, but once started
-/// never listens and never says it is ready.
+/// 4.7.29, but once started (the first start installs a node) never
+/// listens and never says it is ready.
 pub fn harper_that_never_gets_ready(dir: &Path) -> PathBuf {
     let script = dir.join("never-ready-harper.js");
     std::fs::write(
         &script,
-        "const fs = require('fs');\n\
-         const [cmd, ...rest] = process.argv.slice(2);\n\
+        "const [cmd] = process.argv.slice(2);\n\
          if (cmd === 'version') { console.log('4.7.29'); process.exit(0); }\n\
-         if (cmd === 'install') {\n\
-         \x20 const root = rest.find((a) => a.startsWith('--ROOTPATH=')).slice('--ROOTPATH='.length);\n\
-         \x20 fs.mkdirSync(root, { recursive: true });\n\
-         \x20 fs.writeFileSync(root + '/harperdb-config.yaml', '# fake\\n');\n\
-         \x20 process.exit(0);\n\
-         }\n\
          console.log('a harper that never gets ready');\n\
          setInterval(() => {}, 1000);\n",
     )
