@@ -11,17 +11,7 @@ use std::time::Duration;
 use blobfail_suite::driver::*;
 use serde_json::Value;
 
-const CHECKS: [&str; 7] = [
-    "injector-fired",
-    "blob-save-failure-logged",
-    "no-uncaught-exception",
-    "peer-connected",
-    "liveness",
-    "nothing-lost",
-    "damaged-reads-contained",
-];
-
-/// Each plan's statuses on 4.7.29, in the order of `CHECKS`, and its verdict
+/// Each plan's statuses on 4.7.29, in the order of `BLOB_SAVE_CHECKS`, and its verdict
 /// (open-enoent's: tests/cluster/blob_save.rs).
 const EXPECTED: [(&str, [&str; 7], &str); 4] = [
     // A failed write: escapes with no path and no blob in it; truncated files.
@@ -73,7 +63,7 @@ fn every_other_fault_plan_on_harperdb_4_7_29_in_one_matrix() {
         assert_eq!(r["figures"]["fault_plan"]["plan"], plan, "{:#}", r["figures"]);
         let line = format!("blobfail: fault plan {}", r["figures"]["fault"].as_str().unwrap());
         assert!(run.stderr.contains(&line), "no {line:?} in stderr");
-        let got: Vec<&str> = CHECKS.iter().map(|c| check(r, c)["status"].as_str().unwrap()).collect();
+        let got: Vec<&str> = BLOB_SAVE_CHECKS.iter().map(|c| check(r, c)["status"].as_str().unwrap()).collect();
         assert_eq!(got, want, "{plan}: {:#}", r["checks"]);
         assert_eq!(r["verdict"], verdict, "{plan}");
         // Its own folder, report and fault log, written as soon as it was done.
@@ -87,7 +77,7 @@ fn every_other_fault_plan_on_harperdb_4_7_29_in_one_matrix() {
         assert_eq!(cells, expect_cells, "row {row}");
     }
     let header = run.stdout.lines().find(|l| l.starts_with("run ")).expect("the matrix header");
-    assert_eq!(header.split_whitespace().skip(1).collect::<Vec<_>>(), [&CHECKS[..], &["verdict"]].concat());
+    assert_eq!(header.split_whitespace().skip(1).collect::<Vec<_>>(), [&BLOB_SAVE_CHECKS[..], &["verdict"]].concat());
 
     let report = |plan: &str| reports.iter().find(|r| r["scenario"] == format!("blob-save/{plan}")).unwrap();
 

@@ -11,16 +11,6 @@ use std::time::{Duration, Instant};
 use blobfail_suite::driver::*;
 use serde_json::Value;
 
-const BLOB_SAVE_CHECKS: [&str; 7] = [
-    "injector-fired",
-    "blob-save-failure-logged",
-    "no-uncaught-exception",
-    "peer-connected",
-    "liveness",
-    "nothing-lost",
-    "damaged-reads-contained",
-];
-
 /// Asserts nothing of the run is alive (by pid, by process group, by any
 /// process naming the run folder) and none of its addresses listens.
 fn assert_run_gone(out: &Path) {

@@ -305,6 +305,17 @@ pub fn processes_mentioning(path: &Path) -> Vec<(u32, String)> {
     found
 }
 
+/// blob-save's checks, in the order its report lists them.
+pub const BLOB_SAVE_CHECKS: [&str; 7] = [
+    "injector-fired",
+    "blob-save-failure-logged",
+    "no-uncaught-exception",
+    "peer-connected",
+    "liveness",
+    "nothing-lost",
+    "damaged-reads-contained",
+];
+
 /// Asserts that a run ended with one clear error line on stderr, exit 2,
 /// and nothing on stdout.
 pub fn assert_one_line_error(run: &Run, expect: &str) {
