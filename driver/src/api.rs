@@ -29,7 +29,8 @@ pub enum BlobRead {
     Failed(String),
 }
 
-pub use crate::cluster::address::{OPS_PORT, REST_PORT};
+pub use crate::ports::{OPS_PORT, REST_PORT};
+pub use crate::text::shorten;
 
 impl NodeApi {
     pub fn new(name: &str, ip: std::net::Ipv4Addr, user: &str, password: &str) -> Result<Self> {
@@ -209,15 +210,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// At most `max` characters of `s` on one line, with an ellipsis when cut.
-pub fn shorten(s: &str, max: usize) -> String {
-    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
 }

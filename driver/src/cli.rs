@@ -421,7 +421,7 @@ mod tests {
         assert_eq!(parse_setting("THREADS_MAXHEAPMEMORY="), Err("THREADS_MAXHEAPMEMORY has no value (e.g. THREADS_MAXHEAPMEMORY=64)".into()));
         assert!(parse_setting("THREADS MAX=1").unwrap_err().contains("is not a Harper setting name"));
         // The run's own: every listener's address, the root, the credentials.
-        for port in crate::cluster::address::PORTS {
+        for port in crate::ports::PORTS {
             assert_eq!(
                 parse_setting(&format!("{}=127.0.0.9:1", port.install_flag)),
                 Err(format!("{} is set by blobfail itself (each node's address, root and credentials are the run's)", port.install_flag))

@@ -19,10 +19,12 @@ mod junit;
 mod model;
 mod monitor;
 mod nemesis;
+mod ports;
 mod progress;
 mod report;
 mod runner;
 mod scenario;
+mod text;
 mod workload;
 
 use std::process::ExitCode;
@@ -45,14 +47,14 @@ fn main() -> ExitCode {
         .init();
     let outcome: Result<Status> = match cli.command {
         Command::Run(args) => cli::request(args, &matches).and_then(runner::run),
-        Command::Component { out } => cluster::harper::write_component(&out).map(|()| {
-            let files: Vec<&str> = cluster::harper::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
+        Command::Component { out } => cluster::install::write_component(&out).map(|()| {
+            let files: Vec<&str> = cluster::install::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
             println!(
                 "wrote the blobfail component ({}) to {}\n\
                  deploy it on every node: copy the folder to <harper root>/components/{}/ and restart Harper",
                 files.join(", "),
                 out.display(),
-                cluster::harper::COMPONENT_NAME
+                cluster::install::COMPONENT_NAME
             );
             Status::Pass
         }),

@@ -76,17 +76,7 @@ impl Check {
     }
 }
 
-/// At most `max` characters of a log line, cut in the middle: its start says
-/// what happened, its end names the file.
-pub fn shorten_middle(line: &str, max: usize) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    if chars.len() <= max {
-        return line.to_string();
-    }
-    let head = max * 3 / 5;
-    let tail = max - head - 1;
-    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
-}
+pub use crate::text::shorten_middle;
 
 /// Why a run, or a node of it, stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,12 +2,14 @@
 //! (addresses, roots, HOMEs, the component), installed and started each in its own
 //! process group, joined, watched, and torn down on every path.
 //!
-//! Its parts: `harper` (getting Harper, installing a node), `address`
+//! Its parts: `harper` (getting Harper), `install` (a node's install
+//! settings and folders), `address`
 //! (reserving loopback addresses; the table of node ports), `node` (one
 //! node process and how it ended).
 
 pub mod address;
 pub mod harper;
+pub mod install;
 pub mod node;
 
 use std::net::Ipv4Addr;
@@ -21,8 +23,10 @@ use crate::api::NodeApi;
 use crate::journal::Journal;
 use crate::model::Halt;
 use crate::progress::Progress;
-use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress, OPS_PORT, REPLICATION_PORT, REST_PORT};
-pub use harper::{resolve_harper, Harper, RESERVED_SETTINGS};
+use crate::ports::{OPS_PORT, REPLICATION_PORT, REST_PORT};
+use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress};
+pub use harper::{resolve_harper, Harper};
+pub use install::RESERVED_SETTINGS;
 pub use node::{Node, NodeSpec, StopRecord};
 
 const ADMIN_USER: &str = "admin";
@@ -142,7 +146,7 @@ impl Cluster {
         // run is interrupted before they start.
         cluster.write_manifest()?;
         for n in &cluster.nodes {
-            harper::prepare_node(n.spec())?;
+            install::prepare_node(n.spec())?;
         }
         Ok(cluster)
     }
@@ -203,7 +207,7 @@ impl Cluster {
     /// API. A node's first start installs it (Harper installs itself when
     /// started on a root it does not know, with the install settings).
     pub async fn start(&mut self, names: &[&str], progress: &Progress) -> Result<()> {
-        let installing: Vec<bool> = names.iter().map(|n| !harper::is_installed(self.node(n).spec())).collect();
+        let installing: Vec<bool> = names.iter().map(|n| !install::is_installed(self.node(n).spec())).collect();
         let verb = if installing.iter().any(|i| *i) { "installing and starting" } else { "starting" };
         let step = progress.step(&format!(
             "{verb} harper {} node {} on {}",
@@ -214,7 +218,7 @@ impl Cluster {
         for (name, install) in names.iter().zip(&installing) {
             let harper = self.harper.clone();
             let args = if *install {
-                harper::install_args(self.node(name).spec(), ADMIN_USER, &self.password)
+                install::install_args(self.node(name).spec(), ADMIN_USER, &self.password)
             } else {
                 Vec::new()
             };

@@ -14,8 +14,9 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::harper::{tail, Harper};
-use crate::api::{shorten, NodeApi};
+use super::harper::Harper;
+use crate::api::NodeApi;
+use crate::text::{shorten, tail};
 use crate::model::Halt;
 
 /// Where one node lives and how it is reached.
