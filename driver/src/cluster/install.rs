@@ -54,25 +54,38 @@ pub const RESERVED_SETTINGS: [&str; 10] = [
 /// not know yet runs the install, then starts), which costs one Node process
 /// and one load of Harper's bundle less than `harper install` followed by
 /// `harper` (1.5–2 s of CPU per node).
-pub fn install_args(spec: &NodeSpec, user: &str, password: &str) -> Vec<String> {
+///
+/// They go in the node's environment, never on its command line: every
+/// local user can read `/proc/PID/cmdline` for the node's whole life, while
+/// `/proc/PID/environ` is its user's alone. Harper 4.7.29 reads each install
+/// setting from the variable of the same name when no `--NAME=` argument
+/// gives it (`assignCMDENVVariables`: argv first, then the environment;
+/// config settings by name whatever their case).
+pub fn install_env(spec: &NodeSpec, user: &str, password: &str) -> Vec<(String, String)> {
     let ip = spec.ip;
-    let mut args = vec![
-        "--TC_AGREEMENT=yes".to_string(),
-        format!("--ROOTPATH={}", spec.root.display()),
-        format!("--HDB_ADMIN_USERNAME={user}"),
-        format!("--HDB_ADMIN_PASSWORD={password}"),
-        "--THREADS_COUNT=1".to_string(),
-        "--THREADS_DEBUG=false".to_string(),
-        "--LOGGING_STDSTREAMS=false".to_string(),
-        format!("--NODE_HOSTNAME={ip}"),
-        format!("--REPLICATION_HOSTNAME={ip}"),
-    ];
+    let mut env: Vec<(String, String)> = [
+        ("TC_AGREEMENT", "yes".to_string()),
+        ("ROOTPATH", spec.root.display().to_string()),
+        ("HDB_ADMIN_USERNAME", user.to_string()),
+        ("HDB_ADMIN_PASSWORD", password.to_string()),
+        ("THREADS_COUNT", "1".to_string()),
+        ("THREADS_DEBUG", "false".to_string()),
+        ("LOGGING_STDSTREAMS", "false".to_string()),
+        ("NODE_HOSTNAME", ip.to_string()),
+        ("REPLICATION_HOSTNAME", ip.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     // Every listener on the node's own address: without the prefix the
     // defaults bind all interfaces and two nodes collide.
-    args.extend(PORTS.iter().map(|p| format!("--{}={ip}:{}", p.install_flag, p.number)));
+    env.extend(PORTS.iter().map(|p| (p.install_flag.to_string(), format!("{ip}:{}", p.number))));
     // A scenario's own settings for this node (after the defaults, so they win).
-    args.extend(spec.install_args.iter().map(|(k, v)| format!("--{k}={v}")));
-    args
+    for (k, v) in &spec.install_args {
+        env.retain(|(have, _)| !have.eq_ignore_ascii_case(k));
+        env.push((k.clone(), v.clone()));
+    }
+    env
 }
 
 /// Whether Harper has installed this node (its first start wrote the config).
@@ -90,6 +103,31 @@ pub fn prepare_node(spec: &NodeSpec) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_install_settings_are_environment_with_a_scenarios_own_last() {
+        let spec = NodeSpec {
+            name: "b".into(),
+            ip: "127.0.0.3".parse().unwrap(),
+            dir: "/r/node-b".into(),
+            root: "/r/node-b/root".into(),
+            home: "/r/node-b/home".into(),
+            stdout: "/r/node-b/stdout.log".into(),
+            stderr: "/r/node-b/stderr.log".into(),
+            hdb_log: "/r/node-b/root/log/hdb.log".into(),
+            env: Vec::new(),
+            install_args: vec![("THREADS_COUNT".into(), "2".into()), ("LOGGING_LEVEL".into(), "debug".into())],
+        };
+        let env = install_env(&spec, "admin", "s3cret");
+        let get = |k: &str| env.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        assert_eq!(get("HDB_ADMIN_PASSWORD"), ["s3cret"]);
+        assert_eq!(get("ROOTPATH"), ["/r/node-b/root"]);
+        assert_eq!(get("HTTP_PORT"), ["127.0.0.3:9926"]);
+        assert_eq!(get("REPLICATION_SECUREPORT"), ["127.0.0.3:9933"]);
+        // A scenario's setting replaces the driver's, once.
+        assert_eq!(get("THREADS_COUNT"), ["2"]);
+        assert_eq!(env.last().unwrap(), &("LOGGING_LEVEL".to_string(), "debug".to_string()));
+    }
 
     #[test]
     fn the_component_files_are_the_ones_in_the_source_tree() {

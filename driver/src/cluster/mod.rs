@@ -217,12 +217,12 @@ impl Cluster {
         ));
         for (name, install) in names.iter().zip(&installing) {
             let harper = self.harper.clone();
-            let args = if *install {
-                install::install_args(self.node(name).spec(), ADMIN_USER, &self.password)
+            let env = if *install {
+                install::install_env(self.node(name).spec(), ADMIN_USER, &self.password)
             } else {
                 Vec::new()
             };
-            self.node_mut(name).spawn(&harper, &args)?;
+            self.node_mut(name).spawn(&harper, &env)?;
         }
         self.write_manifest()?;
         let bound = self.start_timeout;

@@ -88,15 +88,15 @@ impl Node {
         self.child.is_some()
     }
 
-    /// Launches the node's process; `args` go to Harper's CLI (the install
-    /// settings on a first start).
-    pub(super) fn spawn(&mut self, harper: &Harper, args: &[String]) -> anyhow::Result<()> {
+    /// Launches the node's process; `install` is extra environment (the
+    /// install settings on a first start): its command line holds nothing
+    /// but Harper's CLI, so no other user can read a setting there.
+    pub(super) fn spawn(&mut self, harper: &Harper, install: &[(String, String)]) -> anyhow::Result<()> {
         use anyhow::Context;
         let stdout = OpenOptions::new().create(true).append(true).open(&self.spec.stdout)?;
         let stderr = OpenOptions::new().create(true).append(true).open(&self.spec.stderr)?;
         let mut cmd = tokio::process::Command::new(&harper.node);
         cmd.arg(&harper.cli)
-            .args(args)
             .env("HOME", &self.spec.home)
             .env_remove("LD_PRELOAD")
             .stdin(Stdio::null())
@@ -110,7 +110,7 @@ impl Node {
                 cmd.env_remove(k);
             }
         }
-        for (k, v) in &self.spec.env {
+        for (k, v) in self.spec.env.iter().chain(install) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().with_context(|| format!("failed to start node {}", self.spec.name))?;
