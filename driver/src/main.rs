@@ -25,6 +25,7 @@ mod report;
 mod runner;
 mod scenario;
 mod text;
+mod topology;
 mod workload;
 
 use std::process::ExitCode;

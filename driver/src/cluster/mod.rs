@@ -23,6 +23,7 @@ use crate::api::NodeApi;
 use crate::journal::Journal;
 use crate::model::Halt;
 use crate::progress::Progress;
+use crate::topology::NodeId;
 use crate::ports::{OPS_PORT, REPLICATION_PORT, REST_PORT};
 use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress};
 pub use harper::{resolve_harper, Harper};
@@ -50,9 +51,9 @@ impl Default for Options {
 }
 
 /// What a scenario asks of one node before it is installed and started.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeSetup {
-    pub name: &'static str,
+    pub name: NodeId,
     /// Extra environment of the node's process (e.g. the fault plan on B).
     pub env: Vec<(String, String)>,
     /// Extra `harper install` settings (`KEY`, `value` for `--KEY=value`).
@@ -60,8 +61,8 @@ pub struct NodeSetup {
 }
 
 impl NodeSetup {
-    pub fn plain(name: &'static str) -> NodeSetup {
-        NodeSetup { name, ..Default::default() }
+    pub fn plain(name: impl Into<NodeId>) -> NodeSetup {
+        NodeSetup { name: name.into(), env: Vec::new(), install_args: Vec::new() }
     }
 }
 
@@ -90,7 +91,7 @@ impl Cluster {
         opts: &Options,
         journal: &Journal,
     ) -> Result<Cluster> {
-        let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
+        let names: Vec<&str> = setups.iter().map(|s| s.name.as_str()).collect();
         let addresses = match &opts.addresses {
             Some(ips) if ips.len() != names.len() => {
                 bail!("--addresses needs {} addresses (one per node), got {}", names.len(), ips.len())
@@ -104,7 +105,7 @@ impl Cluster {
         };
         let mut nodes = Vec::new();
         for (setup, addr) in setups.iter().zip(&addresses) {
-            let name = setup.name;
+            let name = setup.name.as_str();
             let dir = out.join(format!("node-{name}"));
             let root = dir.join("root");
             // Harper listens on a unix socket inside its root; sun_path holds 107 bytes.
@@ -273,6 +274,35 @@ impl Cluster {
         let harper = self.harper.clone();
         self.node_mut(name).spawn(&harper, &[])?;
         self.write_manifest()
+    }
+
+    /// SIGKILL to the named node's process group (a nemesis: not a stop
+    /// from outside, and not the teardown's).
+    pub async fn kill(&mut self, name: &str) -> Option<StopRecord> {
+        self.node_mut(name).kill().await
+    }
+
+    /// SIGSTOP or SIGCONT to the named node's process group; its pid.
+    pub fn signal_group(&self, name: &str, sig: nix::sys::signal::Signal) -> Result<u32> {
+        self.node(name).signal_group(sig)
+    }
+
+    /// Waits until the named node answers its operations API again, for at
+    /// most `bound`; the seconds that took.
+    pub async fn wait_answering(&mut self, name: &str, bound: Duration) -> Result<f64> {
+        let start = Instant::now();
+        loop {
+            if let Some(end) = self.node_mut(name).end() {
+                return Err(end.into());
+            }
+            if self.node(name).api().op(json!({"operation":"user_info"}), Duration::from_secs(2)).await.is_ok() {
+                return Ok(start.elapsed().as_secs_f64());
+            }
+            if start.elapsed() > bound {
+                bail!("node {name} did not answer its operations API within {:.0} s", bound.as_secs_f64());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `cluster.json` beside the nodes: their addresses, pids and logs, so a

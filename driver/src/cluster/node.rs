@@ -217,6 +217,31 @@ impl Node {
         }
     }
 
+    /// SIGKILL to the node's whole process group at once, as a crash or a
+    /// power cut would end it (no grace, no handler runs), waiting until the
+    /// group is gone. Blobfail's own doing: not a stop from outside.
+    pub async fn kill(&mut self) -> Option<StopRecord> {
+        let mut child = self.child.take()?;
+        let pid = self.pid?;
+        let status = self.exited.or_else(|| child.try_wait().ok().flatten());
+        self.stopped_by_driver = status.is_none();
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let mut stopping = Stopping { child, pid, status, signal: "SIGKILL", grace: Duration::ZERO, start: Instant::now() };
+        loop {
+            if let Some(rec) = stopping.poll(self) {
+                return Some(rec);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT to the node's whole process group.
+    pub fn signal_group(&self, sig: Signal) -> anyhow::Result<u32> {
+        let pid = self.pid.filter(|_| self.child.is_some()).ok_or_else(|| anyhow::anyhow!("node {} is not running", self.spec.name))?;
+        killpg(Pid::from_raw(pid as i32), sig).map_err(|e| anyhow::anyhow!("{} to node {}'s process group {pid}: {e}", sig.as_str(), self.spec.name))?;
+        Ok(pid)
+    }
+
     fn begin_stop(&mut self, grace: Duration) -> Option<Stopping> {
         let mut child = self.child.take()?;
         let pid = self.pid?;

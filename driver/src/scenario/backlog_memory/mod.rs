@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
+use crate::topology::Topology;
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
@@ -215,7 +216,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         let shim = fault::find_shim(local.shim.as_deref())?;
         b_setup.env = FaultPlan::blob_writes(shim, interval, fault_log.clone()).env();
     }
-    let mut backend = Backend::local(local, &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");
@@ -262,13 +263,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     phases.enter("checks");
 
     let b_spec = cluster.node("b").spec().clone();
-    let log_text = std::fs::read_to_string(&b_spec.hdb_log).unwrap_or_default();
-    let stdout_text = std::fs::read_to_string(&b_spec.stdout).unwrap_or_default();
-    let stderr_text = std::fs::read_to_string(&b_spec.stderr).unwrap_or_default();
+    use crate::harper_log::{read_node_log, read_output};
     let oom = checks::no_worker_oom(&[
-        (b_spec.hdb_log.as_path(), log_text.as_str()),
-        (b_spec.stdout.as_path(), stdout_text.as_str()),
-        (b_spec.stderr.as_path(), stderr_text.as_str()),
+        (b_spec.hdb_log.as_path(), read_node_log(&b_spec.hdb_log)),
+        (b_spec.stdout.as_path(), read_output(&b_spec.stdout)),
+        (b_spec.stderr.as_path(), read_output(&b_spec.stderr)),
     ]);
     let mut figures = Map::new();
     let mut files = Map::new();
