@@ -21,30 +21,23 @@
 //! disarmed: injecting with a configuration other than the one asked for
 //! would make a test's result mean something else than its author thinks.
 
-pub const VAR_INTERVAL: &str = "HARPER_TEST_BLOB_FAIL_INTERVAL";
-pub const VAR_PATH: &str = "HARPER_TEST_BLOB_FAIL_PATH";
-pub const VAR_OPS: &str = "HARPER_TEST_BLOB_FAIL_OPS";
-pub const VAR_ERRNO: &str = "HARPER_TEST_BLOB_FAIL_ERRNO";
-pub const VAR_SKIP: &str = "HARPER_TEST_BLOB_FAIL_SKIP";
-pub const VAR_MAX: &str = "HARPER_TEST_BLOB_FAIL_MAX";
-pub const VAR_LOG: &str = "HARPER_TEST_BLOB_FAIL_LOG";
-pub const VAR_CALLS: &str = "HARPER_TEST_BLOB_FAIL_CALLS";
-pub const VAR_SPACE: &str = "HARPER_TEST_BLOB_FAIL_SPACE";
-pub const VAR_DELAY: &str = "HARPER_TEST_BLOB_FAIL_DELAY";
-pub const VAR_SCOPE: &str = "HARPER_TEST_BLOB_FAIL_SCOPE";
-pub const VAR_URING: &str = "HARPER_TEST_BLOB_FAIL_IO_URING";
-/// Set by the shim itself under `SCOPE=tree`: how descendants find the
-/// shared counters (`<fd>:<inode>` of a memfd they inherit).
-pub const VAR_TREE: &str = "HARPER_TEST_BLOB_FAIL_TREE";
-/// Not ours, but it decides whether we can see Node's opens at all.
-pub const VAR_IO_URING: &str = "UV_USE_IO_URING";
+pub use blobfail_vocab::vars::{
+    CALLS as VAR_CALLS, DELAY as VAR_DELAY, ERRNO as VAR_ERRNO, INTERVAL as VAR_INTERVAL, IO_URING as VAR_URING,
+    LOG as VAR_LOG, MAX as VAR_MAX, OPS as VAR_OPS, PATH as VAR_PATH, SCOPE as VAR_SCOPE, SKIP as VAR_SKIP,
+    SPACE as VAR_SPACE, TREE as VAR_TREE, UV_USE_IO_URING as VAR_IO_URING,
+};
+pub use blobfail_vocab::units::{parse_duration_ns, parse_u64};
+pub use blobfail_vocab::{errno::parse as parse_errno, parse_calls, Calls, Family, FAMILIES};
+#[cfg(test)]
+pub use blobfail_vocab::{errno::name as errno_name, errno::NAMES as ERRNO_NAMES};
+use blobfail_vocab::units::parse_size;
 
 /// Longest accepted `HARPER_TEST_BLOB_FAIL_PATH`, in bytes.
 pub const MAX_NEEDLE: usize = 256;
 /// Longest accepted `HARPER_TEST_BLOB_FAIL_LOG`, in bytes (PATH_MAX less the NUL).
 pub const MAX_LOG_PATH: usize = 4095;
 
-const DEFAULT_NEEDLE: &[u8] = b"/blobs/";
+const DEFAULT_NEEDLE: &[u8] = blobfail_vocab::vars::DEFAULT_PATH.as_bytes();
 
 /// Which opens can match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,71 +55,6 @@ impl Ops {
             Ops::Write => "write",
             Ops::All => "all",
         }
-    }
-}
-
-/// The families of calls that can fail (`HARPER_TEST_BLOB_FAIL_CALLS`), each
-/// with its own counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Open = 0,
-    Write = 1,
-    Sync = 2,
-    Close = 3,
-    Rename = 4,
-    Truncate = 5,
-    Mkdir = 6,
-    Unlink = 7,
-}
-
-pub const FAMILIES: [Family; 8] = [
-    Family::Open,
-    Family::Write,
-    Family::Sync,
-    Family::Close,
-    Family::Rename,
-    Family::Truncate,
-    Family::Mkdir,
-    Family::Unlink,
-];
-
-impl Family {
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Open => "open",
-            Family::Write => "write",
-            Family::Sync => "sync",
-            Family::Close => "close",
-            Family::Rename => "rename",
-            Family::Truncate => "truncate",
-            Family::Mkdir => "mkdir",
-            Family::Unlink => "unlink",
-        }
-    }
-
-    pub const fn bit(self) -> u8 {
-        1 << self as u8
-    }
-
-    /// Families whose calls name a descriptor, which the shim must track.
-    pub const fn on_descriptors(self) -> bool {
-        matches!(self, Family::Write | Family::Sync | Family::Close | Family::Truncate)
-    }
-}
-
-/// A set of families, as a bit per [`Family`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Calls(pub u8);
-
-impl Calls {
-    pub const OPEN: Calls = Calls(Family::Open.bit());
-
-    pub fn has(self, f: Family) -> bool {
-        self.0 & f.bit() != 0
-    }
-
-    pub fn any_on_descriptors(self) -> bool {
-        FAMILIES.iter().any(|&f| f.on_descriptors() && self.has(f))
     }
 }
 
@@ -343,16 +271,16 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     let space = match get(VAR_SPACE) {
         None => None,
         Some(raw) => match parse_size(raw) {
-            Some(v) => Some(v),
-            None => {
-                problem(VAR_SPACE, raw, "not a size: a whole number of bytes, or with B, KiB, MiB or GiB (e.g. 10MiB)");
+            Ok(v) => Some(v),
+            Err(e) => {
+                problem(VAR_SPACE, raw, e.what());
                 None
             }
         },
     };
     let delay_ns = match get(VAR_DELAY) {
         None => 0,
-        Some(raw) => parse_duration_ns(raw).unwrap_or_else(|| {
+        Some(raw) => parse_delay(raw).unwrap_or_else(|| {
             problem(VAR_DELAY, raw, "not a duration: a whole number with ns, us, ms or s (e.g. 50ms), up to 1 hour");
             0
         }),
@@ -404,62 +332,12 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     })
 }
 
-/// Plain decimal digits only: no sign, no spaces, no hex, no overflow.
-/// Leading zeros are fine, however many (`000…0007` is 7).
-pub fn parse_u64(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in raw {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(v)
-}
-
-/// A comma list of family names (any case), or `all`. No empty items.
-pub fn parse_calls(raw: &[u8]) -> Option<Calls> {
-    let mut bits = 0u8;
-    for item in raw.split(|&b| b == b',') {
-        if item.eq_ignore_ascii_case(b"all") {
-            bits |= FAMILIES.iter().fold(0, |acc, f| acc | f.bit());
-            continue;
-        }
-        let f = FAMILIES.iter().find(|f| f.name().as_bytes().eq_ignore_ascii_case(item))?;
-        bits |= f.bit();
-    }
-    Some(Calls(bits))
-}
-
-/// Digits, then a unit from `units` (any case; the empty unit only when
-/// listed), times that unit's factor, without overflow.
-fn parse_with_unit(raw: &[u8], units: &[(&str, u64)]) -> Option<u64> {
-    let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
-    let value = parse_u64(&raw[..digits])?;
-    let unit = &raw[digits..];
-    let &(_, factor) = units.iter().find(|(u, _)| u.as_bytes().eq_ignore_ascii_case(unit))?;
-    value.checked_mul(factor)
-}
-
-/// `SPACE`: bytes, or a whole number of B, KiB, MiB, GiB (`10MiB`).
-pub fn parse_size(raw: &[u8]) -> Option<u64> {
-    parse_with_unit(raw, &[("", 1), ("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)])
-}
-
 /// Longest accepted `DELAY`: one hour.
 pub const MAX_DELAY_NS: u64 = 3600 * 1_000_000_000;
 
-/// `DELAY`: a whole number with `ns`, `us`, `ms` or `s` (`50ms`, `2s`); a
-/// bare `0` is no delay. Up to [`MAX_DELAY_NS`].
-pub fn parse_duration_ns(raw: &[u8]) -> Option<u64> {
-    if raw == b"0" {
-        return Some(0);
-    }
-    let ns = parse_with_unit(raw, &[("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)])?;
-    (ns <= MAX_DELAY_NS).then_some(ns)
+/// `DELAY` up to [`MAX_DELAY_NS`].
+fn parse_delay(raw: &[u8]) -> Option<u64> {
+    parse_duration_ns(raw).filter(|&ns| ns <= MAX_DELAY_NS)
 }
 
 /// Whether libuv would turn io_uring on for this `UV_USE_IO_URING` value:
@@ -475,57 +353,6 @@ pub fn uv_io_uring_on(raw: &[u8]) -> bool {
     }
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     rest[..digits].iter().any(|&b| b != b'0')
-}
-
-/// The errno names a fault is most often asked to look like.
-pub const ERRNO_NAMES: &[(&str, i32)] = &[
-    ("ENOENT", libc::ENOENT),
-    ("EIO", libc::EIO),
-    ("ENOSPC", libc::ENOSPC),
-    ("EACCES", libc::EACCES),
-    ("EPERM", libc::EPERM),
-    ("EMFILE", libc::EMFILE),
-    ("ENFILE", libc::ENFILE),
-    ("EROFS", libc::EROFS),
-    ("EDQUOT", libc::EDQUOT),
-    ("EEXIST", libc::EEXIST),
-    ("EISDIR", libc::EISDIR),
-    ("ENOTDIR", libc::ENOTDIR),
-    ("ENAMETOOLONG", libc::ENAMETOOLONG),
-    ("ELOOP", libc::ELOOP),
-    ("EINTR", libc::EINTR),
-    ("EAGAIN", libc::EAGAIN),
-    ("ENOMEM", libc::ENOMEM),
-    ("EBUSY", libc::EBUSY),
-    ("ETXTBSY", libc::ETXTBSY),
-    ("EFBIG", libc::EFBIG),
-    ("EINVAL", libc::EINVAL),
-    ("ENXIO", libc::ENXIO),
-    ("ENODEV", libc::ENODEV),
-    ("ESTALE", libc::ESTALE),
-    ("EOVERFLOW", libc::EOVERFLOW),
-];
-
-/// Largest errno value the kernel ABI allows (`-4095..-1` are errors).
-const MAX_ERRNO: u64 = 4095;
-
-/// A name from [`ERRNO_NAMES`] (any case) or a number from 1 to 4095.
-pub fn parse_errno(raw: &[u8]) -> Option<i32> {
-    if let Some(&(_, v)) = ERRNO_NAMES
-        .iter()
-        .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(raw))
-    {
-        return Some(v);
-    }
-    match parse_u64(raw)? {
-        v @ 1..=MAX_ERRNO => Some(v as i32),
-        _ => None,
-    }
-}
-
-/// The name of `errno` when it has one in [`ERRNO_NAMES`].
-pub fn errno_name(errno: i32) -> Option<&'static str> {
-    ERRNO_NAMES.iter().find(|&&(_, v)| v == errno).map(|&(n, _)| n)
 }
 
 #[cfg(test)]
@@ -653,12 +480,12 @@ mod tests {
         assert_eq!(d.space_errno(), libc::ENOSPC);
         assert_eq!(armed(&[(VAR_SPACE, b"1"), (VAR_ERRNO, b"EIO")]).space_errno(), libc::EIO);
         for (raw, want) in [(&b"0"[..], Some(0)), (b"12", Some(12)), (b"3B", Some(3)), (b"2kib", Some(2048)), (b"1GiB", Some(1 << 30)),
-                            (b"1 MiB", None), (b"1MB", None), (b"MiB", None), (b"-1", None), (b"99999999999999GiB", None)] {
-            assert_eq!(parse_size(raw), want, "{raw:?}");
+                            (b"1.5KiB", Some(1536)), (b"1 MiB", None), (b"1MB", None), (b"MiB", None), (b"-1", None), (b"99999999999999GiB", None)] {
+            assert_eq!(parse_size(raw).ok(), want, "{raw:?}");
         }
         for (raw, want) in [(&b"0"[..], Some(0)), (b"50ms", Some(50_000_000)), (b"2s", Some(2_000_000_000)), (b"7us", Some(7_000)),
                             (b"9ns", Some(9)), (b"3600s", Some(MAX_DELAY_NS)), (b"3601s", None), (b"50", None), (b"1m", None), (b"ms", None)] {
-            assert_eq!(parse_duration_ns(raw), want, "{raw:?}");
+            assert_eq!(parse_delay(raw), want, "{raw:?}");
         }
         for bad in [&b"open,"[..], b",open", b"open,,write", b"opens", b"open write", b"read"] {
             assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, bad)]), [VAR_CALLS], "{bad:?}");
@@ -701,6 +528,30 @@ mod tests {
             Some(n * factor).filter(|&b| b <= u64::MAX as u128)
         }
 
+        /// A size: digits, an optional `.digits` fraction, a binary unit;
+        /// the bytes rounded down, when they fit in 64 bits.
+        fn model_size(v: &[u8]) -> Option<u128> {
+            let text = std::str::from_utf8(v).ok()?;
+            let int_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let (int, rest) = text.split_at(int_end);
+            let (frac, unit) = match rest.strip_prefix('.') {
+                Some(r) => {
+                    let e = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+                    if e == 0 {
+                        return None;
+                    }
+                    r.split_at(e)
+                }
+                None => ("", rest),
+            };
+            let units = [("", 1u128), ("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("tib", 1 << 40)];
+            let &(_, factor) = units.iter().find(|(u, _)| *u == unit.to_ascii_lowercase())?;
+            let whole = model_number(int.as_bytes())? as u128 * factor;
+            let frac = &frac[..frac.len().min(30)];
+            let part = if frac.is_empty() { 0 } else { frac.parse::<u128>().ok()? * factor / 10u128.pow(frac.len() as u32) };
+            Some(whole + part).filter(|&b| whole <= u64::MAX as u128 && b <= u64::MAX as u128)
+        }
+
         /// The value of a string of plain ASCII digits, None when it is not one or exceeds u64.
         fn model_number(v: &[u8]) -> Option<u64> {
             if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
@@ -736,9 +587,7 @@ mod tests {
                         .iter()
                         .any(|n| n.as_bytes() == item)
                 }),
-                VAR_SPACE => {
-                    model_with_unit(v, &[("", 1), ("b", 1), ("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30)]).is_some()
-                }
+                VAR_SPACE => model_size(v).is_some(),
                 VAR_DELAY => {
                     v == b"0"
                         || model_with_unit(v, &[("ns", 1), ("us", 1000), ("ms", 1_000_000), ("s", 1_000_000_000)])
@@ -865,5 +714,21 @@ mod tests {
                 prop_assert_eq!(parse_u64(&raw), model_number(&raw));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod vocab_agrees_with_libc {
+    /// The vocabulary's errno numbers are Linux's; this libc must agree.
+    #[test]
+    fn errno_numbers() {
+        let libc_names = [
+            libc::ENOENT, libc::EIO, libc::ENOSPC, libc::EACCES, libc::EPERM, libc::EMFILE, libc::ENFILE, libc::EROFS,
+            libc::EDQUOT, libc::EEXIST, libc::EISDIR, libc::ENOTDIR, libc::ENAMETOOLONG, libc::ELOOP, libc::EINTR,
+            libc::EAGAIN, libc::ENOMEM, libc::EBUSY, libc::ETXTBSY, libc::EFBIG, libc::EINVAL, libc::ENXIO, libc::ENODEV,
+            libc::ESTALE, libc::EOVERFLOW,
+        ];
+        let vocab: Vec<i32> = super::ERRNO_NAMES.iter().map(|&(_, v)| v).collect();
+        assert_eq!(vocab, libc_names);
     }
 }
