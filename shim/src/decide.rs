@@ -7,7 +7,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
-use crate::config::Config;
+use crate::config::{Config, CorruptMode, Effect};
+use crate::corrupt::{self, Corruption};
 use crate::counter::Fault;
 use crate::format::{self, StackBuf};
 use crate::matcher::{self, Intent, ResolvedPath};
@@ -16,7 +17,7 @@ use crate::{armed, counters, sys, Dir, Entry, Verdict, FINDER, LOG_WARNED};
 /// Whether `entry`'s family is chosen (the path hooks' early out).
 #[inline(always)]
 pub(crate) fn family_armed(entry: Entry) -> bool {
-    armed().is_some_and(|c| c.calls.has(entry.family()))
+    armed().is_some_and(|c| c.calls.has(entry.family()) || c.journal_path_nul().is_some())
 }
 
 /// The decision for one open-family call. `path` is only asked for when
@@ -118,44 +119,86 @@ fn decide(cfg: &Config, entry: Entry) -> Option<Fault> {
     counters().family(family).on_match(&cfg.plan)
 }
 
+/// What a triggered call does, as its hook acts it out (crash-before
+/// never returns: the process is dead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Forward the call as usual.
+    Pass,
+    /// Fail it with this errno, without calling the real function.
+    Fail(i32),
+    /// Forward it, then die of SIGKILL.
+    CrashAfter,
+    /// Return success (0) without calling the real function (fake-sync).
+    Lie,
+}
+
+/// The effect of a triggered call that is not a write (writes have their
+/// own, in [`check_write`]), once its fault line is logged. Config refuses
+/// `corrupt` and `drop` outside the write family, `fake-sync` outside sync.
+fn act(cfg: &Config) -> Action {
+    match cfg.effect {
+        Effect::Fail => Action::Fail(cfg.errno),
+        Effect::CrashBefore => sys::crash(),
+        Effect::CrashAfter => Action::CrashAfter,
+        Effect::FakeSync => Action::Lie,
+        Effect::Corrupt | Effect::Drop => Action::Pass,
+    }
+}
+
+/// The errno a fault line reports: the injected one for `fail`, else 0.
+fn logged_errno(cfg: &Config) -> i32 {
+    if cfg.effect == Effect::Fail { cfg.errno } else { 0 }
+}
+
 #[inline(always)]
 fn decide_open(cfg: &Config, entry: Entry, intent: Intent, path: ResolvedPath) -> Verdict {
     let tmpfile = matches!(intent, Intent::Flags(f) if matcher::flags_tmpfile(f));
     if !path_matches(cfg, &path, tmpfile) {
         return Verdict::Pass;
     }
+    if cfg.journal_path_nul().is_some() {
+        crate::journal::before_open(cfg, intent, &path);
+    }
     let Some(fault) = decide(cfg, entry) else { return Verdict::Mark };
     if cfg.log_path_nul().is_some() {
         log_fault(
             cfg,
             (fault.seq, fault.number),
-            &LogCall { entry, path: path.pieces(), intent: Some(intent), errno: cfg.errno, ..LogCall::EMPTY },
+            &LogCall { entry, path: path.pieces(), intent: Some(intent), errno: logged_errno(cfg), ..LogCall::EMPTY },
         );
     }
-    Verdict::Fail(cfg.errno)
+    match act(cfg) {
+        Action::Fail(errno) => Verdict::Fail(errno),
+        Action::CrashAfter => Verdict::CrashAfter,
+        Action::Pass | Action::Lie => Verdict::Mark,
+    }
 }
 
 /// A call on one path (truncate, mkdir, unlink and their variants).
-pub(crate) fn check_path_call<'p>(entry: Entry, dir: Dir, path: impl FnOnce() -> Option<&'p [u8]>) -> Option<i32> {
-    let cfg = armed()?;
+pub(crate) fn check_path_call<'p>(entry: Entry, dir: Dir, path: impl FnOnce() -> Option<&'p [u8]>) -> Action {
+    let Some(cfg) = armed() else { return Action::Pass };
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let p = path()?;
+        let Some(p) = path() else { return Action::Pass };
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
-        let resolved = resolve(dir, p, &mut buf)?;
+        let Some(resolved) = resolve(dir, p, &mut buf) else { return Action::Pass };
         if !path_matches(cfg, &resolved, false) {
-            return None;
+            return Action::Pass;
         }
-        let fault = decide(cfg, entry)?;
+        if cfg.journal_path_nul().is_some() {
+            crate::journal::before_path_call(cfg, entry, &resolved);
+        }
+        let Some(fault) = decide(cfg, entry) else { return Action::Pass };
         if cfg.log_path_nul().is_some() {
             log_fault(
                 cfg,
                 (fault.seq, fault.number),
-                &LogCall { entry, path: resolved.pieces(), errno: cfg.errno, ..LogCall::EMPTY },
+                &LogCall { entry, path: resolved.pieces(), errno: logged_errno(cfg), ..LogCall::EMPTY },
             );
         }
-        Some(cfg.errno)
+        act(cfg)
     }))
-    .unwrap_or(None)
+    .unwrap_or(Action::Pass)
 }
 
 /// A rename: it matches when either path does.
@@ -163,19 +206,24 @@ pub(crate) fn check_rename<'p, 'q>(
     entry: Entry,
     (old_dir, old): (Dir, impl FnOnce() -> Option<&'p [u8]>),
     (new_dir, new): (Dir, impl FnOnce() -> Option<&'q [u8]>),
-) -> Option<i32> {
-    let cfg = armed()?;
+) -> Action {
+    let Some(cfg) = armed() else { return Action::Pass };
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let (old, new) = (old()?, new()?);
+        let (Some(old), Some(new)) = (old(), new()) else { return Action::Pass };
         let mut b1 = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
         let mut b2 = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
         let old = resolve(old_dir, old, &mut b1);
         let new = resolve(new_dir, new, &mut b2);
         let hit = |p: &Option<ResolvedPath>| p.as_ref().is_some_and(|p| path_matches(cfg, p, false));
         if !hit(&old) && !hit(&new) {
-            return None;
+            return Action::Pass;
         }
-        let fault = decide(cfg, entry)?;
+        if cfg.journal_path_nul().is_some() {
+            if let (Some(o), Some(n)) = (&old, &new) {
+                crate::journal::before_rename(cfg, o, n);
+            }
+        }
+        let Some(fault) = decide(cfg, entry) else { return Action::Pass };
         if cfg.log_path_nul().is_some() {
             let empty = [&b""[..]; 3];
             log_fault(
@@ -185,26 +233,26 @@ pub(crate) fn check_rename<'p, 'q>(
                     entry,
                     path: old.map_or(empty, |p| p.pieces()),
                     new_path: Some(new.map_or(empty, |p| p.pieces())),
-                    errno: cfg.errno,
+                    errno: logged_errno(cfg),
                     ..LogCall::EMPTY
                 },
             );
         }
-        Some(cfg.errno)
+        act(cfg)
     }))
-    .unwrap_or(None)
+    .unwrap_or(Action::Pass)
 }
 
 /// A call on a tracked descriptor that fails whole (sync, close,
-/// ftruncate, fallocate): `Some(errno)` when it must.
-pub(crate) fn check_fd_call(entry: Entry, fd: i32) -> Option<i32> {
-    let cfg = armed()?;
+/// ftruncate, fallocate).
+pub(crate) fn check_fd_call(entry: Entry, fd: i32) -> Action {
+    let Some(cfg) = armed() else { return Action::Pass };
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let fault = decide(cfg, entry)?;
-        log_fd_fault(cfg, entry, fd, (fault.seq, fault.number), None, cfg.errno);
-        Some(cfg.errno)
+        let Some(fault) = decide(cfg, entry) else { return Action::Pass };
+        log_fd_fault(cfg, entry, fd, (fault.seq, fault.number), None, logged_errno(cfg));
+        act(cfg)
     }))
-    .unwrap_or(None)
+    .unwrap_or(Action::Pass)
 }
 
 /// What a write hook on a tracked descriptor does.
@@ -215,18 +263,33 @@ pub(crate) enum WriteVerdict {
     /// Write the first `allowed` bytes (all of them, or a short write at
     /// the space budget); `budgeted` bytes were drawn from the budget, to
     /// be given back by [`write_done`] for any the real write did not write.
-    Write { allowed: usize, budgeted: usize },
+    /// `then`: what follows the real write.
+    Write { allowed: usize, budgeted: usize, then: AfterWrite },
+    /// Write a corrupted copy of the whole write (`corrupt`): the hook asks
+    /// [`corrupt_write`] what to change, which logs it.
+    Corrupt { seq: u64, number: u64 },
+}
+
+/// What follows a write's real call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterWrite {
+    /// Its result goes back to the caller.
+    Return,
+    /// The process dies of SIGKILL (crash-after).
+    Crash,
+    /// The caller is told every byte was written (drop).
+    ReportAll,
 }
 
 /// A write of `len` bytes on a tracked descriptor: the write family's
-/// count when chosen, then the space budget when set.
+/// count when chosen, then the space budget when set. Either trigger
+/// applies the effect.
 pub(crate) fn check_write(entry: Entry, fd: i32, len: usize) -> WriteVerdict {
-    let pass = WriteVerdict::Write { allowed: len, budgeted: 0 };
+    let pass = WriteVerdict::Write { allowed: len, budgeted: 0, then: AfterWrite::Return };
     let Some(cfg) = armed() else { return pass };
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         if let Some(fault) = decide(cfg, entry) {
-            log_fd_fault(cfg, entry, fd, (fault.seq, fault.number), None, cfg.errno);
-            return WriteVerdict::Fail(cfg.errno);
+            return write_effect(cfg, entry, fd, (fault.seq, fault.number), len, None);
         }
         let Some(budget) = cfg.space else { return pass };
         if len == 0 {
@@ -236,15 +299,79 @@ pub(crate) fn check_write(entry: Entry, fd: i32, len: usize) -> WriteVerdict {
         let granted = c.take_space(budget, len as u64) as usize;
         if granted < len {
             let n = c.space_fault();
-            let errno = if granted == 0 { cfg.space_errno() } else { 0 };
-            log_fd_fault(cfg, entry, fd, (n, n), Some((len as u64, granted as u64)), errno);
-            if granted == 0 {
-                return WriteVerdict::Fail(errno);
-            }
+            return write_effect(cfg, entry, fd, (n, n), len, Some(granted));
         }
-        WriteVerdict::Write { allowed: granted, budgeted: granted }
+        WriteVerdict::Write { allowed: granted, budgeted: granted, then: AfterWrite::Return }
     }))
     .unwrap_or(pass)
+}
+
+/// A triggered write of `len` bytes; `granted`: what the space budget lets
+/// through when it is the trigger (`None`: every Nth, which grants nothing
+/// for `fail` and `drop`, and the whole write for the others).
+fn write_effect(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), len: usize, granted: Option<usize>) -> WriteVerdict {
+    let space = granted.map(|g| (len as u64, g as u64));
+    let budgeted = granted.unwrap_or(0);
+    let log = |errno| log_fd_fault(cfg, entry, fd, numbers, space, errno);
+    match cfg.effect {
+        Effect::Fail => match granted {
+            Some(g) if g > 0 => {
+                log(0);
+                WriteVerdict::Write { allowed: g, budgeted, then: AfterWrite::Return }
+            }
+            Some(_) => {
+                log(cfg.space_errno());
+                WriteVerdict::Fail(cfg.space_errno())
+            }
+            None => {
+                log(cfg.errno);
+                WriteVerdict::Fail(cfg.errno)
+            }
+        },
+        Effect::CrashBefore => {
+            log(0);
+            sys::crash()
+        }
+        Effect::CrashAfter => {
+            log(0);
+            WriteVerdict::Write { allowed: granted.unwrap_or(len), budgeted, then: AfterWrite::Crash }
+        }
+        Effect::Drop => {
+            log(0);
+            WriteVerdict::Write { allowed: granted.unwrap_or(0), budgeted, then: AfterWrite::ReportAll }
+        }
+        Effect::Corrupt if len > 0 => WriteVerdict::Corrupt { seq: numbers.0, number: numbers.1 },
+        Effect::Corrupt | Effect::FakeSync => {
+            log(0);
+            WriteVerdict::Write { allowed: len, budgeted, then: AfterWrite::Return }
+        }
+    }
+}
+
+/// `corrupt`: what to change in a write whose data is `parts` (its iovec
+/// entries, in order), logged with where and how many bytes.
+pub(crate) fn corrupt_write(entry: Entry, fd: i32, (seq, number): (u64, u64), parts: &[&[u8]]) -> Option<Corruption> {
+    let cfg = armed()?;
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let c = corrupt::choose(cfg.corrupt, cfg.seed, number, parts)?;
+        if cfg.log_path_nul().is_some() {
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
+            let path = sys::fd_path(fd, &mut buf).unwrap_or_default();
+            log_fault(
+                cfg,
+                (seq, number),
+                &LogCall {
+                    entry,
+                    path: [b"", b"", path],
+                    fd: Some(fd),
+                    corrupt: Some((cfg.corrupt, c.at as u64, c.changed as u64)),
+                    ..LogCall::EMPTY
+                },
+            );
+        }
+        Some(c)
+    }))
+    .unwrap_or(None)
 }
 
 /// After a budgeted write: gives back what it did not write.
@@ -266,6 +393,7 @@ struct LogCall<'a> {
     fd: Option<i32>,
     intent: Option<Intent<'a>>,
     space: Option<(u64, u64)>,
+    corrupt: Option<(CorruptMode, u64, u64)>,
     errno: i32,
 }
 
@@ -277,6 +405,7 @@ impl LogCall<'_> {
         fd: None,
         intent: None,
         space: None,
+        corrupt: None,
         errno: 0,
     };
 }
@@ -294,6 +423,9 @@ fn log_fd_fault(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), space:
     log_fault(cfg, numbers, &LogCall { entry, path: [b"", b"", path], fd: Some(fd), space, errno, ..LogCall::EMPTY });
 }
 
+/// Appends one fault line to the log. One O_APPEND write: the line is in
+/// the file (the page cache, which a crash of the process does not lose)
+/// before the call returns, so before any crash-before/crash-after.
 #[cold]
 #[inline(never)]
 fn log_fault(cfg: &Config, (seq, number): (u64, u64), call: &LogCall) {
@@ -317,8 +449,8 @@ fn log_fault(cfg: &Config, (seq, number): (u64, u64), call: &LogCall) {
                 _ => None,
             },
             space: call.space,
-            effect: blobfail_vocab::Effect::Fail,
-            corrupt: None,
+            effect: cfg.effect,
+            corrupt: call.corrupt,
             errno: call.errno,
             time_ns: sys::now_ns(),
         },

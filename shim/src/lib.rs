@@ -50,8 +50,10 @@
 #[macro_use]
 mod table;
 mod config;
+mod corrupt;
 mod counter;
 mod decide;
+mod journal;
 mod fds;
 mod format;
 mod hooks;
@@ -292,6 +294,8 @@ pub(crate) enum Verdict {
     Mark,
     /// Fail it with this errno, without calling the real function.
     Fail(i32),
+    /// Forward it, then die of SIGKILL (crash-after).
+    CrashAfter,
 }
 
 /// Whether opens must mark descriptors (armed with a family on descriptors
@@ -308,6 +312,9 @@ pub(crate) fn tracking() -> bool {
 pub(crate) fn after_open(fd: i32, verdict: Verdict) {
     if fd >= 0 && tracking() {
         fds::set(fd, verdict == Verdict::Mark);
+    }
+    if verdict == Verdict::CrashAfter {
+        sys::crash();
     }
 }
 

@@ -550,3 +550,17 @@ pub fn fd_flags(fd: c_int) -> Option<c_int> {
     let r = unsafe { REAL_FCNTL.f()(fd, libc::F_GETFL, std::ptr::null_mut()) };
     (r >= 0).then_some(r)
 }
+
+/// Dies of SIGKILL now (crash-before, crash-after): no exit handler runs,
+/// no stdio buffer is flushed, as when the power goes or the OOM killer
+/// strikes. What the process wrote with write(2) is in the page cache.
+pub fn crash() -> ! {
+    // SAFETY: kill and pause have no memory preconditions; SIGKILL cannot
+    // be caught, blocked or ignored, so the process ends here.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+        loop {
+            libc::pause();
+        }
+    }
+}

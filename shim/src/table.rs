@@ -8,6 +8,7 @@
 //! - `real_functions` (sys.rs): the real functions, found with
 //!   `dlsym(RTLD_NEXT)`, and `resolve_all`;
 //! - `exports` (hooks/mod.rs): the exported functions of the regular shapes:
+//!   - `[sync]`: a sync of a descriptor (journaled, a directory's too);
 //!   - `[fd]`: a call on a descriptor that fails whole (`-1`, errno);
 //!     `[fd errno]`: the same for a function that returns the errno;
 //!   - `[path]` / `[path at]`: a call on one path (after a dirfd);
@@ -57,9 +58,9 @@ macro_rules! entry_table {
                 pwritev64: Pwritev64, Write, REAL_PWRITEV64: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t = -1, [own];
                 pwritev2: Pwritev2, Write, REAL_PWRITEV2: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t = -1, [own];
                 pwritev64v2: Pwritev64v2, Write, REAL_PWRITEV64V2: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t = -1, [own];
-                fsync: Fsync, Sync, REAL_FSYNC: fn(fd: c_int) -> c_int = -1, [fd];
-                fdatasync: Fdatasync, Sync, REAL_FDATASYNC: fn(fd: c_int) -> c_int = -1, [fd];
-                sync_file_range: SyncFileRange, Sync, REAL_SYNC_FILE_RANGE: fn(fd: c_int, off: off64_t, n: off64_t, flags: c_uint) -> c_int = -1, [fd];
+                fsync: Fsync, Sync, REAL_FSYNC: fn(fd: c_int) -> c_int = -1, [sync];
+                fdatasync: Fdatasync, Sync, REAL_FDATASYNC: fn(fd: c_int) -> c_int = -1, [sync];
+                sync_file_range: SyncFileRange, Sync, REAL_SYNC_FILE_RANGE: fn(fd: c_int, off: off64_t, n: off64_t, flags: c_uint) -> c_int = -1, [sync];
                 close: Close, Close, REAL_CLOSE: fn(fd: c_int) -> c_int = -1, [own];
                 rename: Rename, Rename, REAL_RENAME: fn(old: *const c_char, new: *const c_char) -> c_int = -1, [own];
                 renameat: Renameat, Rename, REAL_RENAMEAT: fn(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int = -1, [own];

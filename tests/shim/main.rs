@@ -5,6 +5,7 @@
 //! `cargo test --release --test shim`.
 
 mod config;
+mod effects;
 mod entry_points;
 mod real_programs;
 mod reliability;

@@ -16,8 +16,17 @@
 //! | `HARPER_TEST_BLOB_FAIL_DELAY` | arms the shim: each matching call sleeps this long first | unset: none |
 //! | `HARPER_TEST_BLOB_FAIL_SCOPE` | `process` or `tree`: who shares the counters | `process` |
 //! | `HARPER_TEST_BLOB_FAIL_IO_URING` | `deny`: `io_uring_setup` fails with ENOSYS; `allow` | `deny` |
+//! | `HARPER_TEST_BLOB_FAIL_EFFECT` | what a triggered call does: `fail`, `crash-before`, `crash-after`, `corrupt`, `drop`, `fake-sync` | `fail` |
+//! | `HARPER_TEST_BLOB_FAIL_CORRUPT` | how `corrupt` changes bytes: `flip`, `zero`, `random` | `flip` |
+//! | `HARPER_TEST_BLOB_FAIL_SEED` | the seed of `corrupt`'s choices | `0` |
+//! | `HARPER_TEST_BLOB_FAIL_JOURNAL` | arms the shim: the durability journal (docs/shim-in-time.md) | none |
 //!
-//! Any of INTERVAL, SPACE and DELAY arms the shim. An empty value counts as unset. Any invalid value keeps the whole shim
+//! An effect applies to the families it makes sense for (`corrupt` and
+//! `drop`: write; `fake-sync`: sync; the others: all); a plan whose
+//! INTERVAL triggers another chosen family, or whose SPACE budget (a write
+//! trigger) meets `fake-sync`, is refused.
+//!
+//! Any of INTERVAL, SPACE, DELAY and JOURNAL arms the shim. An empty value counts as unset. Any invalid value keeps the whole shim
 //! disarmed: injecting with a configuration other than the one asked for
 //! would make a test's result mean something else than its author thinks.
 
@@ -27,6 +36,8 @@ pub use blobfail_vocab::vars::{
     SPACE as VAR_SPACE, TREE as VAR_TREE, UV_USE_IO_URING as VAR_IO_URING,
 };
 pub use blobfail_vocab::units::{parse_duration_ns, parse_u64};
+pub use blobfail_vocab::vars::{CORRUPT as VAR_CORRUPT, EFFECT as VAR_EFFECT, JOURNAL as VAR_JOURNAL, SEED as VAR_SEED};
+pub use blobfail_vocab::{CorruptMode, Effect};
 pub use blobfail_vocab::{errno::parse as parse_errno, parse_calls, Calls, Family, FAMILIES};
 #[cfg(test)]
 pub use blobfail_vocab::{errno::name as errno_name, errno::NAMES as ERRNO_NAMES};
@@ -94,6 +105,10 @@ pub struct Config {
     pub scope: Scope,
     /// Whether `io_uring_setup` through `syscall()` fails with ENOSYS.
     pub deny_io_uring: bool,
+    /// What a triggered call does.
+    pub effect: Effect,
+    pub corrupt: CorruptMode,
+    pub seed: u64,
     /// NUL-terminated, so the hot path can hand it to libc's `strstr`.
     needle: [u8; MAX_NEEDLE + 1],
     needle_len: usize,
@@ -103,6 +118,9 @@ pub struct Config {
     /// NUL-terminated so it can be handed to the kernel as is.
     log: [u8; MAX_LOG_PATH + 1],
     log_len: usize,
+    /// The durability journal's path, NUL-terminated.
+    journal: [u8; MAX_LOG_PATH + 1],
+    journal_len: usize,
 }
 
 impl Config {
@@ -134,10 +152,16 @@ impl Config {
         (self.log_len > 0).then(|| &self.log[..=self.log_len])
     }
 
+    /// The journal's path with its terminating NUL.
+    pub fn journal_path_nul(&self) -> Option<&[u8]> {
+        (self.journal_len > 0).then(|| &self.journal[..=self.journal_len])
+    }
+
     /// Whether descriptors opened on matching paths must be tracked: some
-    /// chosen family acts on descriptors, or a space budget is set.
+    /// chosen family acts on descriptors, a space budget is set, or the
+    /// journal records writes and syncs.
     pub fn tracks_descriptors(&self) -> bool {
-        self.calls.any_on_descriptors() || self.space.is_some()
+        self.calls.any_on_descriptors() || self.space.is_some() || self.journal_len > 0
     }
 
     /// The errno of a write past the space budget.
@@ -160,7 +184,7 @@ pub struct Problem<'a> {
 }
 
 /// Up to one problem per variable.
-pub const MAX_PROBLEMS: usize = 12;
+pub const MAX_PROBLEMS: usize = 16;
 
 /// What the environment asks for.
 #[derive(Debug)]
@@ -181,7 +205,7 @@ pub enum Parsed<'a> {
 pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     let get = |var| get(var).filter(|v: &&[u8]| !v.is_empty());
     let interval_raw = get(VAR_INTERVAL);
-    if interval_raw.is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() {
+    if interval_raw.is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() && get(VAR_JOURNAL).is_none() {
         return Parsed::Off;
     }
     let mut problems: [Option<Problem<'a>>; MAX_PROBLEMS] = [None; MAX_PROBLEMS];
@@ -304,6 +328,47 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         }
     };
 
+    let effect = match get(VAR_EFFECT) {
+        None => Effect::Fail,
+        Some(raw) => match Effect::from_name(raw) {
+            Some(e) if !effect_fits(e, interval, calls, space) => {
+                problem(VAR_EFFECT, raw, effect_misfit(e));
+                e
+            }
+            Some(e) => e,
+            None => {
+                problem(VAR_EFFECT, raw, "not an effect: fail, crash-before, crash-after, corrupt, drop or fake-sync");
+                Effect::Fail
+            }
+        },
+    };
+    let corrupt = match get(VAR_CORRUPT) {
+        None => CorruptMode::Flip,
+        Some(raw) => CorruptMode::from_name(raw).unwrap_or_else(|| {
+            problem(VAR_CORRUPT, raw, "neither `flip`, `zero` nor `random`");
+            CorruptMode::Flip
+        }),
+    };
+    let seed = match get(VAR_SEED) {
+        None => 0,
+        Some(raw) => parse_u64(raw).unwrap_or_else(|| {
+            problem(VAR_SEED, raw, "not a whole number >= 0");
+            0
+        }),
+    };
+    let mut journal = [0u8; MAX_LOG_PATH + 1];
+    let journal_len = match get(VAR_JOURNAL) {
+        None => 0,
+        Some(raw) if raw.len() > MAX_LOG_PATH - 8 => {
+            problem(VAR_JOURNAL, raw, "longer than PATH_MAX less 8");
+            0
+        }
+        Some(raw) => {
+            journal[..raw.len()].copy_from_slice(raw);
+            raw.len()
+        }
+    };
+
     if n > 0 {
         return Parsed::Invalid { problems };
     }
@@ -323,13 +388,42 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         delay_ns,
         scope,
         deny_io_uring,
+        effect,
+        corrupt,
+        seed,
         needle,
         needle_len: needle_src.len(),
         prefilter,
         prefilter_len,
         log,
         log_len,
+        journal,
+        journal_len,
     })
+}
+
+/// The families an effect can act on.
+pub fn effect_applies(effect: Effect, family: Family) -> bool {
+    match effect {
+        Effect::Corrupt | Effect::Drop => family == Family::Write,
+        Effect::FakeSync => family == Family::Sync,
+        Effect::Fail | Effect::CrashBefore | Effect::CrashAfter => true,
+    }
+}
+
+/// Whether every call the plan can trigger is one the effect acts on: the
+/// chosen families under INTERVAL, writes under SPACE.
+fn effect_fits(effect: Effect, interval: u64, calls: Calls, space: Option<u64>) -> bool {
+    (interval == 0 || calls.iter().all(|f| effect_applies(effect, f)))
+        && (space.is_none() || effect_applies(effect, Family::Write))
+}
+
+fn effect_misfit(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Corrupt => "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        Effect::Drop => "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        _ => "for syncs only: set HARPER_TEST_BLOB_FAIL_CALLS=sync, without SPACE",
+    }
 }
 
 /// Longest accepted `DELAY`: one hour.

@@ -21,14 +21,15 @@ extern "C" fn close_tracked(fd: c_int) -> c_int {
     // Decided (and logged, with the path) while the descriptor still names
     // its file; cleared before the real close, so that a descriptor number
     // another thread gets from a later open is never left marked.
-    let failure = crate::check_fd_call(Entry::Close, fd);
+    let action = crate::check_fd_call(Entry::Close, fd);
     crate::after_close(fd);
     // SAFETY: the caller's descriptor, closed exactly once, as asked.
     let r = unsafe { REAL_CLOSE.f()(fd) };
-    match failure {
+    match action {
         // Closed as usual, then the error (what NFS does).
-        Some(errno) => fail_fd(errno),
-        None => r,
+        Action::Fail(errno) => fail_fd(errno),
+        Action::CrashAfter => sys::crash(),
+        Action::Pass | Action::Lie => r,
     }
 }
 

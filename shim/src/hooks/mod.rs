@@ -18,7 +18,7 @@ use libc::{mode_t, off64_t, off_t, FILE};
 use crate::fds;
 use crate::matcher::Intent;
 use crate::sys::{self, absolute_without, c_bytes, set_errno, Real, *};
-use crate::{check, Dir, Entry, Verdict};
+use crate::{check, Action, Dir, Entry, Verdict};
 
 mod descriptors;
 mod open;
@@ -84,6 +84,21 @@ fn fail_file(errno: c_int) -> *mut FILE {
     std::ptr::null_mut()
 }
 
+/// Acts out a decision around the real call: `failed(errno)` is what a
+/// failed call returns, `lie` what a faked one does.
+#[inline(always)]
+fn acted<R>(action: Action, failed: impl FnOnce(c_int) -> R, lie: R, real: impl FnOnce() -> R) -> R {
+    match action {
+        Action::Pass => real(),
+        Action::Fail(errno) => failed(errno),
+        Action::Lie => lie,
+        Action::CrashAfter => {
+            let _ = real();
+            sys::crash()
+        }
+    }
+}
+
 fn needs_mode(flags: c_int) -> bool {
     flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
 }
@@ -142,14 +157,36 @@ macro_rules! exports {
 /// One export, by its shape (see `crate::table`).
 macro_rules! export {
     ([own] $($rest:tt)*) => {};
-    // A call on a descriptor: tracked and failing, -1 with errno set.
+    // A sync: tracked, decided and acted out; journaled when it returned
+    // 0 (a directory's sync too, which is never tracked).
+    ([sync] $sym:ident, $v:ident, $real:ident, (fd: $ft:ty $(, $a:ident: $t:ty)*)) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $sym(fd: $ft $(, $a: $t)*) -> c_int {
+            if !fds::marked(fd) && !crate::journal::on() {
+                // SAFETY: the caller's arguments to the real function.
+                return unsafe { $real.f()(fd $(, $a)*) };
+            }
+            let action = if fds::marked(fd) { crate::check_fd_call(Entry::$v, fd) } else { Action::Pass };
+            // SAFETY: the caller's arguments to the real function.
+            acted(action, fail_fd, 0, || {
+                let r = unsafe { $real.f()(fd $(, $a)*) };
+                if r == 0 {
+                    crate::journal::after_sync(Entry::$v, fd);
+                }
+                r
+            })
+        }
+    };
+    // A call on a descriptor: tracked, decided and acted out (failing: -1
+    // with errno set).
     ([fd] $sym:ident, $v:ident, $real:ident, (fd: $ft:ty $(, $a:ident: $t:ty)*)) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $sym(fd: $ft $(, $a: $t)*) -> c_int {
             if fds::marked(fd) {
-                if let Some(errno) = crate::check_fd_call(Entry::$v, fd) {
-                    return fail_fd(errno);
-                }
+                crate::journal::before_fd_call(Entry::$v, fd);
+                let action = crate::check_fd_call(Entry::$v, fd);
+                // SAFETY: the caller's arguments to the real function.
+                return acted(action, fail_fd, 0, || unsafe { $real.f()(fd $(, $a)*) });
             }
             // SAFETY: the caller's arguments to the real function.
             unsafe { $real.f()(fd $(, $a)*) }
@@ -160,9 +197,10 @@ macro_rules! export {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $sym(fd: $ft $(, $a: $t)*) -> c_int {
             if fds::marked(fd) {
-                if let Some(errno) = crate::check_fd_call(Entry::$v, fd) {
-                    return errno;
-                }
+                crate::journal::before_fd_call(Entry::$v, fd);
+                let action = crate::check_fd_call(Entry::$v, fd);
+                // SAFETY: the caller's arguments to the real function.
+                return acted(action, |e| e, 0, || unsafe { $real.f()(fd $(, $a)*) });
             }
             // SAFETY: the caller's arguments to the real function.
             unsafe { $real.f()(fd $(, $a)*) }
@@ -172,22 +210,18 @@ macro_rules! export {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $sym(path: $pt $(, $a: $t)*) -> c_int {
             // SAFETY: the caller passes NULL or a NUL-terminated path.
-            if let Some(errno) = unsafe { path::path_fails(Entry::$v, Dir::Cwd, path) } {
-                return fail_fd(errno);
-            }
+            let action = unsafe { path::path_action(Entry::$v, Dir::Cwd, path) };
             // SAFETY: the caller's arguments to the real function.
-            unsafe { $real.f()(path $(, $a)*) }
+            acted(action, fail_fd, 0, || unsafe { $real.f()(path $(, $a)*) })
         }
     };
     ([path at] $sym:ident, $v:ident, $real:ident, (dirfd: $dt:ty, path: $pt:ty $(, $a:ident: $t:ty)*)) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $sym(dirfd: $dt, path: $pt $(, $a: $t)*) -> c_int {
             // SAFETY: the caller passes NULL or a NUL-terminated path.
-            if let Some(errno) = unsafe { path::path_fails(Entry::$v, dir_of(dirfd), path) } {
-                return fail_fd(errno);
-            }
+            let action = unsafe { path::path_action(Entry::$v, dir_of(dirfd), path) };
             // SAFETY: the caller's arguments to the real function.
-            unsafe { $real.f()(dirfd, path $(, $a)*) }
+            acted(action, fail_fd, 0, || unsafe { $real.f()(dirfd, path $(, $a)*) })
         }
     };
     // An open of the template's path for writing, with the caller's extra flags.

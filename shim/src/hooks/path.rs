@@ -12,13 +12,13 @@ use super::*;
 /// # Safety
 /// `path` is NULL or a NUL-terminated string valid for the call.
 #[inline(always)]
-pub(super) unsafe fn path_fails(entry: Entry, dir: Dir, path: *const c_char) -> Option<c_int> {
+pub(super) unsafe fn path_action(entry: Entry, dir: Dir, path: *const c_char) -> Action {
     if !crate::family_armed(entry) {
-        return None;
+        return Action::Pass;
     }
     // SAFETY: the caller's promise about `path`.
     if unsafe { cannot_match(path) } {
-        return None;
+        return Action::Pass;
     }
     // SAFETY: as above.
     crate::check_path_call(entry, dir, || unsafe { c_bytes(path) })
@@ -30,13 +30,13 @@ pub(super) unsafe fn path_fails(entry: Entry, dir: Dir, path: *const c_char) -> 
 /// # Safety
 /// Both paths are NULL or NUL-terminated strings valid for the call.
 #[inline(always)]
-unsafe fn rename_fails(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new: *const c_char) -> Option<c_int> {
+unsafe fn rename_action(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new: *const c_char) -> Action {
     if !crate::family_armed(entry) {
-        return None;
+        return Action::Pass;
     }
     // SAFETY: the caller's promise about both paths.
     if unsafe { cannot_match(old) && cannot_match(new) } {
-        return None;
+        return Action::Pass;
     }
     // SAFETY: as above.
     crate::check_rename(entry, (od, || unsafe { c_bytes(old) }), (nd, || unsafe { c_bytes(new) }))
@@ -45,30 +45,24 @@ unsafe fn rename_fails(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new: 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
     // SAFETY: the caller passes NULL or NUL-terminated paths.
-    if let Some(errno) = unsafe { rename_fails(Entry::Rename, Dir::Cwd, old, Dir::Cwd, new) } {
-        return fail_fd(errno);
-    }
+    let action = unsafe { rename_action(Entry::Rename, Dir::Cwd, old, Dir::Cwd, new) };
     // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_RENAME.f()(old, new) }
+    acted(action, fail_fd, 0, || unsafe { REAL_RENAME.f()(old, new) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int {
     // SAFETY: as in `rename`.
-    if let Some(errno) = unsafe { rename_fails(Entry::Renameat, dir_of(od), old, dir_of(nd), new) } {
-        return fail_fd(errno);
-    }
+    let action = unsafe { rename_action(Entry::Renameat, dir_of(od), old, dir_of(nd), new) };
     // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_RENAMEAT.f()(od, old, nd, new) }
+    acted(action, fail_fd, 0, || unsafe { REAL_RENAMEAT.f()(od, old, nd, new) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn renameat2(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int {
     // SAFETY: as in `rename`.
-    if let Some(errno) = unsafe { rename_fails(Entry::Renameat2, dir_of(od), old, dir_of(nd), new) } {
-        return fail_fd(errno);
-    }
+    let action = unsafe { rename_action(Entry::Renameat2, dir_of(od), old, dir_of(nd), new) };
     // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_RENAMEAT2.f()(od, old, nd, new, flags) }
+    acted(action, fail_fd, 0, || unsafe { REAL_RENAMEAT2.f()(od, old, nd, new, flags) })
 }
 

@@ -8,20 +8,100 @@ use std::ffi::{c_int, c_void};
 use libc::{iovec, off64_t, off_t, size_t, ssize_t};
 
 use super::*;
-use crate::WriteVerdict;
+use crate::{AfterWrite, WriteVerdict};
 
 
-/// A write on a tracked descriptor: `len` bytes asked, `real(n)` writes the
-/// first `n` of them.
+/// Most iovec entries a vectored write cut short by the space budget (or
+/// spliced by `corrupt`) passes on: a longer one is cut there, a short write.
+const MAX_CUT_IOV: usize = 64;
+
+const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+
+/// A write on a tracked descriptor, its data as iovec entries (`write` and
+/// `pwrite` make one of their buffer). `whole()` is the caller's call as
+/// made; `realv(v, c)` the same call (offset, flags) on other entries.
+///
+/// # Safety
+/// `iov` are entries the caller's call would read: each `iov_len` bytes
+/// readable at `iov_base` for the duration of the call.
 #[cold]
 #[inline(never)]
-fn write_tracked(entry: Entry, fd: c_int, len: usize, real: impl FnOnce(usize) -> ssize_t) -> ssize_t {
+unsafe fn write_tracked(
+    entry: Entry,
+    fd: c_int,
+    iov: &[iovec],
+    offset: Option<i64>,
+    whole: impl FnOnce() -> ssize_t,
+    realv: impl Fn(*const iovec, c_int) -> ssize_t,
+) -> ssize_t {
+    let len = iov.iter().fold(0usize, |a, e| a.saturating_add(e.iov_len));
+    crate::journal::before_write(entry, fd, offset, len);
     match crate::check_write(entry, fd, len) {
         WriteVerdict::Fail(errno) => fail_fd(errno) as ssize_t,
-        WriteVerdict::Write { allowed, budgeted } => {
-            let n = real(allowed);
+        WriteVerdict::Write { allowed, budgeted, then } => {
+            let n = if allowed == len {
+                whole()
+            } else if allowed == 0 {
+                0
+            } else {
+                let mut cut = [NO_IOV; MAX_CUT_IOV];
+                let (mut left, mut k) = (allowed, 0);
+                for e in iov.iter().take(MAX_CUT_IOV) {
+                    if left == 0 {
+                        break;
+                    }
+                    let take = e.iov_len.min(left);
+                    cut[k] = iovec { iov_base: e.iov_base, iov_len: take };
+                    left -= take;
+                    k += 1;
+                }
+                realv(cut.as_ptr(), k as c_int)
+            };
             crate::write_done(budgeted, n);
-            n
+            match then {
+                AfterWrite::Return => n,
+                AfterWrite::Crash => sys::crash(),
+                AfterWrite::ReportAll if n >= 0 => len as ssize_t,
+                AfterWrite::ReportAll => n,
+            }
+        }
+        WriteVerdict::Corrupt { seq, number } => {
+            let mut parts: [&[u8]; MAX_CUT_IOV] = [&[]; MAX_CUT_IOV];
+            let k = iov.len().min(MAX_CUT_IOV);
+            for (p, e) in parts.iter_mut().zip(iov) {
+                if !e.iov_base.is_null() {
+                    // SAFETY: the caller's call reads these bytes; we only read them.
+                    *p = unsafe { std::slice::from_raw_parts(e.iov_base.cast::<u8>(), e.iov_len) };
+                }
+            }
+            let Some(c) = crate::corrupt_write(entry, fd, (seq, number), &parts[..k]) else { return whole() };
+            // The caller's entries, with the changed bytes as an entry of
+            // their own, from this stack frame: the caller's buffer is
+            // never written.
+            let mut out = [NO_IOV; MAX_CUT_IOV + 2];
+            let mut m = 0;
+            for (i, e) in iov.iter().take(k).enumerate() {
+                if i != c.part {
+                    out[m] = *e;
+                    m += 1;
+                    continue;
+                }
+                let base = e.iov_base.cast::<u8>();
+                if c.offset > 0 {
+                    out[m] = iovec { iov_base: e.iov_base, iov_len: c.offset };
+                    m += 1;
+                }
+                out[m] = iovec { iov_base: c.bytes.as_ptr() as *mut c_void, iov_len: c.len };
+                m += 1;
+                let rest = c.offset + c.len;
+                if rest < e.iov_len {
+                    // SAFETY: `rest` is within the entry's `iov_len` bytes.
+                    out[m] = iovec { iov_base: unsafe { base.add(rest) }.cast(), iov_len: e.iov_len - rest };
+                    m += 1;
+                }
+            }
+            let n = realv(out.as_ptr(), m as c_int);
+            if n >= 0 && n as usize == len { len as ssize_t } else { n }
         }
     }
 }
@@ -40,8 +120,11 @@ unsafe extern "C" fn write_slow(fd: c_int, buf: *const c_void, n: size_t) -> ssi
         // SAFETY: the caller's arguments to the real function.
         return unsafe { REAL_WRITE.f()(fd, buf, n) };
     }
-    // SAFETY: the caller's buffer, of which the real write reads at most `n` bytes.
-    write_tracked(Entry::Write, fd, n, |k| unsafe { REAL_WRITE.f()(fd, buf, k) })
+    let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
+    // SAFETY: the caller's buffer, of which the real write reads `n` bytes.
+    unsafe {
+        write_tracked(Entry::Write, fd, &one, None, || REAL_WRITE.f()(fd, buf, n), |v, c| REAL_WRITEV.f()(fd, v, c))
+    }
 }
 
 #[unsafe(no_mangle)]
@@ -57,8 +140,13 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
     if fds::marked(fd) {
+        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
         // SAFETY: as in `write`.
-        return write_tracked(Entry::Pwrite, fd, n, |k| unsafe { REAL_PWRITE.f()(fd, buf, k, off) });
+        return unsafe {
+            write_tracked(Entry::Pwrite, fd, &one, Some(off), || REAL_PWRITE.f()(fd, buf, n, off), |v, c| {
+                REAL_PWRITEV64.f()(fd, v, c, off)
+            })
+        };
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_PWRITE.f()(fd, buf, n, off) }
@@ -67,16 +155,17 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: o
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t {
     if fds::marked(fd) {
+        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
         // SAFETY: as in `write`.
-        return write_tracked(Entry::Pwrite64, fd, n, |k| unsafe { REAL_PWRITE64.f()(fd, buf, k, off) });
+        return unsafe {
+            write_tracked(Entry::Pwrite64, fd, &one, Some(off), || REAL_PWRITE64.f()(fd, buf, n, off), |v, c| {
+                REAL_PWRITEV64.f()(fd, v, c, off)
+            })
+        };
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_PWRITE64.f()(fd, buf, n, off) }
 }
-
-/// Most iovec entries a vectored write cut short by the space budget
-/// passes on (a longer cut write is shorter still: still a short write).
-const MAX_CUT_IOV: usize = 64;
 
 /// The total length of an iovec array, or None when it is not valid to read
 /// (the real call then reports the error itself).
@@ -103,38 +192,24 @@ unsafe fn writev_tracked(
     fd: c_int,
     iov: *const iovec,
     cnt: c_int,
+    offset: Option<i64>,
     real: impl Fn(*const iovec, c_int) -> ssize_t,
 ) -> ssize_t {
     // SAFETY: the caller's promise, passed on.
-    let Some(len) = (unsafe { iov_len(iov, cnt) }) else { return real(iov, cnt) };
-    write_tracked(entry, fd, len, |allowed| {
-        if allowed == len {
-            return real(iov, cnt);
-        }
-        // Cut short by the budget: the first `allowed` bytes, as a copy of
-        // the head of the caller's array with its last entry shortened.
-        let mut cut = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_CUT_IOV];
-        // SAFETY: `iov_len` read these same `cnt` entries.
-        let src = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
-        let (mut left, mut n) = (allowed, 0);
-        for e in src.iter().take(MAX_CUT_IOV) {
-            if left == 0 {
-                break;
-            }
-            let take = e.iov_len.min(left);
-            cut[n] = libc::iovec { iov_base: e.iov_base, iov_len: take };
-            left -= take;
-            n += 1;
-        }
-        real(cut.as_ptr(), n as c_int)
-    })
+    if unsafe { iov_len(iov, cnt) }.is_none() {
+        return real(iov, cnt);
+    }
+    // SAFETY: `iov_len` checked the array: `cnt` readable entries.
+    let entries = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    // SAFETY: the caller's entries, read by its own call.
+    unsafe { write_tracked(entry, fd, entries, offset, || real(iov, cnt), &real) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if fds::marked(fd) {
         // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Writev, fd, iov, cnt, |v, c| REAL_WRITEV.f()(fd, v, c)) };
+        return unsafe { writev_tracked(Entry::Writev, fd, iov, cnt, None, |v, c| REAL_WRITEV.f()(fd, v, c)) };
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_WRITEV.f()(fd, iov, cnt) }
@@ -144,7 +219,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
     if fds::marked(fd) {
         // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Pwritev, fd, iov, cnt, |v, c| REAL_PWRITEV.f()(fd, v, c, off)) };
+        return unsafe { writev_tracked(Entry::Pwritev, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV.f()(fd, v, c, off)) };
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_PWRITEV.f()(fd, iov, cnt, off) }
@@ -154,7 +229,7 @@ pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: 
 pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
     if fds::marked(fd) {
         // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Pwritev64, fd, iov, cnt, |v, c| REAL_PWRITEV64.f()(fd, v, c, off)) };
+        return unsafe { writev_tracked(Entry::Pwritev64, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64.f()(fd, v, c, off)) };
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_PWRITEV64.f()(fd, iov, cnt, off) }
@@ -165,7 +240,7 @@ pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off:
     if fds::marked(fd) {
         // SAFETY: the caller's arguments, passed on.
         return unsafe {
-            writev_tracked(Entry::Pwritev2, fd, iov, cnt, |v, c| REAL_PWRITEV2.f()(fd, v, c, off, flags))
+            writev_tracked(Entry::Pwritev2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV2.f()(fd, v, c, off, flags))
         };
     }
     // SAFETY: the caller's arguments to the real function.
@@ -177,7 +252,7 @@ pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, o
     if fds::marked(fd) {
         // SAFETY: the caller's arguments, passed on.
         return unsafe {
-            writev_tracked(Entry::Pwritev64v2, fd, iov, cnt, |v, c| REAL_PWRITEV64V2.f()(fd, v, c, off, flags))
+            writev_tracked(Entry::Pwritev64v2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64V2.f()(fd, v, c, off, flags))
         };
     }
     // SAFETY: the caller's arguments to the real function.
