@@ -181,6 +181,7 @@ pub(crate) fn init() {
                 format::tree_warning(&mut line);
                 sys::write_stderr(line.finish_line());
             }
+            journal::init(&cfg);
             TRACKING.store(cfg.tracks_descriptors(), Ordering::Relaxed);
             if cfg.tracks_descriptors() {
                 mark_inherited(&cfg);

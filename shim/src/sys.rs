@@ -564,3 +564,131 @@ pub fn crash() -> ! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// What the durability journal needs: raw system calls, never our hooks.
+
+/// A file's identity and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: i64,
+    pub is_dir: bool,
+}
+
+fn file_id(st: &libc::stat) -> FileId {
+    FileId { dev: st.st_dev, ino: st.st_ino, size: st.st_size, is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR }
+}
+
+/// fstat of a descriptor.
+pub fn fd_id(fd: c_int) -> Option<FileId> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0.
+    Some(file_id(&unsafe { st.assume_init() }))
+}
+
+/// lstat of a NUL-terminated path.
+pub fn path_id(path_nul: &[u8]) -> Option<FileId> {
+    debug_assert_eq!(path_nul.last(), Some(&0));
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a NUL-terminated path; lstat fills `st` when it returns 0.
+    if unsafe { libc::lstat(path_nul.as_ptr().cast(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: lstat returned 0.
+    Some(file_id(&unsafe { st.assume_init() }))
+}
+
+/// A descriptor's file position (lseek SEEK_CUR), or None (a pipe).
+pub fn position(fd: c_int) -> Option<i64> {
+    // SAFETY: lseek with SEEK_CUR and 0 only reads the position.
+    let p = unsafe { libc::lseek64(fd, 0, libc::SEEK_CUR) };
+    (p >= 0).then_some(p)
+}
+
+/// Opens `path_nul` with `flags` through the raw system call.
+pub fn raw_open(path_nul: &[u8], flags: c_int, mode: c_int) -> Option<c_int> {
+    debug_assert_eq!(path_nul.last(), Some(&0));
+    // SAFETY: a NUL-terminated path; openat returns a new fd or -1.
+    let fd = unsafe {
+        REAL_SYSCALL.f()(libc::SYS_openat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, flags as c_long, mode as c_long, 0, 0)
+    } as c_int;
+    (fd >= 0).then_some(fd)
+}
+
+/// A second, read-only descriptor on the file `fd` names (through
+/// /proc/self/fd, so a write-only descriptor's file can be read too).
+pub fn reopen_for_reading(fd: c_int) -> Option<c_int> {
+    let mut link = [0u8; 32];
+    let mut w = crate::sys::Cursor { buf: &mut link, len: 0 };
+    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("/proc/self/fd/{fd}\0"));
+    let n = w.len;
+    raw_open(&link[..n], libc::O_RDONLY | libc::O_CLOEXEC, 0)
+}
+
+/// A small formatting cursor over a byte array (no allocation).
+pub struct Cursor<'a> {
+    pub buf: &'a mut [u8],
+    pub len: usize,
+}
+
+impl core::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let b = s.as_bytes();
+        if self.len + b.len() > self.buf.len() {
+            return Err(core::fmt::Error);
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+/// pread through the raw system call (never a hook).
+pub fn raw_pread(fd: c_int, buf: &mut [u8], off: i64) -> isize {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { REAL_SYSCALL.f()(libc::SYS_pread64, fd as c_long, buf.as_mut_ptr() as c_long, buf.len() as c_long, off as c_long, 0, 0) as isize }
+}
+
+/// read through the raw system call (never a hook).
+pub fn raw_read(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { REAL_SYSCALL.f()(libc::SYS_read, fd as c_long, buf.as_mut_ptr() as c_long, buf.len() as c_long, 0, 0, 0) as isize }
+}
+
+/// write(2) of all of `bytes` to our own descriptor, through the real write.
+pub fn write_all(fd: c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid buffer; `fd` is ours.
+        let n = unsafe { REAL_WRITE.f()(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return false;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    true
+}
+
+/// Closes one of our own descriptors.
+pub fn raw_close(fd: c_int) {
+    // SAFETY: closing a descriptor we opened, once.
+    unsafe { REAL_CLOSE.f()(fd) };
+}
+
+/// link(2): a second name for `old`'s inode.
+pub fn link(old_nul: &[u8], new_nul: &[u8]) -> bool {
+    // SAFETY: both NUL-terminated.
+    unsafe { libc::link(old_nul.as_ptr().cast(), new_nul.as_ptr().cast()) == 0 }
+}
+
+/// mkdir(2) through the raw system call (never our hook); true if it exists after.
+pub fn raw_mkdir(path_nul: &[u8]) -> bool {
+    // SAFETY: a NUL-terminated path.
+    let r = unsafe { REAL_SYSCALL.f()(libc::SYS_mkdirat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, 0o700, 0, 0, 0) };
+    r == 0 || errno() == libc::EEXIST
+}
