@@ -139,7 +139,7 @@ pub(crate) enum Action {
 fn act(cfg: &Config) -> Action {
     match cfg.effect {
         Effect::Fail => Action::Fail(cfg.errno),
-        Effect::CrashBefore => sys::crash(),
+        Effect::CrashBefore => crate::crash(),
         Effect::CrashAfter => Action::CrashAfter,
         Effect::FakeSync => Action::Lie,
         Effect::Corrupt | Effect::Drop => Action::Pass,
@@ -330,7 +330,7 @@ fn write_effect(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), len: u
         },
         Effect::CrashBefore => {
             log(0);
-            sys::crash()
+            crate::crash()
         }
         Effect::CrashAfter => {
             log(0);

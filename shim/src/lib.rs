@@ -126,6 +126,13 @@ static TREE: OnceLock<Shared> = OnceLock::new();
 static LOG_WARNED: AtomicBool = AtomicBool::new(false);
 /// Armed with a family on descriptors, or a space budget: opens mark.
 static TRACKING: AtomicBool = AtomicBool::new(false);
+/// `CRASH=group`: a crash kills the process group.
+static CRASH_GROUP: AtomicBool = AtomicBool::new(false);
+
+/// A crash effect: SIGKILL now, to this process or its group.
+pub(crate) fn crash() -> ! {
+    sys::crash(CRASH_GROUP.load(Ordering::Relaxed))
+}
 
 /// The counters in use: the tree's under `SCOPE=tree`, else this process's.
 #[inline(always)]
@@ -181,6 +188,7 @@ pub(crate) fn init() {
                 format::tree_warning(&mut line);
                 sys::write_stderr(line.finish_line());
             }
+            CRASH_GROUP.store(cfg.crash_group, Ordering::Relaxed);
             journal::init(&cfg);
             TRACKING.store(cfg.tracks_descriptors(), Ordering::Relaxed);
             if cfg.tracks_descriptors() {
@@ -315,7 +323,7 @@ pub(crate) fn after_open(fd: i32, verdict: Verdict) {
         fds::set(fd, verdict == Verdict::Mark);
     }
     if verdict == Verdict::CrashAfter {
-        sys::crash();
+        crate::crash();
     }
 }
 

@@ -554,10 +554,13 @@ pub fn fd_flags(fd: c_int) -> Option<c_int> {
 /// Dies of SIGKILL now (crash-before, crash-after): no exit handler runs,
 /// no stdio buffer is flushed, as when the power goes or the OOM killer
 /// strikes. What the process wrote with write(2) is in the page cache.
-pub fn crash() -> ! {
+/// `group`: its whole process group dies with it (as every process does
+/// in a power cut).
+pub fn crash(group: bool) -> ! {
     // SAFETY: kill and pause have no memory preconditions; SIGKILL cannot
     // be caught, blocked or ignored, so the process ends here.
     unsafe {
+        libc::kill(if group { 0 } else { libc::getpid() }, libc::SIGKILL);
         libc::kill(libc::getpid(), libc::SIGKILL);
         loop {
             libc::pause();

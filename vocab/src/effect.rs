@@ -40,6 +40,16 @@ impl Effect {
         EFFECTS.iter().copied().find(|e| e.name().as_bytes().eq_ignore_ascii_case(raw))
     }
 
+    /// Whether it can act on a call of `family`: `corrupt` and `drop` on
+    /// writes, `fake-sync` on syncs, the others on every family.
+    pub const fn applies_to(self, family: crate::Family) -> bool {
+        match self {
+            Effect::Corrupt | Effect::Drop => matches!(family, crate::Family::Write),
+            Effect::FakeSync => matches!(family, crate::Family::Sync),
+            Effect::Fail | Effect::CrashBefore | Effect::CrashAfter => true,
+        }
+    }
+
     /// Whether the process dies of it.
     pub const fn crashes(self) -> bool {
         matches!(self, Effect::CrashBefore | Effect::CrashAfter)

@@ -28,6 +28,8 @@ pub const SCOPE: &str = "HARPER_TEST_BLOB_FAIL_SCOPE";
 pub const IO_URING: &str = "HARPER_TEST_BLOB_FAIL_IO_URING";
 /// What a triggered call does ([`crate::Effect`]); `fail` by default.
 pub const EFFECT: &str = "HARPER_TEST_BLOB_FAIL_EFFECT";
+/// Who a crash kills: `process` (the default) or its process `group`.
+pub const CRASH: &str = "HARPER_TEST_BLOB_FAIL_CRASH";
 /// How `corrupt` changes bytes ([`crate::CorruptMode`]); `flip` by default.
 pub const CORRUPT: &str = "HARPER_TEST_BLOB_FAIL_CORRUPT";
 /// The seed of `corrupt`'s choices (a whole number); 0 by default.
@@ -43,9 +45,9 @@ pub const TREE: &str = "HARPER_TEST_BLOB_FAIL_TREE";
 pub const UV_USE_IO_URING: &str = "UV_USE_IO_URING";
 
 /// Every variable a user may set, in the order the shim reports problems.
-pub const ALL: [&str; 17] = [
-    INTERVAL, SKIP, MAX, ERRNO, OPS, PATH, LOG, CALLS, SPACE, DELAY, SCOPE, IO_URING, EFFECT, CORRUPT, SEED, JOURNAL,
-    CONTROL,
+pub const ALL: [&str; 18] = [
+    INTERVAL, SKIP, MAX, ERRNO, OPS, PATH, LOG, CALLS, SPACE, DELAY, SCOPE, IO_URING, EFFECT, CRASH, CORRUPT, SEED,
+    JOURNAL, CONTROL,
 ];
 
 /// The path substring matched when `PATH` is unset.

@@ -17,6 +17,7 @@
 //! | `HARPER_TEST_BLOB_FAIL_SCOPE` | `process` or `tree`: who shares the counters | `process` |
 //! | `HARPER_TEST_BLOB_FAIL_IO_URING` | `deny`: `io_uring_setup` fails with ENOSYS; `allow` | `deny` |
 //! | `HARPER_TEST_BLOB_FAIL_EFFECT` | what a triggered call does: `fail`, `crash-before`, `crash-after`, `corrupt`, `drop`, `fake-sync` | `fail` |
+//! | `HARPER_TEST_BLOB_FAIL_CRASH` | who a crash kills: `process`, or its whole process `group` | `process` |
 //! | `HARPER_TEST_BLOB_FAIL_CORRUPT` | how `corrupt` changes bytes: `flip`, `zero`, `random` | `flip` |
 //! | `HARPER_TEST_BLOB_FAIL_SEED` | the seed of `corrupt`'s choices | `0` |
 //! | `HARPER_TEST_BLOB_FAIL_JOURNAL` | arms the shim: the durability journal (docs/shim-in-time.md) | none |
@@ -36,7 +37,7 @@ pub use blobfail_vocab::vars::{
     SPACE as VAR_SPACE, TREE as VAR_TREE, UV_USE_IO_URING as VAR_IO_URING,
 };
 pub use blobfail_vocab::units::{parse_duration_ns, parse_u64};
-pub use blobfail_vocab::vars::{CORRUPT as VAR_CORRUPT, EFFECT as VAR_EFFECT, JOURNAL as VAR_JOURNAL, SEED as VAR_SEED};
+pub use blobfail_vocab::vars::{CRASH as VAR_CRASH, CORRUPT as VAR_CORRUPT, EFFECT as VAR_EFFECT, JOURNAL as VAR_JOURNAL, SEED as VAR_SEED};
 pub use blobfail_vocab::{CorruptMode, Effect};
 pub use blobfail_vocab::{errno::parse as parse_errno, parse_calls, Calls, Family, FAMILIES};
 #[cfg(test)]
@@ -107,6 +108,8 @@ pub struct Config {
     pub deny_io_uring: bool,
     /// What a triggered call does.
     pub effect: Effect,
+    /// `CRASH=group`: a crash kills the whole process group.
+    pub crash_group: bool,
     pub corrupt: CorruptMode,
     pub seed: u64,
     /// NUL-terminated, so the hot path can hand it to libc's `strstr`.
@@ -184,7 +187,7 @@ pub struct Problem<'a> {
 }
 
 /// Up to one problem per variable.
-pub const MAX_PROBLEMS: usize = 16;
+pub const MAX_PROBLEMS: usize = 20;
 
 /// What the environment asks for.
 #[derive(Debug)]
@@ -342,6 +345,15 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
             }
         },
     };
+    let crash_group = match get(VAR_CRASH) {
+        None => false,
+        Some(raw) if raw.eq_ignore_ascii_case(b"process") => false,
+        Some(raw) if raw.eq_ignore_ascii_case(b"group") => true,
+        Some(raw) => {
+            problem(VAR_CRASH, raw, "neither `process` nor `group`");
+            false
+        }
+    };
     let corrupt = match get(VAR_CORRUPT) {
         None => CorruptMode::Flip,
         Some(raw) => CorruptMode::from_name(raw).unwrap_or_else(|| {
@@ -389,6 +401,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         scope,
         deny_io_uring,
         effect,
+        crash_group,
         corrupt,
         seed,
         needle,
@@ -402,20 +415,11 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     })
 }
 
-/// The families an effect can act on.
-pub fn effect_applies(effect: Effect, family: Family) -> bool {
-    match effect {
-        Effect::Corrupt | Effect::Drop => family == Family::Write,
-        Effect::FakeSync => family == Family::Sync,
-        Effect::Fail | Effect::CrashBefore | Effect::CrashAfter => true,
-    }
-}
-
 /// Whether every call the plan can trigger is one the effect acts on: the
 /// chosen families under INTERVAL, writes under SPACE.
 fn effect_fits(effect: Effect, interval: u64, calls: Calls, space: Option<u64>) -> bool {
-    (interval == 0 || calls.iter().all(|f| effect_applies(effect, f)))
-        && (space.is_none() || effect_applies(effect, Family::Write))
+    (interval == 0 || calls.iter().all(|f| effect.applies_to(f)))
+        && (space.is_none() || effect.applies_to(Family::Write))
 }
 
 fn effect_misfit(effect: Effect) -> &'static str {

@@ -28,7 +28,7 @@ extern "C" fn close_tracked(fd: c_int) -> c_int {
     match action {
         // Closed as usual, then the error (what NFS does).
         Action::Fail(errno) => fail_fd(errno),
-        Action::CrashAfter => sys::crash(),
+        Action::CrashAfter => crate::crash(),
         Action::Pass | Action::Lie => r,
     }
 }

@@ -94,7 +94,7 @@ fn acted<R>(action: Action, failed: impl FnOnce(c_int) -> R, lie: R, real: impl 
         Action::Lie => lie,
         Action::CrashAfter => {
             let _ = real();
-            sys::crash()
+            crate::crash()
         }
     }
 }

@@ -60,7 +60,7 @@ unsafe fn write_tracked(
             crate::write_done(budgeted, n);
             match then {
                 AfterWrite::Return => n,
-                AfterWrite::Crash => sys::crash(),
+                AfterWrite::Crash => crate::crash(),
                 AfterWrite::ReportAll if n >= 0 => len as ssize_t,
                 AfterWrite::ReportAll => n,
             }
