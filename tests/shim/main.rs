@@ -5,8 +5,10 @@
 //! `cargo test --release --test shim`.
 
 mod config;
+mod crash_sweeps;
 mod effects;
 mod entry_points;
+mod exec;
 mod real_programs;
 mod reliability;
 mod write_path;
