@@ -7,7 +7,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
-use crate::config::{Config, CorruptMode, Effect};
+use crate::config::{Config, CorruptMode, Effect, Family};
 use crate::corrupt::{self, Corruption};
 use crate::counter::Fault;
 use crate::format::{self, StackBuf};
@@ -32,18 +32,28 @@ pub(crate) fn check<'p>(
     path: impl FnOnce() -> Option<&'p [u8]>,
 ) -> Verdict {
     let Some(cfg) = armed() else { return Verdict::Pass };
-    if !intent.counts_under(cfg.ops) {
+    // An open that cannot count (a read under OPS=write) is still tracked
+    // when reads are chosen: its reads are what they count.
+    let counts = intent.counts_under(cfg.ops);
+    if !counts && !cfg.calls.has(Family::Read) {
         return Verdict::Pass;
     }
     std::panic::catch_unwind(AssertUnwindSafe(|| match path() {
-        Some(p) => check_path(cfg, entry, dir, intent, p),
+        Some(p) => check_path(cfg, entry, dir, Open { intent, counts }, p),
         None => Verdict::Pass,
     }))
     .unwrap_or(Verdict::Pass)
 }
 
+/// An open's intent, and whether it counts in the open family.
+#[derive(Clone, Copy)]
+struct Open<'a> {
+    intent: Intent<'a>,
+    counts: bool,
+}
+
 #[inline(never)]
-fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8]) -> Verdict {
+fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Open, path: &[u8]) -> Verdict {
     if path.len() >= sys::PATH_MAX {
         // The kernel refuses such a path (ENAMETOOLONG) before it looks at
         // any file: no file is opened, so nothing counts, and the caller
@@ -59,7 +69,7 @@ fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8])
 /// Apart, so that an absolute path has no page-sized frame on its way; and
 /// the buffer is not zeroed, since getcwd/readlink say how much they wrote.
 #[inline(never)]
-fn check_relative(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8]) -> Verdict {
+fn check_relative(cfg: &Config, entry: Entry, dir: Dir, intent: Open, path: &[u8]) -> Verdict {
     let mut base = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
     match resolve(dir, path, &mut base) {
         Some(resolved) => decide_open(cfg, entry, intent, resolved),
@@ -142,7 +152,7 @@ fn act(cfg: &Config) -> Action {
         Effect::CrashBefore => crate::crash(),
         Effect::CrashAfter => Action::CrashAfter,
         Effect::FakeSync => Action::Lie,
-        Effect::Corrupt | Effect::Drop => Action::Pass,
+        Effect::Corrupt | Effect::Drop | Effect::Short => Action::Pass,
     }
 }
 
@@ -152,10 +162,14 @@ fn logged_errno(cfg: &Config) -> i32 {
 }
 
 #[inline(always)]
-fn decide_open(cfg: &Config, entry: Entry, intent: Intent, path: ResolvedPath) -> Verdict {
+fn decide_open(cfg: &Config, entry: Entry, open: Open, path: ResolvedPath) -> Verdict {
+    let intent = open.intent;
     let tmpfile = matches!(intent, Intent::Flags(f) if matcher::flags_tmpfile(f));
     if !path_matches(cfg, &path, tmpfile) {
         return Verdict::Pass;
+    }
+    if !open.counts {
+        return Verdict::Mark;
     }
     if cfg.journal_path_nul().is_some() {
         crate::journal::before_open(cfg, intent, &path);
@@ -341,7 +355,7 @@ fn write_effect(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), len: u
             WriteVerdict::Write { allowed: granted.unwrap_or(0), budgeted, then: AfterWrite::ReportAll }
         }
         Effect::Corrupt if len > 0 => WriteVerdict::Corrupt { seq: numbers.0, number: numbers.1 },
-        Effect::Corrupt | Effect::FakeSync => {
+        Effect::Corrupt | Effect::FakeSync | Effect::Short => {
             log(0);
             WriteVerdict::Write { allowed: len, budgeted, then: AfterWrite::Return }
         }
@@ -350,7 +364,7 @@ fn write_effect(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), len: u
 
 /// `corrupt`: what to change in a write whose data is `parts` (its iovec
 /// entries, in order), logged with where and how many bytes.
-pub(crate) fn corrupt_write(entry: Entry, fd: i32, (seq, number): (u64, u64), parts: &[&[u8]]) -> Option<Corruption> {
+pub(crate) fn corrupt_data(entry: Entry, fd: i32, (seq, number): (u64, u64), parts: &[&[u8]]) -> Option<Corruption> {
     let cfg = armed()?;
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let c = corrupt::choose(cfg.corrupt, cfg.seed, number, parts)?;
@@ -372,6 +386,40 @@ pub(crate) fn corrupt_write(entry: Entry, fd: i32, (seq, number): (u64, u64), pa
         Some(c)
     }))
     .unwrap_or(None)
+}
+
+/// What a read hook on a tracked descriptor does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadVerdict {
+    Pass,
+    Fail(i32),
+    /// Read, then die of SIGKILL.
+    CrashAfter,
+    /// Read fewer bytes than asked (half, at least 1).
+    Short,
+    /// Read, then change what the caller received: [`corrupt_data`].
+    Corrupt { seq: u64, number: u64 },
+}
+
+/// A read on a tracked descriptor, when reads are chosen.
+pub(crate) fn check_read(entry: Entry, fd: i32) -> ReadVerdict {
+    let Some(cfg) = armed() else { return ReadVerdict::Pass };
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let Some(fault) = decide(cfg, entry) else { return ReadVerdict::Pass };
+        let numbers = (fault.seq, fault.number);
+        if cfg.effect == Effect::Corrupt {
+            return ReadVerdict::Corrupt { seq: numbers.0, number: numbers.1 };
+        }
+        log_fd_fault(cfg, entry, fd, numbers, None, logged_errno(cfg));
+        match cfg.effect {
+            Effect::Fail => ReadVerdict::Fail(cfg.errno),
+            Effect::CrashBefore => crate::crash(),
+            Effect::CrashAfter => ReadVerdict::CrashAfter,
+            Effect::Short => ReadVerdict::Short,
+            _ => ReadVerdict::Pass,
+        }
+    }))
+    .unwrap_or(ReadVerdict::Pass)
 }
 
 /// After a budgeted write: gives back what it did not write.
@@ -474,6 +522,11 @@ mod tests {
     use super::*;
     use crate::config::{self, Family, Parsed};
     use crate::parse_tree_var;
+
+    /// An open that counts, as the hooks ask for one under OPS=write.
+    fn check_path(cfg: &Config, entry: Entry, dir: Dir, intent: Intent, path: &[u8]) -> Verdict {
+        super::check_path(cfg, entry, dir, Open { intent, counts: intent.counts_under(cfg.ops) }, path)
+    }
 
     fn armed_with(vars: &[(&'static str, &'static [u8])]) -> Config {
         let vars = vars.to_vec();

@@ -14,7 +14,7 @@
 //!   - `[path]` / `[path at]`: a call on one path (after a dirfd);
 //!   - `[mkstemp FLAGS]`: an open of the template's path, for writing;
 //!   - `[own]`: written by hand in `hooks/`, its body being its own (the
-//!     write family's budget, close, rename).
+//!     write family's budget, the read family, close, rename).
 //!
 //! The opens' real functions are `Real` (a null check, so the disarmed
 //! fast path can tell "resolved" with one load; their exports are in
@@ -78,6 +78,14 @@ macro_rules! entry_table {
                 unlink: Unlink, Unlink, REAL_UNLINK: fn(path: *const c_char) -> c_int = -1, [path];
                 unlinkat: Unlinkat, Unlink, REAL_UNLINKAT: fn(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int = -1, [path at];
                 rmdir: Rmdir, Unlink, REAL_RMDIR: fn(path: *const c_char) -> c_int = -1, [path];
+                read: Read, Read, REAL_READ: fn(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t = -1, [own];
+                pread: Pread, Read, REAL_PREAD: fn(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t = -1, [own];
+                pread64: Pread64, Read, REAL_PREAD64: fn(fd: c_int, buf: *mut c_void, n: size_t, off: off64_t) -> ssize_t = -1, [own];
+                readv: Readv, Read, REAL_READV: fn(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t = -1, [own];
+                preadv: Preadv, Read, REAL_PREADV: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t = -1, [own];
+                preadv64: Preadv64, Read, REAL_PREADV64: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t = -1, [own];
+                preadv2: Preadv2, Read, REAL_PREADV2: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t = -1, [own];
+                preadv64v2: Preadv64v2, Read, REAL_PREADV64V2: fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t = -1, [own];
             }
             helpers {
                 fclose: REAL_FCLOSE: fn(f: *mut FILE) -> c_int = libc::EOF;

@@ -194,7 +194,8 @@ fn fake_sync_returns_zero_without_syncing() {
 fn an_effect_that_does_not_fit_the_families_is_refused() {
     for (vars, says) in [
         (vec![(INTERVAL, "1"), (EFFECT, "drop")], "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write"),
-        (vec![(INTERVAL, "1"), (CALLS, "write,sync"), (EFFECT, "corrupt")], "for writes only"),
+        (vec![(INTERVAL, "1"), (CALLS, "write,sync"), (EFFECT, "corrupt")], "for writes and reads only"),
+        (vec![(INTERVAL, "1"), (CALLS, "write"), (EFFECT, "short")], "for reads only"),
         (vec![(INTERVAL, "1"), (CALLS, "write"), (EFFECT, "fake-sync")], "for syncs only"),
         (vec![(SPACE, "1"), (EFFECT, "fake-sync")], "for syncs only"),
         (vec![(INTERVAL, "1"), (EFFECT, "explode")], "not an effect: fail, crash-before"),

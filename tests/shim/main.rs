@@ -9,6 +9,7 @@ mod crash_sweeps;
 mod effects;
 mod entry_points;
 mod exec;
+mod read_faults;
 mod real_programs;
 mod reliability;
 mod write_path;

@@ -11,17 +11,20 @@ pub enum Effect {
     /// The process dies of SIGKILL right after the real call returns.
     CrashAfter,
     /// The bytes that reach the file differ from the caller's
-    /// ([`CorruptMode`]); the call reports full success.
+    /// ([`CorruptMode`]); the call reports full success. On a read: the
+    /// bytes the caller receives differ from the file's.
     Corrupt,
     /// A write reports success and writes nothing.
     Drop,
     /// A sync returns 0 without syncing.
     FakeSync,
+    /// A read returns fewer bytes than asked and than there are.
+    Short,
 }
 
 /// Every effect, in the order the docs list them.
-pub const EFFECTS: [Effect; 6] =
-    [Effect::Fail, Effect::CrashBefore, Effect::CrashAfter, Effect::Corrupt, Effect::Drop, Effect::FakeSync];
+pub const EFFECTS: [Effect; 7] =
+    [Effect::Fail, Effect::CrashBefore, Effect::CrashAfter, Effect::Corrupt, Effect::Drop, Effect::FakeSync, Effect::Short];
 
 impl Effect {
     pub const fn name(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Effect {
             Effect::Corrupt => "corrupt",
             Effect::Drop => "drop",
             Effect::FakeSync => "fake-sync",
+            Effect::Short => "short",
         }
     }
 
@@ -44,8 +48,10 @@ impl Effect {
     /// writes, `fake-sync` on syncs, the others on every family.
     pub const fn applies_to(self, family: crate::Family) -> bool {
         match self {
-            Effect::Corrupt | Effect::Drop => matches!(family, crate::Family::Write),
+            Effect::Corrupt => matches!(family, crate::Family::Write | crate::Family::Read),
+            Effect::Drop => matches!(family, crate::Family::Write),
             Effect::FakeSync => matches!(family, crate::Family::Sync),
+            Effect::Short => matches!(family, crate::Family::Read),
             Effect::Fail | Effect::CrashBefore | Effect::CrashAfter => true,
         }
     }

@@ -11,10 +11,12 @@ pub enum Family {
     Truncate = 5,
     Mkdir = 6,
     Unlink = 7,
+    /// Reads on a tracked descriptor (read, pread64, readv, preadv, preadv2).
+    Read = 8,
 }
 
 /// Every family, in counter order.
-pub const FAMILIES: [Family; 8] = [
+pub const FAMILIES: [Family; 9] = [
     Family::Open,
     Family::Write,
     Family::Sync,
@@ -23,6 +25,7 @@ pub const FAMILIES: [Family; 8] = [
     Family::Truncate,
     Family::Mkdir,
     Family::Unlink,
+    Family::Read,
 ];
 
 impl Family {
@@ -36,6 +39,7 @@ impl Family {
             Family::Truncate => "truncate",
             Family::Mkdir => "mkdir",
             Family::Unlink => "unlink",
+            Family::Read => "read",
         }
     }
 
@@ -44,23 +48,23 @@ impl Family {
         FAMILIES.iter().copied().find(|f| f.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
-    pub const fn bit(self) -> u8 {
+    pub const fn bit(self) -> u16 {
         1 << self as u8
     }
 
     /// Families whose calls name a descriptor, which the shim must track.
     pub const fn on_descriptors(self) -> bool {
-        matches!(self, Family::Write | Family::Sync | Family::Close | Family::Truncate)
+        matches!(self, Family::Write | Family::Sync | Family::Close | Family::Truncate | Family::Read)
     }
 }
 
 /// A set of families, as a bit per [`Family`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Calls(pub u8);
+pub struct Calls(pub u16);
 
 impl Calls {
     pub const OPEN: Calls = Calls(Family::Open.bit());
-    pub const ALL: Calls = Calls(0xff);
+    pub const ALL: Calls = Calls((1 << FAMILIES.len()) - 1);
 
     pub const fn has(self, f: Family) -> bool {
         self.0 & f.bit() != 0
@@ -78,7 +82,7 @@ impl Calls {
 
 /// A comma list of family names (any case), or `all`. No empty items.
 pub fn parse_calls(raw: &[u8]) -> Option<Calls> {
-    let mut bits = 0u8;
+    let mut bits = 0u16;
     for item in raw.split(|&b| b == b',') {
         if item.eq_ignore_ascii_case(b"all") {
             bits |= Calls::ALL.0;
@@ -97,7 +101,7 @@ mod tests {
     fn calls_grammar() {
         assert_eq!(parse_calls(b"open,WRITE"), Some(Calls(Family::Open.bit() | Family::Write.bit())));
         assert_eq!(parse_calls(b"all"), Some(Calls::ALL));
-        for bad in [&b""[..], b"open,", b",open", b"opens", b"open write", b"read"] {
+        for bad in [&b""[..], b"open,", b",open", b"opens", b"open write", b"reads"] {
             assert_eq!(parse_calls(bad), None, "{bad:?}");
         }
         assert_eq!(Calls(Family::Sync.bit() | Family::Open.bit()).iter().collect::<Vec<_>>(), [Family::Open, Family::Sync]);

@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn summaries() {
-        let mut t = Totals { families: [(0, 0); 8], calls: Calls::OPEN, space: None };
+        let mut t = Totals { families: [(0, 0); FAMILIES.len()], calls: Calls::OPEN, space: None };
         t.families[0] = (70, 10);
         let mut s = String::new();
         summary(&mut s, 4, &t);

@@ -16,7 +16,7 @@ pub struct ExecArgs {
     /// A named plan of the driver's: open-enoent, write-enospc, fsync-eio, disk-full, slow-disk.
     #[arg(long, value_name = "PLAN")]
     pub fault: Option<String>,
-    /// Comma list of call families that count: open, write, sync, close, rename, truncate, mkdir, unlink (or all).
+    /// Comma list of call families that count: open, write, sync, close, rename, truncate, mkdir, unlink, read (or all).
     #[arg(long, value_name = "FAMILIES")]
     pub calls: Option<String>,
     /// Errno of a failed call (a name such as EIO, or a number).
@@ -37,7 +37,7 @@ pub struct ExecArgs {
     /// Each matching call waits this long first (e.g. 20ms).
     #[arg(long, value_name = "DURATION")]
     pub delay: Option<String>,
-    /// What a triggered call does: fail, crash-before, crash-after, corrupt, drop, fake-sync.
+    /// What a triggered call does: fail, crash-before, crash-after, corrupt, drop, fake-sync, short (reads).
     #[arg(long, value_name = "EFFECT")]
     pub effect: Option<String>,
     /// How corrupt changes bytes: flip, zero, random.
@@ -120,7 +120,7 @@ impl Plan {
         let calls = match &a.calls {
             Some(c) => {
                 let parsed = blobfail_vocab::parse_calls(c.as_bytes())
-                    .ok_or_else(|| refuse("--calls", c, "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink (or all)"))?;
+                    .ok_or_else(|| refuse("--calls", c, "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink, read (or all)"))?;
                 put(&mut v, vars::CALLS, c.clone());
                 parsed
             }
@@ -154,7 +154,7 @@ impl Plan {
         let space_set = v.iter().any(|(k, _)| k == vars::SPACE);
         if let Some(e) = &a.effect {
             let effect = Effect::from_name(e.as_bytes())
-                .ok_or_else(|| refuse("--effect", e, "not an effect: fail, crash-before, crash-after, corrupt, drop or fake-sync"))?;
+                .ok_or_else(|| refuse("--effect", e, "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short"))?;
             if interval_set {
                 if let Some(f) = calls.iter().find(|&f| !effect.applies_to(f)) {
                     bail!("--effect {e} cannot act on {} calls: choose families it acts on with --calls ({})", f.name(), acts_on(effect));
@@ -209,8 +209,10 @@ impl Plan {
 
 fn acts_on(e: Effect) -> &'static str {
     match e {
-        Effect::Corrupt | Effect::Drop => "write only",
+        Effect::Corrupt => "write and read only",
+        Effect::Drop => "write only",
         Effect::FakeSync => "sync only",
+        Effect::Short => "read only",
         _ => "any",
     }
 }

@@ -179,7 +179,14 @@ pub fn apply(journal: &Path, how: How) -> Result<Outcome> {
         bail!("{} was already applied (see {}); rerun the program for a new journal", journal.display(), journal.with_extension("applied").display());
     }
     let events = read(journal)?;
-    let live = alive(&events);
+    // A process SIGKILLed with its group a moment ago may still be on its
+    // way out: wait for it, boundedly, before refusing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut live = alive(&events);
+    while !live.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        live = alive(&events);
+    }
     if !live.is_empty() {
         let list: Vec<String> = live.iter().map(u64::to_string).collect();
         bail!("journaled process {} still running: a power cut is simulated once every process in the journal has died (stop them first)", list.join(", "));

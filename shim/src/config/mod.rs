@@ -16,14 +16,15 @@
 //! | `HARPER_TEST_BLOB_FAIL_DELAY` | arms the shim: each matching call sleeps this long first | unset: none |
 //! | `HARPER_TEST_BLOB_FAIL_SCOPE` | `process` or `tree`: who shares the counters | `process` |
 //! | `HARPER_TEST_BLOB_FAIL_IO_URING` | `deny`: `io_uring_setup` fails with ENOSYS; `allow` | `deny` |
-//! | `HARPER_TEST_BLOB_FAIL_EFFECT` | what a triggered call does: `fail`, `crash-before`, `crash-after`, `corrupt`, `drop`, `fake-sync` | `fail` |
+//! | `HARPER_TEST_BLOB_FAIL_EFFECT` | what a triggered call does: `fail`, `crash-before`, `crash-after`, `corrupt`, `drop`, `fake-sync`, `short` | `fail` |
 //! | `HARPER_TEST_BLOB_FAIL_CRASH` | who a crash kills: `process`, or its whole process `group` | `process` |
 //! | `HARPER_TEST_BLOB_FAIL_CORRUPT` | how `corrupt` changes bytes: `flip`, `zero`, `random` | `flip` |
 //! | `HARPER_TEST_BLOB_FAIL_SEED` | the seed of `corrupt`'s choices | `0` |
 //! | `HARPER_TEST_BLOB_FAIL_JOURNAL` | arms the shim: the durability journal (docs/shim-in-time.md) | none |
 //!
-//! An effect applies to the families it makes sense for (`corrupt` and
-//! `drop`: write; `fake-sync`: sync; the others: all); a plan whose
+//! An effect applies to the families it makes sense for (`corrupt`: write
+//! and read; `drop`: write; `fake-sync`: sync; `short`: read; the others:
+//! all); a plan whose
 //! INTERVAL triggers another chosen family, or whose SPACE budget (a write
 //! trigger) meets `fake-sync`, is refused.
 //!
@@ -290,7 +291,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
             problem(
                 VAR_CALLS,
                 raw,
-                "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink (or `all`)",
+                "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink, read (or `all`)",
             );
             Calls::OPEN
         }),
@@ -340,7 +341,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
             }
             Some(e) => e,
             None => {
-                problem(VAR_EFFECT, raw, "not an effect: fail, crash-before, crash-after, corrupt, drop or fake-sync");
+                problem(VAR_EFFECT, raw, "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short");
                 Effect::Fail
             }
         },
@@ -424,8 +425,9 @@ fn effect_fits(effect: Effect, interval: u64, calls: Calls, space: Option<u64>) 
 
 fn effect_misfit(effect: Effect) -> &'static str {
     match effect {
-        Effect::Corrupt => "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        Effect::Corrupt => "for writes and reads only: set HARPER_TEST_BLOB_FAIL_CALLS=write or read (or use SPACE alone)",
         Effect::Drop => "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        Effect::Short => "for reads only: set HARPER_TEST_BLOB_FAIL_CALLS=read, without SPACE",
         _ => "for syncs only: set HARPER_TEST_BLOB_FAIL_CALLS=sync, without SPACE",
     }
 }

@@ -119,7 +119,7 @@ fn new_variables() {
     assert_eq!((c.scope, c.deny_io_uring), (Scope::Tree, false));
     let d = armed(&[(VAR_INTERVAL, b"7")]);
     assert_eq!((d.calls, d.space, d.delay_ns, d.scope, d.deny_io_uring), (Calls::OPEN, None, 0, Scope::Process, true));
-    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"all")]).calls, Calls(0xff));
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"all")]).calls, Calls::ALL);
     assert_eq!(d.space_errno(), libc::ENOSPC);
     assert_eq!(armed(&[(VAR_SPACE, b"1"), (VAR_ERRNO, b"EIO")]).space_errno(), libc::EIO);
     for (raw, want) in [(&b"0"[..], Some(0)), (b"12", Some(12)), (b"3B", Some(3)), (b"2kib", Some(2048)), (b"1GiB", Some(1 << 30)),
@@ -130,7 +130,7 @@ fn new_variables() {
                         (b"9ns", Some(9)), (b"3600s", Some(MAX_DELAY_NS)), (b"3601s", None), (b"50", None), (b"1m", None), (b"ms", None)] {
         assert_eq!(parse_delay(raw), want, "{raw:?}");
     }
-    for bad in [&b"open,"[..], b",open", b"open,,write", b"opens", b"open write", b"read"] {
+    for bad in [&b"open,"[..], b",open", b"open,,write", b"opens", b"open write", b"reads"] {
         assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, bad)]), [VAR_CALLS], "{bad:?}");
     }
     assert_eq!(problem_vars(&[(VAR_SPACE, b"lots"), (VAR_SCOPE, b"world"), (VAR_URING, b"maybe"), (VAR_DELAY, b"soon")]),
@@ -226,7 +226,7 @@ mod properties {
             VAR_LOG => v.len() <= 4095,
             VAR_CALLS => v.split(|&b| b == b',').all(|item| {
                 let item = item.to_ascii_lowercase();
-                ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink", "all"]
+                ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink", "read", "all"]
                     .iter()
                     .any(|n| n.as_bytes() == item)
             }),

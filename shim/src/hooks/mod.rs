@@ -23,6 +23,7 @@ use crate::{check, Action, Dir, Entry, Verdict};
 mod descriptors;
 mod open;
 mod path;
+mod read;
 mod write;
 
 // The exported variadic functions (`open`, `open64`, `openat`, `openat64`,

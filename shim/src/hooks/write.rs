@@ -74,7 +74,7 @@ unsafe fn write_tracked(
                     *p = unsafe { std::slice::from_raw_parts(e.iov_base.cast::<u8>(), e.iov_len) };
                 }
             }
-            let Some(c) = crate::corrupt_write(entry, fd, (seq, number), &parts[..k]) else { return whole() };
+            let Some(c) = crate::corrupt_data(entry, fd, (seq, number), &parts[..k]) else { return whole() };
             // The caller's entries, with the changed bytes as an entry of
             // their own, from this stack frame: the caller's buffer is
             // never written.
