@@ -73,6 +73,10 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run any program with the shim preloaded and armed; pass its exit status through.
+    Exec(crate::exec::ExecArgs),
+    /// Roll a journaled run's files back as a power cut would leave them.
+    PowerLoss(crate::exec::PowerLossArgs),
     /// Run a scenario on a fresh two-node cluster (or an attached one) and judge it.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
