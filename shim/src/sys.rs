@@ -695,3 +695,58 @@ pub fn raw_mkdir(path_nul: &[u8]) -> bool {
     let r = unsafe { REAL_SYSCALL.f()(libc::SYS_mkdirat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, 0o700, 0, 0, 0) };
     r == 0 || errno() == libc::EEXIST
 }
+
+// ---------------------------------------------------------------------------
+// The runtime control file (`HARPER_TEST_BLOB_FAIL_CONTROL`), mapped shared.
+
+/// Its size: 512 words.
+pub const CONTROL_WORDS: usize = 512;
+
+static CONTROL_MAP: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+/// The control file's generation word once mapped; until then a static 0.
+/// Never null, so the healed hot path loads it with no check.
+static NO_GENERATION: AtomicU64 = AtomicU64::new(0);
+static GENERATION: AtomicPtr<AtomicU64> = AtomicPtr::new(&NO_GENERATION as *const AtomicU64 as *mut AtomicU64);
+
+/// Maps the control file read-only and shared; false when it cannot be
+/// opened, is too small, or is not mapped.
+pub fn map_control(path_nul: &[u8]) -> bool {
+    let Some(fd) = raw_open(path_nul, libc::O_RDONLY | libc::O_CLOEXEC, 0) else { return false };
+    let size = CONTROL_WORDS * 8;
+    let big_enough = fd_id(fd).is_some_and(|id| id.size as usize >= size);
+    if !big_enough {
+        raw_close(fd);
+        return false;
+    }
+    // SAFETY: a new read-only shared mapping of `size` bytes of `fd`, which
+    // is at least that long; the kernel picks the address.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
+    raw_close(fd);
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    CONTROL_MAP.store(p.cast(), Ordering::Release);
+    // SAFETY: word 2 of the CONTROL_WORDS words just mapped.
+    GENERATION.store(unsafe { p.cast::<AtomicU64>().add(2) }, Ordering::Release);
+    true
+}
+
+/// The control file's generation (word 2), or 0 before one is mapped.
+#[inline(always)]
+pub fn control_generation() -> u64 {
+    // SAFETY: GENERATION always points at a live AtomicU64: the static
+    // NO_GENERATION, or a word of the mapping, which is never unmapped.
+    unsafe { (*GENERATION.load(Ordering::Relaxed)).load(Ordering::Acquire) }
+}
+
+/// Word `i` of the control file (0 when none is mapped).
+#[inline(always)]
+pub fn control_word(i: usize) -> u64 {
+    let p = CONTROL_MAP.load(Ordering::Relaxed);
+    if p.is_null() || i >= CONTROL_WORDS {
+        return 0;
+    }
+    // SAFETY: `p` maps CONTROL_WORDS page-aligned words, never unmapped;
+    // any bit pattern is a valid AtomicU64, and every access is atomic.
+    unsafe { (*p.add(i)).load(Ordering::Acquire) }
+}
