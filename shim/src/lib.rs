@@ -33,7 +33,11 @@
 //! [`check_write`], ...) whether its call fails, which is safe code over
 //! the pure parts: [`matcher`] (does the call match), [`counter`] (is this
 //! match a fault), [`fds`] (which descriptors were opened on a matching
-//! path) and [`format`] (what gets written).
+//! path), [`corrupt`] (what `corrupt` changes) and [`format`] (what gets
+//! written). [`journal`] records what a power cut could undo, [`control`]
+//! follows the runtime control file. What a triggered call does
+//! (`EFFECT`: crash, corrupt, drop, fake-sync, short reads), the journal,
+//! control and `blobfail exec` are described in docs/shim-in-time.md.
 //!
 //! Unset, the shim is invisible: no output, one atomic load per open, one
 //! table load per write or close. Counters are per process unless
