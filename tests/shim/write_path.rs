@@ -370,23 +370,27 @@ fn faults(sb: &Sandbox) -> Vec<(String, i64, String, i64)> {
 /// tracked copy, and the restore of stdout, clear the mark (those writes pass).
 #[test]
 fn an_inherited_descriptor_copied_as_a_shell_redirects_is_tracked_and_the_restore_clears_it() {
-    let sb = Sandbox::new();
-    let cmd = with_inherited_fds(&sb, Command::new(c_program("inherited_copies", &[])));
-    let log = sb.log();
-    let run = run_preloaded(cmd, &[(INTERVAL, "1"), (CALLS, "write"), (LOG, log.to_str().unwrap())]);
-    run.assert_success();
-    // "hello" is the restored stdout's write; then the report.
-    assert_eq!(
-        run.stdout(),
-        "hello\nshell err 2\nrestored ok\ndup3 err 2\ndupfd err 2\ndupfd_cloexec err 2\n\
-         dup2_over ok\ndup3_over ok\ndupfd_reuse ok\noriginal err 2\n"
-    );
-    let blob = sb.blobs().join("f").to_str().unwrap().to_owned();
-    let want: Vec<_> = [1, 20, 30, 40, 3].into_iter().map(|fd| ("write".to_owned(), fd, blob.clone(), 2)).collect();
-    assert_eq!(faults(&sb), want);
-    assert_eq!(run.shim_lines().last().unwrap().split_once(" matching=").unwrap().1, "5 faults=5 write=5/5");
-    assert_eq!(std::fs::read(sb.blobs().join("f")).unwrap(), b"");
-    assert_eq!(std::fs::read(sb.path().join("other/g")).unwrap(), b"hellohellohello");
+    // fcntl, and fcntl64 (what `fcntl` is with 64-bit file offsets).
+    for flags in [&[][..], &["-D_FILE_OFFSET_BITS=64"]] {
+        let sb = Sandbox::new();
+        let cmd = with_inherited_fds(&sb, Command::new(c_program("inherited_copies", flags)));
+        let log = sb.log();
+        let run = run_preloaded(cmd, &[(INTERVAL, "1"), (CALLS, "write"), (LOG, log.to_str().unwrap())]);
+        run.assert_success();
+        // "hello" is the restored stdout's write; then the report.
+        assert_eq!(
+            run.stdout(),
+            "hello\nshell err 2\nrestored ok\ndup3 err 2\ndupfd err 2\ndupfd_cloexec err 2\n\
+             dup2_over ok\ndup3_over ok\ndupfd_reuse ok\noriginal err 2\n",
+            "{flags:?}"
+        );
+        let blob = sb.blobs().join("f").to_str().unwrap().to_owned();
+        let want: Vec<_> = [1, 20, 30, 40, 3].into_iter().map(|fd| ("write".to_owned(), fd, blob.clone(), 2)).collect();
+        assert_eq!(faults(&sb), want, "{flags:?}");
+        assert_eq!(run.shim_lines().last().unwrap().split_once(" matching=").unwrap().1, "5 faults=5 write=5/5");
+        assert_eq!(std::fs::read(sb.blobs().join("f")).unwrap(), b"");
+        assert_eq!(std::fs::read(sb.path().join("other/g")).unwrap(), b"hellohellohello");
+    }
 }
 
 const REDIRECTS: &str = r#"echo a >&3; echo "a=$?"; echo b; echo c >&3; echo "c=$?""#;
