@@ -67,6 +67,83 @@ fn space_gives_a_short_write_then_enospc() {
     assert_eq!(run.stdout(), "1 write w ok\n2 write w err 5\n");
 }
 
+/// The budget's edges: a write that fills it exactly is whole and no
+/// fault; one cut short by a single byte is a space fault like any other
+/// short write (logged, counted, and the byte that fits is all written).
+#[test]
+fn space_a_write_that_fits_exactly_is_whole_and_one_byte_short_is_a_fault() {
+    // (budget, what each 5-byte write gave, what the second wrote, the
+    // log's (bytes, written, errno), the summary's tail)
+    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [(u64, u64, i32)], &'a str);
+    let cases: [Case; 2] = [
+        ("10", "1 write w ok\n2 write w ok\n", b"hello", &[], " space_used=10 space_faults=0"),
+        ("9", "1 write w ok\n2 write w short 4\n", b"hell", &[(5, 4, 0)], " space_used=9 space_faults=1"),
+    ];
+    for (budget, stdout, second, faults, summary) in cases {
+        let sb = Sandbox::new();
+        let mut cmd = Command::new(c_program("writes", &[]));
+        cmd.arg(sb.path()).args(["write:w", "write:w"]);
+        let log = sb.log();
+        let run = run_preloaded(cmd, &with_log(log.to_str().unwrap(), &[(SPACE, budget)]));
+        run.assert_success();
+        assert_eq!(run.stdout(), stdout, "SPACE={budget}");
+        assert_eq!(std::fs::read(sb.blobs().join("f2")).unwrap(), second, "SPACE={budget}");
+        let logged: Vec<(u64, u64, i32)> = sb
+            .log_lines()
+            .iter()
+            .map(|l| {
+                assert_eq!((&l["space"], &l["call"], &l["function"]), (&true.into(), &"write".into(), &"write".into()), "{l}");
+                (l["bytes"].as_u64().unwrap(), l["written"].as_u64().unwrap(), l["errno"].as_i64().unwrap() as i32)
+            })
+            .collect();
+        assert_eq!(logged, faults, "SPACE={budget}");
+        let last = run.shim_lines().last().cloned().unwrap_or_default();
+        assert!(last.ends_with(summary), "SPACE={budget}: {last}");
+    }
+}
+
+/// Bytes the budget granted but the real write did not write go back to
+/// it: under a 10-byte budget and a 4-byte file size limit (RLIMIT_FSIZE,
+/// SIGXFSZ ignored), a 6-byte write writes 4 (2 back) and the next fails
+/// with EFBIG (6 back), so a second file's 6 bytes still fit in full.
+#[test]
+fn space_given_back_when_a_granted_write_is_short_or_fails() {
+    let sb = Sandbox::new();
+    let script = r#"
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4, hard))
+def write(fd, data):
+    try: print(os.write(fd, data))
+    except OSError as e: print("err", e.errno)
+a = os.open("blobs/a", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+write(a, b"123456")
+write(a, b"789012")
+os.close(a)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+b = os.open("blobs/b", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+write(b, b"abcdef")
+write(b, b"g")
+os.close(b)
+sys.stdout.flush()
+"#;
+    let log = sb.log();
+    let run = run_preloaded(in_dir(&sb, python3().to_str().unwrap(), &["-c", script]), &with_log(log.to_str().unwrap(), &[(SPACE, "10")]));
+    run.assert_success();
+    // 4 of a's 6 bytes (the size limit), EFBIG; then b: 6 of the 6 left, and
+    // the budget is full: the 11th byte is refused.
+    assert_eq!(run.stdout(), format!("4\nerr {}\n6\nerr {}\n", libc::EFBIG, libc::ENOSPC), "{}", run.stderr());
+    assert_eq!(std::fs::read(sb.blobs().join("a")).unwrap(), b"1234");
+    assert_eq!(std::fs::read(sb.blobs().join("b")).unwrap(), b"abcdef");
+    let logged: Vec<(u64, u64, i64)> =
+        sb.log_lines().iter().map(|l| (l["bytes"].as_u64().unwrap(), l["written"].as_u64().unwrap(), l["errno"].as_i64().unwrap())).collect();
+    assert_eq!(logged, [(1, 0, i64::from(libc::ENOSPC))], "only the refused byte is a space fault");
+    let summaries = sb.log_summaries();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!((&summaries[0]["space_used"], &summaries[0]["space_faults"]), (&10.into(), &1.into()), "{}", summaries[0]);
+}
+
 /// sqlite3 under a 64 KiB disk: the first two 4000-byte rows fit, every
 /// later insert is "database or disk is full", and the database stays
 /// intact with exactly those two rows.
