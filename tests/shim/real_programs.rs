@@ -393,20 +393,46 @@ fn git_add_with_failing_writes_cannot_write_its_object() {
 }
 
 /// `sed -i` writes its result to a mkostemp file next to the original and
-/// renames it over: both are now within reach.
+/// renames it over: both are now within reach. Either way sed exits 4 with
+/// one line, the original is untouched, and no temporary file is left.
 #[test]
 fn sed_in_place_goes_through_mkostemp_and_rename() {
     let sb = Sandbox::new();
     std::fs::write(sb.blobs().join("f"), "old\n").unwrap();
     let log = sb.log();
+    let blobs = sb.blobs().to_str().unwrap().to_owned();
+    let said = |run: &Run| -> Vec<String> { run.stderr().lines().filter(|l| !l.starts_with("blobfail:")).map(str::to_owned).collect() };
+    let left = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(sb.blobs()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+
     let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (LOG, log.to_str().unwrap())]);
-    assert!(!run.output.status.success());
-    assert!(run.stderr().contains("sed: couldn't open temporary file blobs/"), "{}", run.stderr());
-    assert_eq!(sb.log_lines()[0]["function"], "mkostemp");
+    assert_eq!(run.output.status.code(), Some(4), "{}", run.stderr());
+    assert_eq!(said(&run), ["sed: couldn't open temporary file blobs/sedXXXXXX: No such file or directory"]);
+    let faults: Vec<(String, String, i64)> = sb
+        .log_lines()
+        .iter()
+        .map(|l| (l["function"].as_str().unwrap().to_owned(), l["path"].as_str().unwrap().to_owned(), l["errno"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(faults, [("mkostemp".to_owned(), format!("{blobs}/sedXXXXXX"), i64::from(libc::ENOENT))]);
     assert_eq!(std::fs::read_to_string(sb.blobs().join("f")).unwrap(), "old\n");
-    let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (CALLS, "rename")]);
-    assert!(run.stderr().contains("sed: cannot rename blobs/"), "{}", run.stderr());
+    assert_eq!(left(), ["f"]);
+
+    std::fs::remove_file(&log).unwrap();
+    let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (CALLS, "rename"), (LOG, log.to_str().unwrap())]);
+    assert_eq!(run.output.status.code(), Some(4), "{}", run.stderr());
+    let lines = sb.log_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (function, from, to) = (&lines[0]["function"], lines[0]["path"].as_str().unwrap(), &lines[0]["new_path"]);
+    assert_eq!((function.as_str(), to.as_str(), &lines[0]["errno"]), (Some("rename"), Some(format!("{blobs}/f").as_str()), &libc::ENOENT.into()));
+    // The temporary file: sed plus mkostemp's six random characters.
+    let temp = from.strip_prefix(&format!("{blobs}/")).unwrap();
+    assert!(temp.len() == 9 && temp.starts_with("sed") && !temp.ends_with("XXXXXX"), "{from}");
+    assert_eq!(said(&run), [format!("sed: cannot rename blobs/{temp}: No such file or directory")]);
     assert_eq!(std::fs::read_to_string(sb.blobs().join("f")).unwrap(), "old\n");
+    assert_eq!(left(), ["f"], "sed removed its temporary file");
 }
 
 // --- Item 1: directory opens are not writes ------------------------------------------
