@@ -144,6 +144,21 @@ sys.stdout.flush()
     assert_eq!((&summaries[0]["space_used"], &summaries[0]["space_faults"]), (&10.into(), &1.into()), "{}", summaries[0]);
 }
 
+/// The budget and the call families count apart: faults of the families
+/// listed last in the counter block (truncate, unlink) neither draw on the
+/// budget nor count as space faults, and a space fault is no unlink fault.
+#[test]
+fn space_and_the_families_count_apart() {
+    let sb = Sandbox::new();
+    let mut cmd = Command::new(c_program("writes", &[]));
+    cmd.arg(sb.path()).args(["write:w", "truncate:w", "unlink:w", "write:w", "write:w"]);
+    let run = run_preloaded(cmd, &[(SPACE, "10"), (CALLS, "truncate,unlink"), (INTERVAL, "1")]);
+    run.assert_success();
+    assert_eq!(run.stdout(), "1 write w ok\n2 truncate w err 2\n3 unlink w err 2\n4 write w ok\n5 write w err 28\n");
+    let last = run.shim_lines().last().cloned().unwrap_or_default();
+    assert!(last.ends_with(" matching=2 faults=2 truncate=1/1 unlink=1/1 space_used=10 space_faults=1"), "{last}");
+}
+
 /// sqlite3 under a 64 KiB disk: the first two 4000-byte rows fit, every
 /// later insert is "database or disk is full", and the database stays
 /// intact with exactly those two rows.
@@ -224,6 +239,38 @@ fn a_bash_loop_faults_exactly_every_third_across_the_tree() {
 /// would have 10 bytes of its own. (Not `cat`, which copies between regular
 /// files with copy_file_range, nor `head`, which writes through stdio:
 /// neither reaches an exported `write`.)
+/// A `TREE` variable naming an inherited file that is not a blobfail
+/// counter block (here: a zeroed file of the right size and identity) is
+/// not joined: the process counts in a block of its own, and the file is
+/// never written.
+#[test]
+fn a_forged_tree_variable_is_not_joined() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let sb = Sandbox::new();
+    let path = sb.path().join("other/forged");
+    let forged = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    forged.set_len(4096).unwrap();
+    let meta = forged.metadata().unwrap();
+    let tree = format!("7:{}:{}", meta.dev(), meta.ino());
+    let raw = forged.as_raw_fd();
+    let mut cmd = Command::new(c_program("opens", &[]));
+    cmd.arg(sb.path()).args(["open64:w"; 9]);
+    // SAFETY: dup2 is async-signal-safe, and `raw` stays open in this
+    // process until the child has exec'd (`forged` lives to the end).
+    unsafe {
+        cmd.pre_exec(move || if libc::dup2(raw, 7) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+    }
+    let run = run_preloaded(cmd, &[(INTERVAL, "3"), ("HARPER_TEST_BLOB_FAIL_SCOPE", "tree"), ("HARPER_TEST_BLOB_FAIL_TREE", &tree)]);
+    run.assert_success();
+    assert_eq!(run.failures(), [3, 6, 9].map(|k| (k, "2".to_string())), "{}", run.stdout());
+    assert!(run.shim_lines().last().unwrap().ends_with(" matching=9 faults=3"), "{:?}", run.shim_lines());
+    assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 0), "the shim wrote into the forged file");
+    drop(forged);
+}
+
 #[test]
 fn the_tree_shares_the_space_budget_across_exec() {
     for (scope, want) in [("tree", [4, 4, 2, 0]), ("process", [4, 4, 4, 4])] {
