@@ -73,11 +73,11 @@ fn space_gives_a_short_write_then_enospc() {
 #[test]
 fn space_a_write_that_fits_exactly_is_whole_and_one_byte_short_is_a_fault() {
     // (budget, what each 5-byte write gave, what the second wrote, the
-    // log's (bytes, written, errno), the summary's tail)
-    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [(u64, u64, i32)], &'a str);
+    // log's (bytes, written, errno, fault number), the summary's tail)
+    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [(u64, u64, i32, u64)], &'a str);
     let cases: [Case; 2] = [
         ("10", "1 write w ok\n2 write w ok\n", b"hello", &[], " space_used=10 space_faults=0"),
-        ("9", "1 write w ok\n2 write w short 4\n", b"hell", &[(5, 4, 0)], " space_used=9 space_faults=1"),
+        ("9", "1 write w ok\n2 write w short 4\n", b"hell", &[(5, 4, 0, 1)], " space_used=9 space_faults=1"),
     ];
     for (budget, stdout, second, faults, summary) in cases {
         let sb = Sandbox::new();
@@ -88,12 +88,15 @@ fn space_a_write_that_fits_exactly_is_whole_and_one_byte_short_is_a_fault() {
         run.assert_success();
         assert_eq!(run.stdout(), stdout, "SPACE={budget}");
         assert_eq!(std::fs::read(sb.blobs().join("f2")).unwrap(), second, "SPACE={budget}");
-        let logged: Vec<(u64, u64, i32)> = sb
+        let logged: Vec<(u64, u64, i32, u64)> = sb
             .log_lines()
             .iter()
             .map(|l| {
                 assert_eq!((&l["space"], &l["call"], &l["function"]), (&true.into(), &"write".into(), &"write".into()), "{l}");
-                (l["bytes"].as_u64().unwrap(), l["written"].as_u64().unwrap(), l["errno"].as_i64().unwrap() as i32)
+                // A space fault's sequence number is its fault number.
+                assert_eq!(l["seq"], l["fault"], "{l}");
+                let n = |k: &str| l[k].as_u64().unwrap_or_else(|| panic!("{k} in {l}"));
+                (n("bytes"), n("written"), l["errno"].as_i64().unwrap() as i32, n("fault"))
             })
             .collect();
         assert_eq!(logged, faults, "SPACE={budget}");
@@ -233,12 +236,20 @@ fn a_bash_loop_faults_exactly_every_third_across_the_tree() {
     }
 }
 
-/// The tree's space budget is one: each `dd` (forked by bash, then exec'd)
-/// writes to the `blobs/$i` its shell opened (tracked again after exec, by
-/// its path), and all draw on the same 10 bytes. Counted per process, each
-/// would have 10 bytes of its own. (Not `cat`, which copies between regular
-/// files with copy_file_range, nor `head`, which writes through stdio:
-/// neither reaches an exported `write`.)
+/// Every program of the tree joins it, also after a fault: here each open
+/// is made by a freshly exec'd `sh` (which must find the tree's block by the
+/// variable and its magic word), so exactly 3, 6 and 9 fail.
+#[test]
+fn exec_d_shells_join_the_tree_after_its_faults() {
+    let sb = Sandbox::new();
+    let script = "for i in $(seq 9); do sh -c \"echo x > blobs/$i\" 2>/dev/null || echo \"fail $i\"; done";
+    let run = run_preloaded(in_dir(&sb, "bash", &["-c", script]), &[(INTERVAL, "3"), ("HARPER_TEST_BLOB_FAIL_SCOPE", "tree")]);
+    assert_eq!(run.stdout(), "fail 3\nfail 6\nfail 9\n", "{}", run.stderr());
+    for k in 1..=9u64 {
+        assert_eq!(sb.blobs().join(k.to_string()).exists(), k % 3 != 0, "blobs/{k}");
+    }
+}
+
 /// A `TREE` variable naming an inherited file that is not a blobfail
 /// counter block (here: a zeroed file of the right size and identity) is
 /// not joined: the process counts in a block of its own, and the file is
@@ -271,6 +282,12 @@ fn a_forged_tree_variable_is_not_joined() {
     drop(forged);
 }
 
+/// The tree's space budget is one: each `dd` (forked by bash, then exec'd)
+/// writes to the `blobs/$i` its shell opened (tracked again after exec, by
+/// its path), and all draw on the same 10 bytes. Counted per process, each
+/// would have 10 bytes of its own. (Not `cat`, which copies between regular
+/// files with copy_file_range, nor `head`, which writes through stdio:
+/// neither reaches an exported `write`.)
 #[test]
 fn the_tree_shares_the_space_budget_across_exec() {
     for (scope, want) in [("tree", [4, 4, 2, 0]), ("process", [4, 4, 4, 4])] {
