@@ -35,6 +35,8 @@ fn node_missing_from_path_is_one_line_and_exit_2() {
     fails_with(&["run", "blob-save"], &[("PATH", "/nonexistent")], "node is not on PATH");
 }
 
+/// A folder that already holds something is never written into: one exact
+/// line, exit 2, and the folder holds what it held.
 #[test]
 fn a_non_empty_out_folder_is_refused() {
     let dir = run_folder();
@@ -43,8 +45,16 @@ fn a_non_empty_out_folder_is_refused() {
         blobfail(&["run", "blob-save", "--out", dir.path().to_str().unwrap()]),
         Duration::from_secs(60),
     );
-    assert_eq!(run.code(), Some(2));
-    assert!(run.stderr.contains("is not an empty folder"), "{}", run.stderr);
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!("blobfail: --out {} is not an empty folder: pass a new or empty one\n", dir.path().display())
+    );
+    assert_eq!(run.stdout, "");
+    let held: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(held, ["something"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("something")).unwrap(), "x");
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! The driver's tests that need nothing: no network, no cluster (its
-//! command line, its refusals, the containment fixture's patch).
+//! command line, its refusals, the containment fixture's patch, the
+//! suite's refusal of artifacts older than their sources).
 //!
 //! One test binary for the group, one module per subject:
 //! `cargo test --release --test hermetic`.
 
+mod artifacts;
 mod cli;
 mod containment;
 mod errors;

@@ -114,9 +114,13 @@ fn invalid_values_warn_once_each_and_inject_nothing() {
         (&[("HARPER_TEST_BLOB_FAIL_INTERVAL", "1"), ("HARPER_TEST_BLOB_FAIL_SKIP", "1.5")], &["HARPER_TEST_BLOB_FAIL_SKIP=\"1.5\""]),
         (&[("HARPER_TEST_BLOB_FAIL_INTERVAL", "1"), ("HARPER_TEST_BLOB_FAIL_MAX", "lots")], &["HARPER_TEST_BLOB_FAIL_MAX=\"lots\""]),
     ];
+    let log = sb.log();
     for (vars, named) in cases {
-        let run = c_writes(&sb, 10, vars);
+        // With a fault log asked for: off means it is never even created.
+        let vars = [*vars, &[("HARPER_TEST_BLOB_FAIL_LOG", log.to_str().unwrap())]].concat();
+        let run = c_writes(&sb, 10, &vars);
         assert!(failed(&run).is_empty(), "{vars:?} injected: {}", run.stdout());
+        sb.assert_no_log();
         let lines: Vec<String> = run.stderr().lines().map(str::to_owned).collect();
         assert_eq!(lines.len(), named.len(), "{vars:?}: {lines:?}");
         for (line, var) in lines.iter().zip(*named) {

@@ -172,36 +172,62 @@ fn rust_file_create() {
 
 /// coreutils are one process per call, and each exec starts counting at 0:
 /// with N=1 every write under blobs/ fails, reads and other folders never.
+/// Each run: its exact status, stdout, error line, and the calls the fault
+/// log says failed.
 #[test]
 fn coreutils_cp_tee_dd() {
     let sb = Sandbox::new();
     let src = sb.path().join("other").join("src");
     std::fs::write(&src, "payload").unwrap();
     std::fs::write(sb.blobs().join("existing"), "old").unwrap();
-    let arm = [("HARPER_TEST_BLOB_FAIL_INTERVAL", "1")];
-    let in_sandbox = |program: &str, args: &[&str]| {
-        let mut cmd = Command::new(program);
-        cmd.args(args).current_dir(sb.path());
-        cmd
-    };
-
-    let cp = run_preloaded(in_sandbox("cp", &[src.to_str().unwrap(), "blobs/copy"]), &arm);
-    assert!(!cp.output.status.success());
-    assert!(cp.stderr().contains("No such file or directory"), "{}", cp.stderr());
-    assert!(!sb.blobs().join("copy").exists());
-
-    let tee = run_preloaded(in_sandbox("sh", &["-c", "echo hi | tee blobs/teed"]), &arm);
-    assert!(tee.stderr().contains("tee: blobs/teed: No such file or directory"), "{}", tee.stderr());
-    assert!(!sb.blobs().join("teed").exists());
-
-    let dd = run_preloaded(in_sandbox("dd", &["if=/dev/zero", "of=blobs/dd", "bs=1k", "count=1"]), &arm);
-    assert!(!dd.output.status.success());
-    assert!(dd.stderr().contains("failed to open 'blobs/dd': No such file or directory"), "{}", dd.stderr());
-
-    // Reading from blobs/ and writing elsewhere go through untouched.
-    let read = run_preloaded(in_sandbox("cp", &["blobs/existing", "other/back"]), &arm);
-    read.assert_success();
+    let log = sb.log();
+    let blobs = sb.blobs();
+    // (argv, exit status, stdout, stderr without the shim's lines, (function, file under blobs/) of each fault)
+    type Case<'a> = (&'a [&'a str], i32, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        (
+            &["cp", src.to_str().unwrap(), "blobs/copy"],
+            1,
+            "",
+            &["cp: cannot create regular file 'blobs/copy': No such file or directory"],
+            &[("openat", "copy")],
+        ),
+        // tee still copies to stdout; its status is the pipeline's.
+        (&["sh", "-c", "echo hi | tee blobs/teed"], 1, "hi\n", &["tee: blobs/teed: No such file or directory"], &[("fopen", "teed")]),
+        (
+            &["dd", "if=/dev/zero", "of=blobs/dd", "bs=1k", "count=1"],
+            1,
+            "",
+            &["dd: failed to open 'blobs/dd': No such file or directory"],
+            &[("open", "dd")],
+        ),
+        // Reading from blobs/ and writing elsewhere go through untouched.
+        (&["cp", "blobs/existing", "other/back"], 0, "", &[], &[]),
+        (&["dd", "if=/dev/zero", "of=other/dd", "bs=1k", "count=1", "status=none"], 0, "", &[], &[]),
+    ];
+    for (argv, status, stdout, stderr, faults) in cases {
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..]).current_dir(sb.path());
+        let run = run_preloaded(cmd, &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "1"), ("HARPER_TEST_BLOB_FAIL_LOG", log.to_str().unwrap())]);
+        assert_eq!(run.output.status.code(), Some(status), "{argv:?}: {}", run.stderr());
+        assert_eq!(run.stdout(), stdout, "{argv:?}");
+        let said: Vec<String> = run.stderr().lines().filter(|l| !l.starts_with("blobfail:")).map(str::to_owned).collect();
+        assert_eq!(said, stderr, "{argv:?}");
+        let failed: Vec<(String, String, i64)> = sb
+            .log_lines()
+            .iter()
+            .map(|l| (l["function"].as_str().unwrap().to_owned(), l["path"].as_str().unwrap().to_owned(), l["errno"].as_i64().unwrap()))
+            .collect();
+        let want: Vec<(String, String, i64)> = faults
+            .iter()
+            .map(|(f, file)| (f.to_string(), blobs.join(file).to_str().unwrap().to_owned(), i64::from(libc::ENOENT)))
+            .collect();
+        assert_eq!(failed, want, "{argv:?}");
+    }
+    for failed in ["copy", "teed", "dd"] {
+        assert!(!sb.blobs().join(failed).exists(), "{failed} was created");
+    }
     assert_eq!(std::fs::read_to_string(sb.path().join("other/back")).unwrap(), "old");
-    let dd_other = run_preloaded(in_sandbox("dd", &["if=/dev/zero", "of=other/dd", "bs=1k", "count=1"]), &arm);
-    dd_other.assert_success();
+    assert_eq!(std::fs::read(sb.path().join("other/dd")).unwrap(), [0; 1024]);
 }

@@ -67,6 +67,101 @@ fn space_gives_a_short_write_then_enospc() {
     assert_eq!(run.stdout(), "1 write w ok\n2 write w err 5\n");
 }
 
+/// The budget's edges: a write that fills it exactly is whole and no
+/// fault; one cut short by a single byte is a space fault like any other
+/// short write (logged, counted, and the byte that fits is all written).
+#[test]
+fn space_a_write_that_fits_exactly_is_whole_and_one_byte_short_is_a_fault() {
+    // (budget, what each 5-byte write gave, what the second wrote, the
+    // log's (bytes, written, errno, fault number), the summary's tail)
+    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [(u64, u64, i32, u64)], &'a str);
+    let cases: [Case; 2] = [
+        ("10", "1 write w ok\n2 write w ok\n", b"hello", &[], " space_used=10 space_faults=0"),
+        ("9", "1 write w ok\n2 write w short 4\n", b"hell", &[(5, 4, 0, 1)], " space_used=9 space_faults=1"),
+    ];
+    for (budget, stdout, second, faults, summary) in cases {
+        let sb = Sandbox::new();
+        let mut cmd = Command::new(c_program("writes", &[]));
+        cmd.arg(sb.path()).args(["write:w", "write:w"]);
+        let log = sb.log();
+        let run = run_preloaded(cmd, &with_log(log.to_str().unwrap(), &[(SPACE, budget)]));
+        run.assert_success();
+        assert_eq!(run.stdout(), stdout, "SPACE={budget}");
+        assert_eq!(std::fs::read(sb.blobs().join("f2")).unwrap(), second, "SPACE={budget}");
+        let logged: Vec<(u64, u64, i32, u64)> = sb
+            .log_lines()
+            .iter()
+            .map(|l| {
+                assert_eq!((&l["space"], &l["call"], &l["function"]), (&true.into(), &"write".into(), &"write".into()), "{l}");
+                // A space fault's sequence number is its fault number.
+                assert_eq!(l["seq"], l["fault"], "{l}");
+                let n = |k: &str| l[k].as_u64().unwrap_or_else(|| panic!("{k} in {l}"));
+                (n("bytes"), n("written"), l["errno"].as_i64().unwrap() as i32, n("fault"))
+            })
+            .collect();
+        assert_eq!(logged, faults, "SPACE={budget}");
+        let last = run.shim_lines().last().cloned().unwrap_or_default();
+        assert!(last.ends_with(summary), "SPACE={budget}: {last}");
+    }
+}
+
+/// Bytes the budget granted but the real write did not write go back to
+/// it: under a 10-byte budget and a 4-byte file size limit (RLIMIT_FSIZE,
+/// SIGXFSZ ignored), a 6-byte write writes 4 (2 back) and the next fails
+/// with EFBIG (6 back), so a second file's 6 bytes still fit in full.
+#[test]
+fn space_given_back_when_a_granted_write_is_short_or_fails() {
+    let sb = Sandbox::new();
+    let script = r#"
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4, hard))
+def write(fd, data):
+    try: print(os.write(fd, data))
+    except OSError as e: print("err", e.errno)
+a = os.open("blobs/a", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+write(a, b"123456")
+write(a, b"789012")
+os.close(a)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+b = os.open("blobs/b", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+write(b, b"abcdef")
+write(b, b"g")
+os.close(b)
+sys.stdout.flush()
+"#;
+    let log = sb.log();
+    let run = run_preloaded(in_dir(&sb, python3().to_str().unwrap(), &["-c", script]), &with_log(log.to_str().unwrap(), &[(SPACE, "10")]));
+    run.assert_success();
+    // 4 of a's 6 bytes (the size limit), EFBIG; then b: 6 of the 6 left, and
+    // the budget is full: the 11th byte is refused.
+    assert_eq!(run.stdout(), format!("4\nerr {}\n6\nerr {}\n", libc::EFBIG, libc::ENOSPC), "{}", run.stderr());
+    assert_eq!(std::fs::read(sb.blobs().join("a")).unwrap(), b"1234");
+    assert_eq!(std::fs::read(sb.blobs().join("b")).unwrap(), b"abcdef");
+    let logged: Vec<(u64, u64, i64)> =
+        sb.log_lines().iter().map(|l| (l["bytes"].as_u64().unwrap(), l["written"].as_u64().unwrap(), l["errno"].as_i64().unwrap())).collect();
+    assert_eq!(logged, [(1, 0, i64::from(libc::ENOSPC))], "only the refused byte is a space fault");
+    let summaries = sb.log_summaries();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!((&summaries[0]["space_used"], &summaries[0]["space_faults"]), (&10.into(), &1.into()), "{}", summaries[0]);
+}
+
+/// The budget and the call families count apart: faults of the families
+/// listed last in the counter block (truncate, unlink) neither draw on the
+/// budget nor count as space faults, and a space fault is no unlink fault.
+#[test]
+fn space_and_the_families_count_apart() {
+    let sb = Sandbox::new();
+    let mut cmd = Command::new(c_program("writes", &[]));
+    cmd.arg(sb.path()).args(["write:w", "truncate:w", "unlink:w", "write:w", "write:w"]);
+    let run = run_preloaded(cmd, &[(SPACE, "10"), (CALLS, "truncate,unlink"), (INTERVAL, "1")]);
+    run.assert_success();
+    assert_eq!(run.stdout(), "1 write w ok\n2 truncate w err 2\n3 unlink w err 2\n4 write w ok\n5 write w err 28\n");
+    let last = run.shim_lines().last().cloned().unwrap_or_default();
+    assert!(last.ends_with(" matching=2 faults=2 truncate=1/1 unlink=1/1 space_used=10 space_faults=1"), "{last}");
+}
+
 /// sqlite3 under a 64 KiB disk: the first two 4000-byte rows fit, every
 /// later insert is "database or disk is full", and the database stays
 /// intact with exactly those two rows.
@@ -139,6 +234,52 @@ fn a_bash_loop_faults_exactly_every_third_across_the_tree() {
             assert_eq!(sb.blobs().join(k.to_string()).exists(), !want.contains(&k), "{scope} {k}");
         }
     }
+}
+
+/// Every program of the tree joins it, also after a fault: here each open
+/// is made by a freshly exec'd `sh` (which must find the tree's block by the
+/// variable and its magic word), so exactly 3, 6 and 9 fail.
+#[test]
+fn exec_d_shells_join_the_tree_after_its_faults() {
+    let sb = Sandbox::new();
+    let script = "for i in $(seq 9); do sh -c \"echo x > blobs/$i\" 2>/dev/null || echo \"fail $i\"; done";
+    let run = run_preloaded(in_dir(&sb, "bash", &["-c", script]), &[(INTERVAL, "3"), ("HARPER_TEST_BLOB_FAIL_SCOPE", "tree")]);
+    assert_eq!(run.stdout(), "fail 3\nfail 6\nfail 9\n", "{}", run.stderr());
+    for k in 1..=9u64 {
+        assert_eq!(sb.blobs().join(k.to_string()).exists(), k % 3 != 0, "blobs/{k}");
+    }
+}
+
+/// A `TREE` variable naming an inherited file that is not a blobfail
+/// counter block (here: a zeroed file of the right size and identity) is
+/// not joined: the process counts in a block of its own, and the file is
+/// never written.
+#[test]
+fn a_forged_tree_variable_is_not_joined() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let sb = Sandbox::new();
+    let path = sb.path().join("other/forged");
+    let forged = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    forged.set_len(4096).unwrap();
+    let meta = forged.metadata().unwrap();
+    let tree = format!("7:{}:{}", meta.dev(), meta.ino());
+    let raw = forged.as_raw_fd();
+    let mut cmd = Command::new(c_program("opens", &[]));
+    cmd.arg(sb.path()).args(["open64:w"; 9]);
+    // SAFETY: dup2 is async-signal-safe, and `raw` stays open in this
+    // process until the child has exec'd (`forged` lives to the end).
+    unsafe {
+        cmd.pre_exec(move || if libc::dup2(raw, 7) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+    }
+    let run = run_preloaded(cmd, &[(INTERVAL, "3"), ("HARPER_TEST_BLOB_FAIL_SCOPE", "tree"), ("HARPER_TEST_BLOB_FAIL_TREE", &tree)]);
+    run.assert_success();
+    assert_eq!(run.failures(), [3, 6, 9].map(|k| (k, "2".to_string())), "{}", run.stdout());
+    assert!(run.shim_lines().last().unwrap().ends_with(" matching=9 faults=3"), "{:?}", run.shim_lines());
+    assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 0), "the shim wrote into the forged file");
+    drop(forged);
 }
 
 /// The tree's space budget is one: each `dd` (forked by bash, then exec'd)
@@ -316,20 +457,46 @@ fn git_add_with_failing_writes_cannot_write_its_object() {
 }
 
 /// `sed -i` writes its result to a mkostemp file next to the original and
-/// renames it over: both are now within reach.
+/// renames it over: both are now within reach. Either way sed exits 4 with
+/// one line, the original is untouched, and no temporary file is left.
 #[test]
 fn sed_in_place_goes_through_mkostemp_and_rename() {
     let sb = Sandbox::new();
     std::fs::write(sb.blobs().join("f"), "old\n").unwrap();
     let log = sb.log();
+    let blobs = sb.blobs().to_str().unwrap().to_owned();
+    let said = |run: &Run| -> Vec<String> { run.stderr().lines().filter(|l| !l.starts_with("blobfail:")).map(str::to_owned).collect() };
+    let left = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(sb.blobs()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+
     let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (LOG, log.to_str().unwrap())]);
-    assert!(!run.output.status.success());
-    assert!(run.stderr().contains("sed: couldn't open temporary file blobs/"), "{}", run.stderr());
-    assert_eq!(sb.log_lines()[0]["function"], "mkostemp");
+    assert_eq!(run.output.status.code(), Some(4), "{}", run.stderr());
+    assert_eq!(said(&run), ["sed: couldn't open temporary file blobs/sedXXXXXX: No such file or directory"]);
+    let faults: Vec<(String, String, i64)> = sb
+        .log_lines()
+        .iter()
+        .map(|l| (l["function"].as_str().unwrap().to_owned(), l["path"].as_str().unwrap().to_owned(), l["errno"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(faults, [("mkostemp".to_owned(), format!("{blobs}/sedXXXXXX"), i64::from(libc::ENOENT))]);
     assert_eq!(std::fs::read_to_string(sb.blobs().join("f")).unwrap(), "old\n");
-    let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (CALLS, "rename")]);
-    assert!(run.stderr().contains("sed: cannot rename blobs/"), "{}", run.stderr());
+    assert_eq!(left(), ["f"]);
+
+    std::fs::remove_file(&log).unwrap();
+    let run = run_preloaded(in_dir(&sb, "sed", &["-i", "s/old/new/", "blobs/f"]), &[(INTERVAL, "1"), (CALLS, "rename"), (LOG, log.to_str().unwrap())]);
+    assert_eq!(run.output.status.code(), Some(4), "{}", run.stderr());
+    let lines = sb.log_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (function, from, to) = (&lines[0]["function"], lines[0]["path"].as_str().unwrap(), &lines[0]["new_path"]);
+    assert_eq!((function.as_str(), to.as_str(), &lines[0]["errno"]), (Some("rename"), Some(format!("{blobs}/f").as_str()), &libc::ENOENT.into()));
+    // The temporary file: sed plus mkostemp's six random characters.
+    let temp = from.strip_prefix(&format!("{blobs}/")).unwrap();
+    assert!(temp.len() == 9 && temp.starts_with("sed") && !temp.ends_with("XXXXXX"), "{from}");
+    assert_eq!(said(&run), [format!("sed: cannot rename blobs/{temp}: No such file or directory")]);
     assert_eq!(std::fs::read_to_string(sb.blobs().join("f")).unwrap(), "old\n");
+    assert_eq!(left(), ["f"], "sed removed its temporary file");
 }
 
 // --- Item 1: directory opens are not writes ------------------------------------------

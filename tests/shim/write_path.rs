@@ -281,8 +281,13 @@ if pid == 0:
     sys.stdout.flush()
     os._exit(0)
 os.waitpid(pid, 0)
-os.set_inheritable(blob, True)
-subprocess.run(["sh", "-c", f"echo exec >&{blob} && echo exec-blob ok || echo exec-blob failed"], close_fds=False)
+# At fd 9 for sh: dash takes `>&N` for one digit only, and blob's number
+# has two when the test inherits a few descriptors (cargo-mutants' jobserver
+# does): dash then said nothing on stdout at all. The copy is tracked too.
+if blob != 9:
+    os.dup2(blob, 9)
+os.set_inheritable(9, True)
+subprocess.run(["sh", "-c", "echo exec >&9 && echo exec-blob ok || echo exec-blob failed"], close_fds=False)
 "#;
     let mut cmd = Command::new(python3());
     cmd.args(["-c", script]).arg(sb.path());

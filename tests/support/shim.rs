@@ -71,12 +71,29 @@ impl Sandbox {
         self.all_log_lines().into_iter().filter(|l| l["summary"] == true).collect()
     }
 
-    /// Every line of the fault log, parsed as JSON.
+    /// Every line of the fault log, parsed as JSON. A missing log fails:
+    /// the shim writes one whenever a process saw a matching call, so
+    /// "no fault line" must not hold because the shim never wrote at all
+    /// (use [`Sandbox::assert_no_log`] where no log is the expectation).
     pub fn all_log_lines(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log()).unwrap_or_else(|e| {
+            panic!("the fault log {} cannot be read ({e}): the shim never wrote it", self.log().display())
+        });
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad fault log line {l:?}: {e}")))
             .collect()
+    }
+
+    /// Asserts that no process wrote the fault log: no fault and no
+    /// process that saw a matching call.
+    pub fn assert_no_log(&self) {
+        let log = self.log();
+        assert!(
+            !log.exists(),
+            "expected no fault log, found {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 }
 

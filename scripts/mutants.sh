@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Mutation testing with cargo-mutants: applies small deliberate bugs to the
+# code that decides (the shim's "does this call fail?", the driver's checks
+# and verdicts) and runs the tests that should notice each one. A mutant the
+# tests let through is a missing or loose assertion; TESTING.md keeps the
+# latest result and why any survivor is harmless.
+#
+#   scripts/mutants.sh shim   [cargo-mutants args...]   the shim's decision code
+#   scripts/mutants.sh driver [cargo-mutants args...]   the driver's checks, injector, verdict model
+#   scripts/mutants.sh all                              both, one after the other
+#
+# Extra arguments go to cargo-mutants, e.g. `-F 'counter|fds'` to examine only
+# mutants whose name matches, `--shard 1/4` to split a run, `--list` to see
+# the mutants without running them. Results: target/mutants/<target>/mutants.out/
+# (outcomes.json, caught.txt, missed.txt, unviable.txt, timeout.txt).
+#
+# Not part of CI: the shim target alone takes hours on 2 cores (TESTING.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo-mutants >/dev/null 2>&1; then
+  echo "mutants: cargo-mutants is not installed: run \`cargo install cargo-mutants --locked\`" >&2
+  exit 2
+fi
+
+which=${1:-}
+case "$which" in
+  shim | driver | all) shift ;;
+  *)
+    echo "mutants: say which code to mutate: scripts/mutants.sh shim|driver|all [cargo-mutants args...]" >&2
+    exit 2
+    ;;
+esac
+
+listing=0
+for arg in "$@"; do
+  if [ "$arg" = --list ] || [ "$arg" = --list-files ]; then listing=1; fi
+done
+
+# cargo-mutants runs `cargo test` only, which does not rebuild the preload
+# library or the driver binary the integration tests run: with this set, the
+# tests build them when they are older than their sources (instead of
+# refusing, as they do for a person).
+export BLOBFAIL_TEST_BUILD=1
+
+# The release profile, as the README's test command: the integration tests
+# take the artifacts from target/release, and the copied target/ saves
+# building the dependencies again. Timeouts: a mutant that makes a test
+# hang counts as a timeout, not as caught; the shim group bounds its own
+# runs, so a hang there fails fast.
+# The baseline (the tests pass on the unmutated tree) is run here, not by
+# cargo-mutants: its own baseline (27.1) tests the mutated package only,
+# where the shim group (in the root package) does not exist.
+common=(
+  --profile release
+  --copy-target true
+  --baseline skip
+  --build-timeout "${MUTANTS_BUILD_TIMEOUT:-900}"
+  --timeout "${MUTANTS_TIMEOUT:-300}"
+)
+
+# The unmutated tree must pass the same tests first: a failure here would
+# count every mutant as caught.
+baseline() {
+  if [ "$listing" = 1 ]; then return; fi
+  echo "mutants: baseline: cargo test --release $*" >&2
+  cargo build --release --quiet
+  if ! cargo test --release --quiet "$@" >/dev/null 2>&1; then
+    echo "mutants: the unmutated tree fails \`cargo test --release $*\`: fix that first" >&2
+    exit 1
+  fi
+}
+
+run_shim() {
+  # The decision code: the counter, the configuration, the path matcher,
+  # the descriptor table, and the space and effect accounting (lib.rs today;
+  # the globs also take the files it may move to). Not the unsafe glue
+  # (hooks.rs, sys.rs) nor the words (format.rs).
+  # Tests: the shim's unit tests and the shim group (real programs with the
+  # library preloaded). The hermetic group never preloads the shim.
+  baseline -p blobfail-shim -p blobfail-suite --lib --test shim
+  cargo mutants "${common[@]}" -o target/mutants/shim \
+    -p blobfail-shim \
+    -f 'shim/src/counter.rs' -f 'shim/src/config.rs' -f 'shim/src/config/*.rs' \
+    -f 'shim/src/matcher.rs' -f 'shim/src/fds.rs' -f 'shim/src/lib.rs' \
+    -f 'shim/src/space*.rs' -f 'shim/src/effect*.rs' -f 'shim/src/decide*.rs' \
+    --test-package blobfail-shim --test-package blobfail-suite \
+    "$@" -- --lib --test shim
+}
+
+run_driver() {
+  # The checks (each scenario's, and the fault plans'), the injector check
+  # and the verdict model, wherever the reshaping puts them.
+  # Tests: the driver's unit tests and the hermetic group (the cluster group
+  # needs a real Harper for minutes per run: far too slow per mutant).
+  baseline -p blobfail-driver -p blobfail-suite --bins --lib --test hermetic
+  cargo mutants "${common[@]}" -o target/mutants/driver \
+    -p blobfail-driver \
+    -f 'driver/src/**/checks.rs' -f 'driver/src/**/checks/*.rs' -f 'driver/src/**/fault_checks.rs' \
+    -f 'driver/src/**/injector.rs' -f 'driver/src/model.rs' -f 'driver/src/**/verdict*.rs' \
+    --test-package blobfail-driver --test-package blobfail-suite \
+    "$@" -- --bins --lib --test hermetic
+}
+
+case "$which" in
+  shim) run_shim "$@" ;;
+  driver) run_driver "$@" ;;
+  all)
+    status=0
+    run_shim "$@" || status=$?
+    run_driver "$@" || status=$?
+    exit "$status"
+    ;;
+esac
