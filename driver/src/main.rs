@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod cluster_status;
 mod doctor;
+mod embedded;
 mod fault;
 mod harper_log;
 mod journal;
@@ -61,6 +62,10 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "blobfail", &mut std::io::stdout());
             Ok(Status::Pass)
         }
+        Command::ShimPath => embedded::shim_path().map(|path| {
+            println!("{}", path.display());
+            Status::Pass
+        }),
         Command::Doctor { shim, harper_version } => {
             let findings = doctor::examine(shim.as_deref(), &harper_version);
             for f in &findings {
@@ -102,7 +107,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let what = what.join(" ");
-    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor"].contains(&c.as_str())) {
+    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "shim-path", "doctor"].contains(&c.as_str())) {
         Some(command) => format!("blobfail {command} --help"),
         None => "blobfail --help".into(),
     };
