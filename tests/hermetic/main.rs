@@ -8,3 +8,4 @@ mod cli;
 mod containment;
 mod errors;
 mod fault_options;
+mod install;
