@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use blobfail_suite::artifacts::driver_path;
 use blobfail_suite::driver::*;
 use blobfail_suite::install::install_driver;
 
@@ -40,6 +41,14 @@ fn the_installed_blobfail_writes_its_shim_to_the_cache_and_it_preloads_into_a_re
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(files, ["blobfail"], "the install's bin folder holds only the driver");
+    // The very binary `cargo build --release` made (so the install reused
+    // that build): another one means the driver alone resolves some crate
+    // with other features than the workspace does.
+    assert!(
+        std::fs::read(&bin).unwrap() == std::fs::read(driver_path()).unwrap(),
+        "cargo install --path driver built another blobfail than `cargo build --release` did: compare \
+         `cargo tree -e features -p blobfail-driver` with the workspace's and name the missing feature in driver/Cargo.toml"
+    );
 
     let home = run_folder();
     let cache = home.path().join("cache");
