@@ -4,8 +4,10 @@
 //! One test binary for the group, one module per subject:
 //! `cargo test --release --test hermetic`.
 
+mod ci_examples;
 mod cli;
 mod containment;
 mod errors;
 mod fault_options;
 mod install;
+mod release;

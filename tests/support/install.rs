@@ -45,21 +45,7 @@ pub fn install_driver() -> Installed {
     // cargo's output goes to a file: a cold build can say more than a pipe holds.
     let log = tempfile::NamedTempFile::new().expect("tempfile");
     let mut cmd = Command::new(cargo);
-    // `cargo test` gives the test the package's variables (CARGO_MANIFEST_DIR,
-    // CARGO_PKG_*, ...). A build script that watches one (ring's watches
-    // CARGO_MANIFEST_DIR) would take it for a change and rebuild TLS and
-    // everything above it: the install must see the environment a user's
-    // `cargo build` saw.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_", "CARGO_TARGET_TMPDIR"]
-            .iter()
-            .any(|p| key.starts_with(p))
-            || key == "OUT_DIR"
-        {
-            cmd.env_remove(key.as_ref());
-        }
-    }
+    as_a_user(&mut cmd);
     let mut child = cmd
         .args(["install", "--offline", "--locked", "--path"])
         .arg(workspace_root().join("driver"))
@@ -79,4 +65,22 @@ pub fn install_driver() -> Installed {
     let installed = Installed { root };
     assert!(installed.blobfail().is_file(), "cargo install left no {}", installed.blobfail().display());
     installed
+}
+
+/// Takes off a command the variables `cargo test` gives the test process
+/// (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...), so a cargo it runs sees the
+/// environment a user's `cargo build` saw. A build script that watches one
+/// (ring's watches CARGO_MANIFEST_DIR) would take it for a change and
+/// rebuild TLS and everything above it, the driver included: minutes.
+pub fn as_a_user(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_", "CARGO_TARGET_TMPDIR"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || key == "OUT_DIR"
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
 }
