@@ -6,6 +6,7 @@
 
 mod ci_examples;
 mod cli;
+mod docs;
 mod containment;
 mod errors;
 mod fault_options;
