@@ -51,7 +51,7 @@ fn the_release_archive_unpacks_to_a_driver_that_runs_with_its_shim_beside_it() {
     std::fs::create_dir_all(&unpacked).unwrap();
     let tar = Command::new("tar").arg("xzf").arg(&archive).arg("-C").arg(&unpacked).status().expect("tar");
     assert!(tar.success());
-    assert_eq!(names_in(&unpacked), [name.clone()], "one top folder, named like the archive");
+    assert_eq!(names_in(&unpacked), std::slice::from_ref(&name), "one top folder, named like the archive");
     let root = unpacked.join(&name);
     let mut want = vec!["LICENSE-APACHE", "LICENSE-MIT", "README.md", "blobfail", "libblobfail.so"];
     if workspace_root().join("docs").is_dir() {
