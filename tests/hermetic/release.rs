@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use blobfail_suite::artifacts::driver_path;
 use blobfail_suite::driver::*;
-use blobfail_suite::install::{as_a_user, workspace_root};
+use blobfail_suite::install::{as_a_user, has_command, workspace_root};
 
 fn host() -> String {
     let out = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
@@ -81,6 +81,20 @@ fn the_release_archive_unpacks_to_a_driver_that_runs_with_its_shim_beside_it() {
     let shim_line = doctor.stdout.lines().find(|l| l.contains(" shim ")).unwrap_or_else(|| panic!("{}", doctor.stdout));
     let carried = PathBuf::from(shim_line.strip_prefix("ok       shim      ").unwrap_or_else(|| panic!("{shim_line}")));
     assert!(carried.starts_with(cache.join("blobfail")), "{shim_line}");
+    // `blobfail exec` from the unpacked folder runs a program with the carried shim.
+    if has_command(&root.join("blobfail"), "exec") {
+        let mut exec = Command::new(root.join("blobfail"));
+        exec.args(["exec", "--interval", "7", "--", "true"])
+            .env("XDG_CACHE_HOME", &cache)
+            .current_dir(&top)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let exec = run_bounded(exec, Duration::from_secs(60));
+        assert_eq!(exec.code(), Some(0), "blobfail exec --interval 7 -- true from the archive: {}", exec.stderr);
+    } else {
+        eprintln!("skipped: this blobfail has no exec command yet (it comes with the shim work)");
+    }
     // The shim shipped as a file is the one the driver carries.
     assert!(std::fs::read(root.join("libblobfail.so")).unwrap() == std::fs::read(&carried).unwrap(), "the archive's libblobfail.so is not the carried shim");
 }

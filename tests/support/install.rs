@@ -19,12 +19,19 @@ use crate::driver::wait_bounded;
 /// A `cargo install --root` folder holding `bin/blobfail`, removed on drop.
 pub struct Installed {
     root: tempfile::TempDir,
+    /// What cargo said (with `Compiling …` for each crate it had to build).
+    pub cargo_said: String,
 }
 
 impl Installed {
     /// The installed `blobfail`.
     pub fn blobfail(&self) -> PathBuf {
         self.root.path().join("bin/blobfail")
+    }
+
+    /// The crates cargo compiled for the install (none when it reused the build).
+    pub fn compiled(&self) -> Vec<&str> {
+        self.cargo_said.lines().map(str::trim).filter(|l| l.starts_with("Compiling ")).collect()
     }
 
     pub fn root(&self) -> &Path {
@@ -62,7 +69,7 @@ pub fn install_driver() -> Installed {
     let status = wait_bounded(&mut child, Duration::from_secs(20 * 60));
     let said = std::fs::read_to_string(log.path()).unwrap_or_default();
     assert!(status.success(), "cargo install --path driver failed ({status}):\n{said}");
-    let installed = Installed { root };
+    let installed = Installed { root, cargo_said: said };
     assert!(installed.blobfail().is_file(), "cargo install left no {}", installed.blobfail().display());
     installed
 }
@@ -83,4 +90,12 @@ pub fn as_a_user(cmd: &mut Command) {
             cmd.env_remove(key.as_ref());
         }
     }
+}
+
+/// Whether `blobfail --help` lists `command` (`exec` comes with the shim
+/// work, merged beside this one; until then the steps that use it say they
+/// skip).
+pub fn has_command(blobfail: &Path, command: &str) -> bool {
+    let out = Command::new(blobfail).arg("--help").output().expect("run blobfail --help");
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim_start().starts_with(&format!("{command} ")))
 }
