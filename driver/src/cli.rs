@@ -21,6 +21,8 @@ Examples:
   blobfail run blob-save                 a fresh two-node cluster, blob writes failing on B
   blobfail run all --junit junit.xml     every scenario, JUnit for CI
   blobfail doctor                        what a local run needs, and what is missing
+  LD_PRELOAD=$(blobfail shim-path) HARPER_TEST_BLOB_FAIL_INTERVAL=7 ./my-program
+                                         the carried shim in any program: every 7th blob write-open fails
   blobfail completions bash > ~/.local/share/bash-completion/completions/blobfail";
 
 const RUN_EXAMPLES: &str = "\
@@ -50,6 +52,11 @@ Examples:
   blobfail completions bash > ~/.local/share/bash-completion/completions/blobfail
   blobfail completions zsh > ~/.zfunc/_blobfail      # with fpath+=(~/.zfunc) in ~/.zshrc
   blobfail completions fish > ~/.config/fish/completions/blobfail.fish";
+
+const SHIM_PATH_EXAMPLES: &str = "\
+Examples:
+  LD_PRELOAD=$(blobfail shim-path) HARPER_TEST_BLOB_FAIL_INTERVAL=7 ./my-program
+  cp \"$(blobfail shim-path)\" /usr/local/lib/libblobfail.so     to preload it from a fixed place";
 
 const DOCTOR_EXAMPLES: &str = "\
 Examples:
@@ -95,10 +102,13 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the path of the shim this binary carries (written to the user's cache if missing), for LD_PRELOAD.
+    #[command(after_help = SHIM_PATH_EXAMPLES)]
+    ShimPath,
     /// Check that this machine has what a local run needs, one line per item.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor {
-        /// The preload shim (default: libblobfail.so next to this executable).
+        /// The preload shim (default: the one this binary carries, written to the user's cache).
         #[arg(long, value_name = "PATH")]
         shim: Option<PathBuf>,
         /// The harperdb version that should be cached.
@@ -154,7 +164,7 @@ pub struct LocalArgs {
     /// The harperdb version to install from npm (when --harper is not given).
     #[arg(long, value_name = "VERSION", default_value = "4.7.29")]
     pub harper_version: String,
-    /// The preload shim (default: libblobfail.so next to this executable).
+    /// The preload shim (default: the one this binary carries, written to the user's cache).
     #[arg(long, value_name = "PATH")]
     pub shim: Option<PathBuf>,
     /// Leave the cluster running afterwards and print how to reach and stop it.

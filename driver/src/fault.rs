@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use blobfail_vocab::log as log_keys;
 use serde::Deserialize;
 
@@ -42,14 +42,12 @@ impl FaultPlan {
     }
 }
 
-/// `--shim PATH` if given, else `libblobfail.so` next to this executable.
+/// `--shim PATH` if given, else the shim this binary carries, written to the
+/// user's cache (`embedded`).
 pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
-        None => {
-            let exe = std::env::current_exe().context("failed to find the driver's own path")?;
-            exe.parent().map(|d| d.join("libblobfail.so")).ok_or_else(|| anyhow!("the driver has no folder"))?
-        }
+        None => return crate::embedded::shim_path(),
     };
     if !path.is_file() {
         bail!(

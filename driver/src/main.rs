@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod cluster_status;
 mod doctor;
+mod embedded;
 mod exec;
 mod fault;
 mod harper_log;
@@ -69,6 +70,10 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "blobfail", &mut std::io::stdout());
             Ok(Status::Pass)
         }
+        Command::ShimPath => embedded::shim_path().map(|path| {
+            println!("{}", path.display());
+            Status::Pass
+        }),
         Command::Doctor { shim, harper_version } => {
             let findings = doctor::examine(shim.as_deref(), &harper_version);
             for f in &findings {
@@ -110,7 +115,13 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let what = what.join(" ");
-    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor", "exec", "power-loss", "ctl"].contains(&c.as_str())) {
+    // The command's own help when the line named one (clap's list of them,
+    // so a new command needs no edit here), the top help otherwise.
+    let named = std::env::args().nth(1).filter(|c| {
+        use clap::CommandFactory;
+        cli::Cli::command().get_subcommands().any(|s| s.get_name() == c)
+    });
+    let help = match named {
         Some(command) => format!("blobfail {command} --help"),
         None => "blobfail --help".into(),
     };

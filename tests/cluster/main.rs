@@ -11,5 +11,6 @@ mod attach;
 mod backlog_memory;
 mod blob_save;
 mod fault_plans;
+mod install;
 mod reliability;
 mod verdicts;

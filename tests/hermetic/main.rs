@@ -6,7 +6,11 @@
 //! `cargo test --release --test hermetic`.
 
 mod artifacts;
+mod ci_examples;
 mod cli;
+mod docs;
 mod containment;
 mod errors;
 mod fault_options;
+mod install;
+mod release;

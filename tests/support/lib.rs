@@ -7,4 +7,5 @@
 pub mod artifacts;
 pub mod containment;
 pub mod driver;
+pub mod install;
 pub mod shim;
