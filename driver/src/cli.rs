@@ -296,6 +296,8 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
+    args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
+    args.scenarios.blob_save_net.plan(scenario::partition_heal::NODES).map_err(anyhow::Error::msg)?;
     // blob-save's fault plans: an override contradicts a plan only when given.
     args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {

@@ -45,7 +45,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome: Result<Status> = match cli.command {
-        Command::Run(args) => cli::request(args, &matches).and_then(runner::run),
+        Command::Run(args) => cli::request(args, &matches).and_then(|req| {
+            // Before the async runtime: its threads must start inside the namespace.
+            net::session::prepare(&req)?;
+            runner::run(req)
+        }),
         Command::Component { out } => cluster::harper::write_component(&out).map(|()| {
             let files: Vec<&str> = cluster::harper::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
             println!(

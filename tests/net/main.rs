@@ -10,9 +10,23 @@
 //! missing. The driver's `net` module is compiled in here as it is in the
 //! driver.
 
+/// The driver's `net` module without the parts that need the rest of the
+/// driver (the run's session and command line).
 #[allow(dead_code)]
-#[path = "../../driver/src/net/mod.rs"]
-mod net;
+mod net {
+    #[path = "../../../driver/src/net/nemesis.rs"]
+    pub mod nemesis;
+    #[path = "../../../driver/src/net/ns.rs"]
+    pub mod ns;
+    #[path = "../../../driver/src/net/proxy.rs"]
+    pub mod proxy;
+    #[path = "../../../driver/src/net/rules.rs"]
+    pub mod rules;
+    #[path = "../../../driver/src/net/spec.rs"]
+    pub mod spec;
+    #[path = "../../../driver/src/net/sys.rs"]
+    mod sys;
+}
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
