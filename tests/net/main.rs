@@ -8,23 +8,22 @@
 //! Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) and iptables, as `.ci/run`
 //! provides; without them every test fails with the one line saying what is
 //! missing. The driver's `net` module is compiled in here as it is in the
-//! driver.
+//! driver. `cluster` runs the network scenarios on a real Harper (under the
+//! cluster lock); `refusals` gives them bad input.
+
+mod cluster;
+mod refusals;
 
 /// The driver's `net` module without the parts that need the rest of the
 /// driver (the run's session and command line).
 #[allow(dead_code)]
+#[path = "../../driver/src/net"]
 mod net {
-    #[path = "../../../driver/src/net/nemesis.rs"]
     pub mod nemesis;
-    #[path = "../../../driver/src/net/ns.rs"]
     pub mod ns;
-    #[path = "../../../driver/src/net/proxy.rs"]
     pub mod proxy;
-    #[path = "../../../driver/src/net/rules.rs"]
     pub mod rules;
-    #[path = "../../../driver/src/net/spec.rs"]
     pub mod spec;
-    #[path = "../../../driver/src/net/sys.rs"]
     mod sys;
 }
 

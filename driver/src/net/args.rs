@@ -85,6 +85,11 @@ impl LinkPlan {
 }
 
 impl NemesisArgs {
+    /// Whether the clap id `id` is one of these options.
+    pub fn owns(id: &str) -> bool {
+        ["nemesis", "link", "latency", "jitter", "bandwidth", "cut_after", "cut_every"].contains(&id)
+    }
+
     /// The plan, or the one line saying what does not fit; `None` without `--nemesis`.
     pub fn plan(&self, nodes: &[&str]) -> Result<Option<LinkPlan>, String> {
         let slow = [("--latency", &self.latency), ("--jitter", &self.jitter), ("--bandwidth", &self.bandwidth)];

@@ -5,12 +5,13 @@
 //! namespace (`session`) and the command line's nemesis options (`args`).
 //! `sys` holds the module's only unsafe code. See docs/network.md.
 //!
-//! tests/net compiles every file here but `session` and `args` on its own:
-//! those two alone may use the rest of the driver.
+//! tests/net compiles every file here but `session`, `args` and `on_load`
+//! on its own: those alone may use the rest of the driver.
 
 pub mod args;
 pub mod nemesis;
 pub mod ns;
+pub mod on_load;
 pub mod proxy;
 pub mod rules;
 pub mod session;

@@ -72,7 +72,9 @@ impl Partition {
 
 /// The proxy on the replication connections between two nodes, both ways.
 pub struct Link {
-    pub ends: [NodeAddr; 2],
+    /// The two nodes; `None` when the redirect takes every connection to
+    /// the port and the link's ends are named later (`aim`).
+    pub ends: Option<[NodeAddr; 2]>,
     port: u16,
     proxy: Proxy,
     rules: RuleSet,
@@ -83,8 +85,21 @@ impl Link {
     /// connection from either node to the other's `port` through it. Do
     /// this before the nodes connect: a redirect does not move a
     /// connection already made.
+    #[allow(dead_code)] // the driver aims a port-wide proxy (`install_port`); tests/net uses this one
     pub async fn install(net: &PrivateNet, ends: [NodeAddr; 2], port: u16) -> Result<Link, String> {
+        Self::install_with(net, Some(ends), port).await
+    }
+
+    /// The proxy on every connection to `port` in the namespace (the
+    /// nodes' addresses are not known yet); `aim` names the link's ends,
+    /// the only connections the toxic then acts on.
+    pub async fn install_port(net: &PrivateNet, port: u16) -> Result<Link, String> {
+        Self::install_with(net, None, port).await
+    }
+
+    async fn install_with(net: &PrivateNet, ends: Option<[NodeAddr; 2]>, port: u16) -> Result<Link, String> {
         let proxy = Proxy::start().await.map_err(|e| format!("the link proxy could not listen on 127.0.0.1: {e}"))?;
+        proxy.set_ends(ends.as_ref().map(|[x, y]| [x.ip, y.ip]));
         let mut link = Link { ends, port, proxy, rules: RuleSet::default() };
         for rule in link.redirects() {
             if let Err(e) = link.rules.add(net, rule) {
@@ -95,27 +110,37 @@ impl Link {
         Ok(link)
     }
 
+    /// Names the link's ends once the nodes have addresses.
+    pub fn aim(&mut self, ends: [NodeAddr; 2]) {
+        self.proxy.set_ends(Some([ends[0].ip, ends[1].ip]));
+        self.ends = Some(ends);
+    }
+
     /// `nat OUTPUT` REDIRECTs to the proxy, skipping its own (marked) connections.
     pub fn redirects(&self) -> Vec<Rule> {
-        let [x, y] = &self.ends;
         let (port, to, mark) = (self.port.to_string(), self.proxy.port().to_string(), format!("0x{MARK:x}"));
-        [(x.ip, y.ip), (y.ip, x.ip)]
-            .iter()
-            .map(|(from, dst)| {
-                Rule::new(
-                    "nat",
-                    "OUTPUT",
-                    &[
-                        "-p", "tcp", "-s", &from.to_string(), "-d", &dst.to_string(), "--dport", &port, "-m", "mark", "!",
-                        "--mark", &mark, "-j", "REDIRECT", "--to-ports", &to,
-                    ],
-                )
-            })
-            .collect()
+        let rule = |pair: Option<(Ipv4Addr, Ipv4Addr)>| {
+            let mut spec: Vec<String> = vec!["-p".into(), "tcp".into()];
+            if let Some((from, dst)) = pair {
+                spec.extend(["-s".into(), from.to_string(), "-d".into(), dst.to_string()]);
+            }
+            spec.extend(
+                ["--dport", &port, "-m", "mark", "!", "--mark", &mark, "-j", "REDIRECT", "--to-ports", &to].map(str::to_string),
+            );
+            Rule { table: "nat", chain: "OUTPUT", spec }
+        };
+        match &self.ends {
+            Some([x, y]) => vec![rule(Some((x.ip, y.ip))), rule(Some((y.ip, x.ip)))],
+            None => vec![rule(None)],
+        }
     }
 
     pub fn describe(&self) -> String {
-        format!("link {}-{} (port {}) through the proxy on 127.0.0.1:{}", self.ends[0].name, self.ends[1].name, self.port, self.proxy.port())
+        let which = match &self.ends {
+            Some([x, y]) => format!("link {}-{}", x.name, y.name),
+            None => "every link".into(),
+        };
+        format!("{which} (port {}) through the proxy on 127.0.0.1:{}", self.port, self.proxy.port())
     }
 
     /// Turns the nemesis on (`Some`) or off.

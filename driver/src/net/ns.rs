@@ -54,20 +54,17 @@ pub fn current_inode() -> std::io::Result<u64> {
 /// what to do; `Ok` with the iptables to use when it can (as far as can be
 /// told without entering one: `probe` enters one to be sure).
 pub fn permission() -> Result<(PathBuf, String), String> {
+    // Root has both unless its capabilities were dropped (a container, setpriv).
     let euid = nix::unistd::geteuid();
-    if !euid.is_root() {
-        let caps = effective_caps().unwrap_or(0);
-        let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
-            .iter()
-            .filter(|(bit, _)| caps & (1u64 << bit) == 0)
-            .map(|(_, name)| *name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "not root (uid {euid}) and without {}: a private network namespace needs them; {HOW_TO_RUN}",
-                missing.join(" and ")
-            ));
-        }
+    let caps = effective_caps().unwrap_or(if euid.is_root() { u64::MAX } else { 0 });
+    let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
+        .iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !missing.is_empty() {
+        let who = if euid.is_root() { "root without".to_string() } else { format!("not root (uid {euid}) and without") };
+        return Err(format!("{who} {}: a private network namespace needs them; {HOW_TO_RUN}", missing.join(" and ")));
     }
     let iptables = find_iptables().ok_or_else(|| format!("iptables is not on PATH (nor in /usr/sbin or /sbin); {HOW_TO_RUN}"))?;
     let out = Command::new(&iptables)

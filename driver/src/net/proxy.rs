@@ -67,6 +67,9 @@ pub struct Stats {
 
 struct State {
     toxic: Option<Toxic>,
+    /// The toxic acts only on connections between these two addresses
+    /// (either way); `None`: on every connection through the proxy.
+    ends: Option<[Ipv4Addr; 2]>,
     stats: Stats,
     /// The link's byte count at which the next cut falls, counted from when
     /// the toxic was turned on.
@@ -87,7 +90,7 @@ impl Proxy {
     pub async fn start() -> io::Result<Proxy> {
         let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).await?;
         let port = listener.local_addr()?.port();
-        let state = Arc::new(Mutex::new(State { toxic: None, stats: Stats::default(), next_cut: None }));
+        let state = Arc::new(Mutex::new(State { toxic: None, ends: None, stats: Stats::default(), next_cut: None }));
         let mut tasks = JoinSet::new();
         let shared = state.clone();
         tasks.spawn(async move {
@@ -120,6 +123,11 @@ impl Proxy {
         s.toxic = toxic;
     }
 
+    /// Limits the toxic to connections between `ends` (either way).
+    pub fn set_ends(&self, ends: Option<[Ipv4Addr; 2]>) {
+        lock(&self.state).ends = ends;
+    }
+
     pub fn stats(&self) -> Stats {
         lock(&self.state).stats.clone()
     }
@@ -145,7 +153,18 @@ enum End {
 /// One connection: to where it was going, from the client's own address.
 async fn relay(client: TcpStream, state: Arc<Mutex<State>>) {
     let upstream = match connect_onward(&client).await {
-        Ok(u) => u,
+        Ok((u, pair)) => {
+            let ends = lock(&state).ends;
+            if ends.is_some_and(|[x, y]| pair != [x, y] && pair != [y, x]) {
+                // Not the link's: passed on untouched, uncounted.
+                let _ = client.set_nodelay(true);
+                let _ = u.set_nodelay(true);
+                let (mut client, mut u) = (client, u);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut u).await;
+                return;
+            }
+            u
+        }
         Err(e) => {
             tracing::debug!("proxy could not open the onward connection: {e}");
             lock(&state).stats.failed += 1;
@@ -180,7 +199,8 @@ async fn relay(client: TcpStream, state: Arc<Mutex<State>>) {
     }
 }
 
-async fn connect_onward(client: &TcpStream) -> io::Result<TcpStream> {
+/// The connection onward, and the pair of addresses (client, destination) it joins.
+async fn connect_onward(client: &TcpStream) -> io::Result<(TcpStream, [Ipv4Addr; 2])> {
     let dst = getsockopt(client, sockopt::OriginalDst).map_err(io::Error::from)?;
     let dst = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(dst.sin_addr.s_addr)), u16::from_be(dst.sin_port));
     let SocketAddr::V4(from) = client.peer_addr()? else {
@@ -189,7 +209,7 @@ async fn connect_onward(client: &TcpStream) -> io::Result<TcpStream> {
     let sock = TcpSocket::new_v4()?;
     setsockopt(&sock, sockopt::Mark, &MARK).map_err(io::Error::from)?;
     sock.bind(SocketAddr::V4(SocketAddrV4::new(*from.ip(), 0)))?;
-    sock.connect(SocketAddr::V4(dst)).await
+    Ok((sock.connect(SocketAddr::V4(dst)).await?, [*from.ip(), *dst.ip()]))
 }
 
 /// One direction: a reader that counts and cuts, and a writer that delays

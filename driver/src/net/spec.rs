@@ -11,12 +11,6 @@ pub struct PartitionSpec {
     pub sides: [Vec<String>; 2],
 }
 
-impl PartitionSpec {
-    pub fn describe(&self) -> String {
-        format!("{} | {}", self.sides[0].join(","), self.sides[1].join(","))
-    }
-}
-
 /// `b|a,c`: b on one side, a and c on the other; `b`: b against every other
 /// node. Every node named must be one of `nodes`, and named once.
 pub fn parse_partition(s: &str, nodes: &[&str]) -> Result<PartitionSpec, String> {
@@ -135,7 +129,6 @@ mod tests {
     fn partitions_name_two_sets_of_known_nodes_each_once() {
         let p = parse_partition("b|a,c", NODES).unwrap();
         assert_eq!(p.sides, [vec!["b".to_string()], vec!["a".to_string(), "c".to_string()]]);
-        assert_eq!(p.describe(), "b | a,c");
         // One node alone: cut off from every other node.
         assert_eq!(parse_partition("B", NODES).unwrap().sides[1], ["a", "c"]);
         assert_eq!(parse_partition("a", &["a", "b"]).unwrap().sides, [vec!["a".to_string()], vec!["b".to_string()]]);

@@ -73,8 +73,30 @@ pub const SCENARIO: Scenario = Scenario {
         "errno",
         "space",
         "delay",
+        "nemesis",
+        "link",
+        "latency",
+        "jitter",
+        "bandwidth",
+        "cut_after",
+        "cut_every",
     ],
-    local_only: &["interval", "cut_replication", "fault", "calls", "errno", "space", "delay"],
+    local_only: &[
+        "interval",
+        "cut_replication",
+        "fault",
+        "calls",
+        "errno",
+        "space",
+        "delay",
+        "nemesis",
+        "link",
+        "latency",
+        "jitter",
+        "bandwidth",
+        "cut_after",
+        "cut_every",
+    ],
     cannot_attach: None,
     variants: Some(variants),
     run: run_boxed,
@@ -189,6 +211,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let out = ctx.out;
     let label = ctx.label(SCENARIO.name);
     let mut phases = Phases::begin(ctx.journal, &label, out, CHECKS);
+    // --nemesis: the proxy goes on the replication port before the nodes connect.
+    let mut nemesis = match ctx.backend {
+        backend::Choice::Local(_) => crate::net::on_load::OnLoad::install(&ctx.args.blob_save_net, &["a", "b"]).await?,
+        backend::Choice::Attached(_) => None,
+    };
     let (mut backend, plan, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
             let shim = fault::find_shim(local.shim.as_deref())?;
@@ -222,6 +249,10 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         );
     }
     let ids: Vec<u64> = workload::draw_ids(ctx.seed, opts.requests, ID_SPACE).into_iter().map(|n| base + n).collect();
+    if let Some(n) = &mut nemesis {
+        n.aim(&backend);
+        n.start();
+    }
     // Supervised: a node stopped from outside ends the run at once (as
     // interrupted); a crash of B lets the load on A go on, for the checks.
     let gets = workload::run_gets(&a, TABLE, &ids, opts.concurrency as usize, ctx.progress);
@@ -237,6 +268,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let settle = Duration::from_secs_f64(opts.settle);
     let settling = workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress);
     let settled = phases.time("settle", backend.supervise(settling)).await?;
+    if let Some(n) = &mut nemesis {
+        n.heal();
+    }
     // A carries the load and is never faulted: without it nothing can be judged.
     if let Some(end) = backend.end("a") {
         return Err(end.into());
@@ -317,6 +351,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     backend.check_outside()?;
 
     let mut figures = Map::new();
+    if let Some(n) = nemesis.take() {
+        n.remove(&mut figures, backend.files_of("b").map(|s| s.root)).await?;
+    }
     let since = b_log_after.as_ref().map(|after| b_log.since(after)).unwrap_or_default();
     let judged = judge_log(&backend, &b_log, plan.as_ref(), opts, survey.as_ref().ok(), &mut figures)?;
     let reads = match &survey {
