@@ -24,6 +24,7 @@ use crate::model::{Check, Report, Status};
 use crate::net::nemesis::{NodeAddr, Partition};
 use crate::net::session;
 use crate::net::spec::{parse_partition, PartitionSpec};
+
 use checks::{Crossing, Written};
 
 const CHECKS: &[PlannedCheck] = &[
@@ -34,8 +35,18 @@ const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "peer-connected", needs: &["a", "b"] },
 ];
 
-/// The run's nodes.
+/// The run's nodes: a and b, and c when the partition names it.
 pub const NODES: &[&str] = &["a", "b"];
+const NODES_WITH_C: &[&str] = &["a", "b", "c"];
+
+/// The run's nodes and its partition, from `--partition`: a three-node
+/// run when it names node c (`b|a,c`), else two.
+pub fn plan(partition: &str) -> Result<(&'static [&'static str], PartitionSpec), String> {
+    let names_c = partition.split(['|', ',']).any(|n| n.trim().eq_ignore_ascii_case("c"));
+    let nodes = if names_c { NODES_WITH_C } else { NODES };
+    let spec = parse_partition(partition, nodes).map_err(|e| format!("--partition: {e}"))?;
+    Ok((nodes, spec))
+}
 /// The blob the component makes for each record: 50 KiB of 0x01.
 const BLOB_BYTES: usize = 50 * 1024;
 /// How long a probe gets to cross a link after the heal.
@@ -91,7 +102,7 @@ pub struct Args {
 
 impl Args {
     pub fn validate(&self, _given: &dyn Fn(&str) -> bool) -> Result<(), String> {
-        parse_partition(&self.partition, NODES).map_err(|e| format!("--partition: {e}"))?;
+        plan(&self.partition)?;
         if !(self.hold.is_finite() && self.hold > 0.0 && self.hold <= 600.0) {
             return Err(format!("--hold must be between 0 and 600 seconds, got {}", self.hold));
         }
@@ -149,12 +160,27 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         Ok(net) => net,
         Err(why) => return Ok(without_network(ctx, &why)),
     };
-    let spec: PartitionSpec = parse_partition(&opts.partition, NODES).map_err(|e| anyhow!("--partition: {e}"))?;
-    let setups: Vec<NodeSetup> = NODES.iter().map(|n| NodeSetup::plain(n)).collect();
+    let (nodes, spec) = plan(&opts.partition).map_err(anyhow::Error::msg)?;
+    let setups: Vec<NodeSetup> = nodes.iter().map(|n| NodeSetup::plain(n)).collect();
     let mut backend = Backend::local(local, &setups, out, &mut phases, progress, ctx.journal).await?;
+    // The backend joins b to a; a third node joins a too.
+    for extra in &nodes[2..] {
+        let cluster = backend.cluster().expect("a local backend has a cluster");
+        phases.time("join", cluster.join(extra, "a", progress)).await?;
+    }
     super::test_panic_hook("join");
     let start = Instant::now();
-    let apis: Vec<_> = NODES.iter().map(|n| backend.api(n)).collect();
+    let apis: Vec<_> = nodes.iter().map(|n| backend.api(n)).collect();
+    // Every link carries data before the partition (or nothing after it means anything).
+    let step = progress.step("probing every link before the partition");
+    for a in &apis {
+        let others: Vec<_> = apis.iter().filter(|o| o.name != a.name).cloned().collect();
+        let crossed = observe::probe(a, &others, &format!("probe-before-{}", a.name), Duration::from_secs(60)).await;
+        if let Some(c) = crossed.iter().find(|c| c.seconds.is_none()) {
+            anyhow::bail!("before any partition, a probe record written on node {} did not reach node {} within 60 s", c.from, c.to);
+        }
+    }
+    step.finish("every node reached every other");
     let api = |name: &str| apis.iter().find(|a| a.name == name).expect("a node of the run").clone();
     let cluster = backend.cluster().expect("a local backend has a cluster");
     let addr = |name: &String| NodeAddr { name: name.clone(), ip: cluster.node(name).spec().ip };
@@ -318,7 +344,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 
     let checks_start = Instant::now();
     phases.enter("checks");
-    let logs: Vec<(String, Result<Vec<crate::harper_log::LogEntry>, String>)> = NODES
+    let logs: Vec<(String, Result<Vec<crate::harper_log::LogEntry>, String>)> = nodes
         .iter()
         .map(|n| {
             let path = backend.files_of(n).map(|s| s.hdb_log).unwrap_or_default();
@@ -348,10 +374,32 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("network".into(), json!(net.describe()));
     phases.into_figures(&mut figures);
     let mut files = Map::new();
-    for n in NODES {
+    for n in nodes {
         if let Some(s) = backend.files_of(n) {
             files.insert(format!("hdb_log_{n}"), json!(s.hdb_log));
         }
     }
-    Ok(super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files))
+    let mut report = super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files);
+    if let (Some(note), Some(pid)) = (&report.note, backend.cluster().and_then(|c| c.node("a").pid())) {
+        // Kept nodes live on in the run's network namespace, not the host's.
+        report.note = Some(format!(
+            "{note}\n  the nodes listen inside the run's network namespace: reach them with `nsenter --net=/proc/{pid}/ns/net curl ...`"
+        ));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partition_names_the_runs_nodes() {
+        let (nodes, spec) = plan("b").unwrap();
+        assert_eq!((nodes, spec.sides), (NODES, [vec!["b".to_string()], vec!["a".to_string()]]));
+        let (nodes, spec) = plan("b|a,c").unwrap();
+        assert_eq!((nodes, spec.sides), (NODES_WITH_C, [vec!["b".to_string()], vec!["a".to_string(), "c".to_string()]]));
+        assert_eq!(plan("c").unwrap().1.sides[1], ["a", "b"]);
+        assert_eq!(plan("b|a,d").unwrap_err(), "--partition: partition \"b|a,d\" names node d, which this run does not have (nodes are a, b)");
+    }
 }
