@@ -3,6 +3,10 @@
  *   writeloop write PATH ITERATIONS   open PATH once (O_WRONLY|O_CREAT|
  *                                     O_TRUNC), then write(fd, "x", 1)
  *                                     ITERATIONS times
+ *   writeloop read PATH ITERATIONS    open PATH once (O_RDONLY), then
+ *                                     read(fd, &c, 1) ITERATIONS times
+ *                                     (0 at its end: the hook's decision
+ *                                     is the same)
  *   writeloop close PATH ITERATIONS   close(4000), a number never open,
  *                                     ITERATIONS times (EBADF: the hook's
  *                                     decision is the same as for any
@@ -36,6 +40,15 @@ int main(int argc, char **argv) {
         }
         for (long i = 0; i < n; i++)
             if (write(fd, "x", 1) != 1) failed++;
+    } else if (!strcmp(argv[1], "read")) {
+        char c;
+        int fd = open(argv[2], O_RDONLY);
+        if (fd < 0) {
+            perror("writeloop: open");
+            return 1;
+        }
+        for (long i = 0; i < n; i++)
+            if (read(fd, &c, 1) < 0) failed++;
     } else if (!strcmp(argv[1], "close")) {
         for (long i = 0; i < n; i++)
             if (close(4000) != 0) failed++;

@@ -29,7 +29,8 @@ pub enum BlobRead {
     Failed(String),
 }
 
-pub use crate::cluster::address::{OPS_PORT, REST_PORT};
+pub use crate::ports::{OPS_PORT, REST_PORT};
+pub use crate::text::shorten;
 
 impl NodeApi {
     pub fn new(name: &str, ip: std::net::Ipv4Addr, user: &str, password: &str) -> Result<Self> {
@@ -144,6 +145,22 @@ impl NodeApi {
             .collect())
     }
 
+    /// Whether this node holds the record `id` itself (an index search:
+    /// never calls the table's source, so it cannot create what it asks for).
+    pub async fn holds_id(&self, table: &str, id: &str) -> Result<bool> {
+        let v = self
+            .op(
+                json!({"operation":"search_by_value","database":"data","table":table,
+                       "search_attribute":"id","search_value":id,"get_attributes":["id"]}),
+                Duration::from_secs(10),
+            )
+            .await?;
+        let rows = v.as_array().ok_or_else(|| {
+            anyhow!("search_by_value on node {} did not return rows: {}", self.name, shorten(&v.to_string(), 200))
+        })?;
+        Ok(rows.iter().any(|r| r.get("id").and_then(Value::as_str) == Some(id)))
+    }
+
     /// GET a REST path on this node (the workload's request).
     pub async fn get(&self, path: &str, timeout: Duration) -> reqwest::Result<reqwest::StatusCode> {
         let resp = self
@@ -209,15 +226,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// At most `max` characters of `s` on one line, with an ellipsis when cut.
-pub fn shorten(s: &str, max: usize) -> String {
-    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
 }

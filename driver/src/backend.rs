@@ -19,6 +19,7 @@ use crate::harper_log::{entry_of, log_timestamp, parse_log, LogEntry};
 use crate::journal::{Journal, Phases};
 use crate::model::Halt;
 use crate::progress::Progress;
+use crate::topology::Topology;
 
 /// The kinds of backend, as the command line chooses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +99,9 @@ pub struct Attached {
 
 /// Node B's log as the backend can read it.
 pub enum NodeLog {
-    /// B's `hdb.log`, read whole.
-    File { path: PathBuf, entries: Vec<LogEntry> },
+    /// B's `hdb.log`, read whole; `unseen` says why the checks cannot see
+    /// through it (missing, unreadable, no start line), with its path.
+    File { path: PathBuf, entries: Vec<LogEntry>, unseen: Option<String> },
     /// B's log through `read_log` since the run began (`source` says so).
     Remote { source: String, entries: Result<Vec<LogEntry>, String> },
 }
@@ -146,8 +148,11 @@ impl LogReader {
                     async move { len }
                 })
                 .await;
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                NodeLog::File { entries: parse_log(&text), path: path.clone() }
+                let (entries, unseen) = match crate::harper_log::read_node_log(path) {
+                    Ok(text) => (parse_log(&text), None),
+                    Err(why) => (Vec::new(), Some(why)),
+                };
+                NodeLog::File { entries, path: path.clone(), unseen }
             }
             LogReader::Remote { b, since } => {
                 wait_quiet(bound, quiet, || async { read_log_since(b, Some(since)).await.ok().map(|e| e.len()) }).await;
@@ -170,9 +175,11 @@ pub struct Described {
 
 impl Backend {
     /// A local cluster of the nodes `setups` describe: Harper found or
-    /// installed, the nodes provisioned, started, and B joined to A.
+    /// installed, the nodes provisioned, started, and joined as `topology`
+    /// says (each joiner to its target, in order).
     pub async fn local(
         opts: &LocalOptions,
+        topology: &Topology,
         setups: &[NodeSetup],
         out: &std::path::Path,
         phases: &mut Phases,
@@ -186,7 +193,7 @@ impl Backend {
             .iter()
             .cloned()
             .map(|mut s| {
-                if s.name == "b" {
+                if s.name.as_str() == "b" {
                     s.install_args.extend(opts.b_settings.iter().cloned());
                 }
                 s
@@ -194,9 +201,15 @@ impl Backend {
             .collect();
         let mut cluster =
             phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, journal)).await?;
-        let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
+        let names: Vec<&str> = setups.iter().map(|s| s.name.as_str()).collect();
         phases.time("start", cluster.start(&names, progress)).await?;
-        phases.time("join", cluster.join("b", "a", progress)).await?;
+        let joins = async {
+            for (joiner, target) in &topology.joins {
+                cluster.join(joiner, target, progress).await?;
+            }
+            anyhow::Ok(())
+        };
+        phases.time("join", joins).await?;
         Ok(Backend::Local(Box::new(cluster)))
     }
 
@@ -332,9 +345,9 @@ impl Backend {
     /// A reader of node B's log that does not hold the backend, to read it
     /// again while the backend supervises (blob-save reads it before and
     /// after its reads of damaged records).
-    pub fn b_log_reader(&self) -> LogReader {
+    pub fn log_reader(&self, node: &str) -> LogReader {
         match self {
-            Backend::Local(c) => LogReader::File(c.node("b").spec().hdb_log.clone()),
+            Backend::Local(c) => LogReader::File(c.node(node).spec().hdb_log.clone()),
             Backend::Attached(a) => LogReader::Remote { b: a.b.clone(), since: a.since.clone() },
         }
     }

@@ -73,6 +73,10 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run any program with the shim preloaded and armed; pass its exit status through.
+    Exec(crate::exec::ExecArgs),
+    /// Roll a journaled run's files back as a power cut would leave them.
+    PowerLoss(crate::exec::PowerLossArgs),
     /// Run a scenario on a fresh two-node cluster (or an attached one) and judge it.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
@@ -284,7 +288,7 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
             anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), owners.join(" and "));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
-            if crate::net::args::NemesisArgs::owns(&id) {
+            if crate::net::args::LinkArgs::owns(&id) {
                 anyhow::bail!(
                     "{} does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
                     flag(&id)
@@ -308,7 +312,7 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.blob_save_net.plan(scenario::partition_heal::NODES).map_err(anyhow::Error::msg)?;
+    args.scenarios.blob_save_net.plan(args.scenarios.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)?;
     // blob-save's fault plans: an override contradicts a plan only when given.
     args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
@@ -434,7 +438,7 @@ mod tests {
         assert_eq!(parse_setting("THREADS_MAXHEAPMEMORY="), Err("THREADS_MAXHEAPMEMORY has no value (e.g. THREADS_MAXHEAPMEMORY=64)".into()));
         assert!(parse_setting("THREADS MAX=1").unwrap_err().contains("is not a Harper setting name"));
         // The run's own: every listener's address, the root, the credentials.
-        for port in crate::cluster::address::PORTS {
+        for port in crate::ports::PORTS {
             assert_eq!(
                 parse_setting(&format!("{}=127.0.0.9:1", port.install_flag)),
                 Err(format!("{} is set by blobfail itself (each node's address, root and credentials are the run's)", port.install_flag))

@@ -112,7 +112,7 @@ fn loopback() -> Finding {
             format!(
                 "{} free (ports {})",
                 addrs.iter().map(|a| a.ip.to_string()).collect::<Vec<_>>().join(", "),
-                cluster::address::port_numbers().map(|p| p.to_string()).join(", ")
+                crate::ports::port_numbers().map(|p| p.to_string()).join(", ")
             ),
         ),
         Err(e) => Finding::missing("loopback", format!("{e:#}: stop what listens there, or free some of 127.0.0.0/16")),

@@ -2,7 +2,40 @@
 //! line and its continuation lines), and `read_log` answers turned into the
 //! same entries; and the patterns the checks look for in them.
 
+use std::path::Path;
+
 use serde_json::Value;
+
+/// What Harper writes to its log at every start (`HarperDB successfully
+/// started.` on 4.7.29): a log without it is not a log the checks can see.
+pub const STARTED: &str = "successfully started";
+
+/// A node's own log file, or why the checks cannot see through it: it is
+/// missing, unreadable, or holds none of the lines Harper writes at every
+/// start (then it is not this node's log, or the node logs elsewhere).
+pub fn read_node_log(path: &Path) -> Result<String, String> {
+    let text = read_output(path)?;
+    if !text.contains(STARTED) {
+        return Err(format!(
+            "{} holds none of the lines Harper writes at every start (\"{STARTED}\"; {} bytes): it is not the node's log, \
+             or the node logs elsewhere",
+            path.display(),
+            text.len()
+        ));
+    }
+    Ok(text)
+}
+
+/// A node's output file (stdout, stderr), or why it cannot be read.
+pub fn read_output(path: &Path) -> Result<String, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{} does not exist: the node wrote it elsewhere, or not at all", path.display()))
+        }
+        Err(e) => Err(format!("{} could not be read: {e}", path.display())),
+    }
+}
 
 /// The log patterns, options so a user can adapt them to another Harper.
 #[derive(Debug, Clone)]
@@ -178,6 +211,27 @@ pub fn log_timestamp(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_log_is_seen_only_when_it_exists_reads_and_holds_the_start_line() {
+        let dir = std::env::temp_dir().join(format!("blobfail-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.log");
+        assert_eq!(read_node_log(&missing).unwrap_err(), format!("{} does not exist: the node wrote it elsewhere, or not at all", missing.display()));
+        let empty = dir.join("empty.log");
+        std::fs::write(&empty, "").unwrap();
+        assert_eq!(
+            read_node_log(&empty).unwrap_err(),
+            format!("{} holds none of the lines Harper writes at every start (\"successfully started\"; 0 bytes): it is not the node's log, or the node logs elsewhere", empty.display())
+        );
+        assert_eq!(read_output(&empty).unwrap(), "");
+        let ok = dir.join("hdb.log");
+        std::fs::write(&ok, "2026-11-26T05:04:47.241Z [main/0] [notify]: HarperDB successfully started.\n").unwrap();
+        assert!(read_node_log(&ok).is_ok());
+        // A folder where the file should be cannot be read.
+        assert!(read_node_log(&dir).unwrap_err().contains("could not be read"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use serde_json::json;
 
 

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::model::{Check, Halt, Interruption, Report, Status};
 
 /// A check a scenario will make, and the nodes it cannot be decided without.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct PlannedCheck {
     pub name: &'static str,
     pub needs: &'static [&'static str],

@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod cluster_status;
 mod doctor;
+mod exec;
 mod fault;
 mod harper_log;
 mod journal;
@@ -20,10 +21,13 @@ mod model;
 mod monitor;
 mod net;
 mod nemesis;
+mod ports;
 mod progress;
 mod report;
 mod runner;
 mod scenario;
+mod text;
+mod topology;
 mod workload;
 
 use std::process::ExitCode;
@@ -45,19 +49,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome: Result<Status> = match cli.command {
+        // These pass a program's exit status through, or their own.
+        Command::Exec(args) => return exec::exec(args),
+        Command::PowerLoss(args) => return exec::power_loss(args),
         Command::Run(args) => cli::request(args, &matches).and_then(|req| {
             // Before the async runtime: its threads must start inside the namespace.
             net::session::prepare(&req)?;
             runner::run(req)
         }),
-        Command::Component { out } => cluster::harper::write_component(&out).map(|()| {
-            let files: Vec<&str> = cluster::harper::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
+        Command::Component { out } => cluster::install::write_component(&out).map(|()| {
+            let files: Vec<&str> = cluster::install::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
             println!(
                 "wrote the blobfail component ({}) to {}\n\
                  deploy it on every node: copy the folder to <harper root>/components/{}/ and restart Harper",
                 files.join(", "),
                 out.display(),
-                cluster::harper::COMPONENT_NAME
+                cluster::install::COMPONENT_NAME
             );
             Status::Pass
         }),
@@ -107,7 +114,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let what = what.join(" ");
-    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor"].contains(&c.as_str())) {
+    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor", "exec", "power-loss"].contains(&c.as_str())) {
         Some(command) => format!("blobfail {command} --help"),
         None => "blobfail --help".into(),
     };

@@ -33,6 +33,15 @@ impl Status {
         }
     }
 
+    /// The word the human report gives it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
     /// The verdict line of the human report.
     pub fn describe(self) -> &'static str {
         match self {
@@ -56,6 +65,25 @@ pub struct Check {
 }
 
 impl Check {
+    /// One check judged on several nodes (each faulted node against the
+    /// source), as one: it fails if any node's failed, passes only if every
+    /// node's passed, else is unknown; the evidence is each node's, named.
+    /// With one node, that node's check as it is.
+    pub fn across_nodes(mut per_node: Vec<(String, Check)>) -> Check {
+        if per_node.len() == 1 {
+            return per_node.pop().expect("one").1;
+        }
+        let name = per_node.first().map(|(_, c)| c.name.clone()).unwrap_or_default();
+        let status = Status::combine(&per_node.iter().map(|(_, c)| c.status).collect::<Vec<_>>());
+        let evidence = per_node
+            .iter()
+            .map(|(node, c)| format!("node {}: {} {}", node.to_uppercase(), c.status.label(), c.evidence))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let lines = per_node.into_iter().flat_map(|(_, c)| c.lines).collect();
+        Check { name, status, evidence, lines }
+    }
+
     pub fn new(name: &str, status: Status, evidence: impl Into<String>) -> Check {
         Check { name: name.into(), status, evidence: evidence.into(), lines: Vec::new() }
     }
@@ -76,17 +104,7 @@ impl Check {
     }
 }
 
-/// At most `max` characters of a log line, cut in the middle: its start says
-/// what happened, its end names the file.
-pub fn shorten_middle(line: &str, max: usize) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    if chars.len() <= max {
-        return line.to_string();
-    }
-    let head = max * 3 / 5;
-    let tail = max - head - 1;
-    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
-}
+pub use crate::text::shorten_middle;
 
 /// Why a run, or a node of it, stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +238,18 @@ mod tests {
 
     fn check(name: &str, status: Status) -> Check {
         Check { name: name.into(), status, evidence: "e".into(), lines: vec![] }
+    }
+
+    #[test]
+    fn a_check_across_nodes_fails_if_one_node_fails_and_passes_only_if_all_pass() {
+        let c = |s| Check::new("nothing-lost", s, "why");
+        let one = Check::across_nodes(vec![("b".into(), c(Status::Pass))]);
+        assert_eq!((one.status, one.evidence.as_str()), (Status::Pass, "why"));
+        let two = Check::across_nodes(vec![("b".into(), c(Status::Pass)), ("c".into(), c(Status::Fail))]);
+        assert_eq!((two.name.as_str(), two.status), ("nothing-lost", Status::Fail));
+        assert_eq!(two.evidence, "node B: PASS why\nnode C: FAIL why");
+        assert_eq!(Check::across_nodes(vec![("b".into(), c(Status::Pass)), ("c".into(), c(Status::Unknown))]).status, Status::Unknown);
+        assert_eq!(Check::across_nodes(vec![("b".into(), c(Status::Pass)), ("c".into(), c(Status::Pass))]).status, Status::Pass);
     }
 
     #[test]

@@ -1,16 +1,167 @@
-//! Faults done to the cluster through its operations API, beside the
-//! shim's faults inside node B: cutting B's replication with A, so that the
-//! checks that watch the link (`peer-connected`, `liveness`) are seen to
-//! fail for a real cause.
+//! Faults done to the cluster in time, beside the shim's faults inside a
+//! node: a `Nemesis` starts and stops on a named node, and each start and
+//! stop is an event of the run's `History` with its time ("12.4 s:
+//! kill-restart b started"), kept in report.json (`figures.history`) and
+//! shown in the human report.
+//!
+//! The nemeses: `kill-restart` (SIGKILL of the node's process group, then a
+//! restart on the same root and address), `pause` (SIGSTOP, then SIGCONT,
+//! of the group). The shim's fault plan is one more, armed from the node's
+//! start (its event is recorded at 0.0 s). Cutting replication
+//! (`remove_node`) is a start with no stop.
+//!
+//! Plug point: the shim's runtime control (`HARPER_TEST_BLOB_FAIL_CONTROL`,
+//! `blobfail ctl`) arms and heals a running node's plan; it becomes one more
+//! `Nemesis` whose `start` arms and whose `stop` heals, added to `by_name`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use nix::sys::signal::Signal;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::api::NodeApi;
+use crate::cluster::Cluster;
 use crate::cluster_status::peer_sockets;
 use crate::progress::Progress;
+
+/// One start or stop of a fault, `t` seconds after the history began.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub t: f64,
+    pub nemesis: String,
+    pub node: String,
+    /// `started` or `stopped`.
+    pub what: &'static str,
+    /// What was done, in words (`SIGKILL to process group 4242`).
+    pub detail: String,
+}
+
+impl Event {
+    /// `12.4 s: kill-restart b started (SIGKILL to process group 4242)`.
+    pub fn line(&self) -> String {
+        format!("{:.1} s: {} {} {} ({})", self.t, self.nemesis, self.node, self.what, self.detail)
+    }
+}
+
+/// The run's faults in time, from when the cluster was up.
+pub struct History {
+    start: Instant,
+    events: Vec<Event>,
+}
+
+impl History {
+    pub fn begin() -> History {
+        History { start: Instant::now(), events: Vec::new() }
+    }
+
+    /// Records an event now (or at `at`, seconds, for one that began before
+    /// the history, such as a plan armed from a node's start), and says it.
+    pub fn record(&mut self, nemesis: &str, node: &str, what: &'static str, detail: String, at: Option<f64>) {
+        let t = at.unwrap_or_else(|| (self.start.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        let e = Event { t, nemesis: nemesis.to_string(), node: node.to_string(), what, detail };
+        eprintln!("blobfail: {}", e.line());
+        self.events.push(e);
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+/// A fault that starts and stops on a named node of a local cluster.
+pub trait Nemesis: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Starts the fault on `node`: a sentence of what was done.
+    fn start<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>>;
+    /// Heals it: a sentence of what was done, once the node answers again.
+    fn stop<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>>;
+}
+
+/// The nemeses `--nemesis` may name.
+pub const NAMES: [&str; 4] = ["kill-restart", "pause", "slow-link", "cut-stream"];
+
+/// How long a node gets to answer again once a nemesis stops.
+pub const ANSWER_BOUND: Duration = Duration::from_secs(120);
+
+/// The nemesis called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<Box<dyn Nemesis>> {
+    match name {
+        "kill-restart" => Some(Box::new(KillRestart)),
+        "pause" => Some(Box::new(Pause)),
+        // The link's proxy, in the run's network namespace (net::on_load).
+        "slow-link" => Some(Box::new(crate::net::on_load::LinkNemesis("slow-link"))),
+        "cut-stream" => Some(Box::new(crate::net::on_load::LinkNemesis("cut-stream"))),
+        _ => None,
+    }
+}
+
+/// `--nemesis`: a name from `NAMES`.
+pub fn parse_nemesis(s: &str) -> Result<String, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if NAMES.contains(&t.as_str()) {
+        Ok(t)
+    } else {
+        Err(format!("{s:?} is not a nemesis: choose from {}", NAMES.join(", ")))
+    }
+}
+
+/// SIGKILL of the node's process group (as a crash or power cut ends it),
+/// then a restart on the same root and address.
+pub struct KillRestart;
+
+impl Nemesis for KillRestart {
+    fn name(&self) -> &'static str {
+        "kill-restart"
+    }
+
+    fn start<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let rec = cluster.kill(node).await.ok_or_else(|| anyhow::anyhow!("node {node} was not running to kill"))?;
+            Ok(format!("SIGKILL to process group {}: {} in {:.2} s", rec.pid, rec.exit, rec.seconds))
+        }
+        .boxed()
+    }
+
+    fn stop<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            cluster.restart(node)?;
+            let pid = cluster.node(node).pid().unwrap_or(0);
+            let secs = cluster.wait_answering(node, ANSWER_BOUND).await?;
+            Ok(format!("restarted as pid {pid} on the same root and address, answering in {secs:.1} s"))
+        }
+        .boxed()
+    }
+}
+
+/// SIGSTOP of the node's process group, then SIGCONT.
+pub struct Pause;
+
+impl Nemesis for Pause {
+    fn name(&self) -> &'static str {
+        "pause"
+    }
+
+    fn start<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let pid = cluster.signal_group(node, Signal::SIGSTOP)?;
+            Ok(format!("SIGSTOP to process group {pid}"))
+        }
+        .boxed()
+    }
+
+    fn stop<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let pid = cluster.signal_group(node, Signal::SIGCONT)?;
+            let secs = cluster.wait_answering(node, ANSWER_BOUND).await?;
+            Ok(format!("SIGCONT to process group {pid}, answering in {secs:.1} s"))
+        }
+        .boxed()
+    }
+}
 
 /// How long B gets to drop A from its `cluster_status` after `remove_node`
 /// (on 4.7.29 it is gone at the next answer).
@@ -43,4 +194,22 @@ pub async fn cut_replication(b: &NodeApi, a_name: &str, progress: &Progress) -> 
         "remove_node of {a_name} on node B answered {answer} but B still listed A after {} s: {last}",
         CUT_BOUND.as_secs()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nemeses_are_named_and_events_read_as_a_line() {
+        assert_eq!(parse_nemesis("Kill-Restart"), Ok("kill-restart".into()));
+        assert_eq!(parse_nemesis("crash").unwrap_err(), "\"crash\" is not a nemesis: choose from kill-restart, pause, slow-link, cut-stream");
+        assert_eq!(by_name("pause").unwrap().name(), "pause");
+        assert!(by_name("crash").is_none());
+        let e = Event { t: 12.4, nemesis: "kill-restart".into(), node: "b".into(), what: "started", detail: "SIGKILL to process group 42".into() };
+        assert_eq!(e.line(), "12.4 s: kill-restart b started (SIGKILL to process group 42)");
+        let mut h = History::begin();
+        h.record("shim plan open-enoent", "b", "started", "armed from the node's start".into(), Some(0.0));
+        assert_eq!(h.events()[0].t, 0.0);
+    }
 }

@@ -30,6 +30,22 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
 pub fn render_report(r: &Report) -> String {
     let title = r.title.as_deref().unwrap_or(&r.scenario);
     let mut s = render_human(title, &r.checks, r.verdict);
+    // The faults in time, when a nemesis started and stopped during the run.
+    let events = r.figures.get("history").and_then(Value::as_array).filter(|h| h.iter().any(|e| e["what"] == "stopped"));
+    if let Some(events) = events {
+        let mut lines = String::from("faults in time:\n");
+        for e in events {
+            lines.push_str(&format!(
+                "  {:.1} s: {} {} {} ({})\n",
+                e["t"].as_f64().unwrap_or(0.0),
+                e["nemesis"].as_str().unwrap_or("?"),
+                e["node"].as_str().unwrap_or("?"),
+                e["what"].as_str().unwrap_or("?"),
+                e["detail"].as_str().unwrap_or("")
+            ));
+        }
+        s = s.replacen("verdict: ", &format!("{lines}verdict: "), 1);
+    }
     if let Some(i) = &r.interrupted {
         // The header stays short: stderr's last line and the report's
         // `interrupted.reason` carry the whole story.

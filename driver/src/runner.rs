@@ -251,5 +251,9 @@ pub fn prepare_out(out: Option<&Path>, name: &str) -> Result<PathBuf> {
         }
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create the run folder {}", dir.display()))?;
+    // Only its user may enter it: it holds every node's logs and database.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("failed to make the run folder {} private (mode 0700)", dir.display()))?;
     Ok(dir.canonicalize()?)
 }

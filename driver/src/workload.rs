@@ -118,7 +118,8 @@ pub struct Settled {
 /// `settle`, or `bound` is over. Under faults B may never match A, and may
 /// even stop answering: that is evidence for the checks, not an error.
 pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bound: Duration, progress: &Progress) -> Settled {
-    let step = progress.step(&format!("waiting for node B's {table} count to match node A's"));
+    let bn = b.name.to_uppercase();
+    let step = progress.step(&format!("waiting for node {bn}'s {table} count to match node A's"));
     let start = Instant::now();
     let (mut ca, mut cb) = (None, None);
     let mut last_change = Instant::now();
@@ -143,19 +144,20 @@ pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bou
         let matched = ca.is_some() && ca == cb && error.is_none();
         let stalled = !matched && cb.is_some() && last_change.elapsed() >= settle;
         let given_up = failing_since.is_some_and(|t| t.elapsed() >= settle);
-        step.set_message(&format!("A {ca:?}, B {cb:?}"));
+        step.set_message(&format!("A {ca:?}, {bn} {cb:?}"));
         if matched || stalled || given_up || start.elapsed() >= bound {
+            let stopped = format!("{bn} stopped changing");
             let how = if matched {
                 "matched"
             } else if given_up {
                 "a node stopped answering"
             } else if stalled {
-                "B stopped changing"
+                stopped.as_str()
             } else {
                 "bound reached"
             };
             let show = |c: Option<u64>| c.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
-            step.finish(&format!("A {}, B {}: {how}", show(ca), show(cb)));
+            step.finish(&format!("A {}, {bn} {}: {how}", show(ca), show(cb)));
             return Settled {
                 records_a: ca,
                 records_b: cb,

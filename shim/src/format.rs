@@ -4,7 +4,11 @@
 
 use core::fmt::{self, Write};
 
-use crate::config::{errno_name, Calls, Config, Family, Problem, Scope, FAMILIES};
+pub use blobfail_vocab::log::{
+    fault_line, push_calls, push_duration, push_errno, summary, summary_json, FaultRecord, Totals,
+};
+
+use crate::config::{Calls, Config, Problem, Scope};
 
 /// A fixed-capacity byte buffer; what does not fit is dropped, and the last
 /// byte is kept for the newline so a line always ends as one.
@@ -66,58 +70,6 @@ pub fn push_shown(out: &mut impl Write, bytes: &[u8], max: usize) {
     }
 }
 
-/// Bytes as the inside of a JSON string: valid UTF-8 kept, invalid bytes as
-/// U+FFFD. Returns whether anything was replaced.
-pub fn push_json_str(out: &mut impl Write, bytes: &[u8]) -> bool {
-    let mut lossy = false;
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            let _ = match c {
-                '"' => out.write_str("\\\""),
-                '\\' => out.write_str("\\\\"),
-                '\n' => out.write_str("\\n"),
-                '\t' => out.write_str("\\t"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(out, "\\u{:04x}", c as u32),
-                c => out.write_char(c),
-            };
-        }
-        if !chunk.invalid().is_empty() {
-            lossy = true;
-            let _ = out.write_str("\\ufffd");
-        }
-    }
-    lossy
-}
-
-fn push_errno(out: &mut impl Write, errno: i32) {
-    let _ = match errno_name(errno) {
-        Some(name) => out.write_str(name),
-        None => write!(out, "{errno}"),
-    };
-}
-
-/// A duration as given: the largest of s, ms, us, ns that divides it.
-pub fn push_duration(out: &mut impl Write, ns: u64) {
-    let _ = match ns {
-        0 => out.write_str("0"),
-        n if n % 1_000_000_000 == 0 => write!(out, "{}s", n / 1_000_000_000),
-        n if n % 1_000_000 == 0 => write!(out, "{}ms", n / 1_000_000),
-        n if n % 1_000 == 0 => write!(out, "{}us", n / 1_000),
-        n => write!(out, "{n}ns"),
-    };
-}
-
-fn push_calls(out: &mut impl Write, calls: Calls) {
-    let mut first = true;
-    for f in FAMILIES.iter().filter(|&&f| calls.has(f)) {
-        if !first {
-            let _ = out.write_char(',');
-        }
-        first = false;
-        let _ = out.write_str(f.name());
-    }
-}
-
 /// `blobfail: armed pid=… interval=7 path=/blobs/ ops=write errno=ENOENT skip=0 max=none log=none`,
 /// then only what differs from the defaults of the later variables
 /// (` calls=open,write space=1048576 delay=50ms scope=tree io_uring=allow`).
@@ -174,59 +126,6 @@ pub fn problem(out: &mut impl Write, p: &Problem) {
     );
 }
 
-/// What was counted, for the exit summaries.
-pub struct Totals {
-    /// (matching, faults) per family, indexed by `Family as usize`.
-    pub families: [(u64, u64); FAMILIES.len()],
-    pub calls: Calls,
-    /// (bytes used, writes cut short or refused) when SPACE is set.
-    pub space: Option<(u64, u64)>,
-}
-
-impl Totals {
-    fn sum(&self) -> (u64, u64) {
-        self.families.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    }
-
-    /// The families worth naming: the chosen ones.
-    fn named(&self) -> impl Iterator<Item = (Family, (u64, u64))> + '_ {
-        FAMILIES.iter().filter(|&&f| self.calls.has(f)).map(|&f| (f, self.families[f as usize]))
-    }
-}
-
-/// The exit summary on stderr: `blobfail: summary pid=… matching=… faults=…`
-/// as ever, then per family (` open=70/10 write=140/20`) when more than
-/// `open` is chosen, and the space used when SPACE is set.
-pub fn summary(out: &mut impl Write, pid: i32, t: &Totals) {
-    let (matching, faults) = t.sum();
-    let _ = write!(out, "blobfail: summary pid={pid} matching={matching} faults={faults}");
-    if t.calls != Calls::OPEN {
-        for (f, (m, n)) in t.named() {
-            let _ = write!(out, " {}={m}/{n}", f.name());
-        }
-    }
-    if let Some((used, cut)) = t.space {
-        let _ = write!(out, " space_used={used} space_faults={cut}");
-    }
-}
-
-/// The same summary as the fault log's last line of this process (one
-/// JSON object, no newline).
-pub fn summary_json(out: &mut impl Write, pid: i32, t: &Totals, time_ns: u128) {
-    let (matching, faults) = t.sum();
-    let _ = write!(out, "{{\"summary\":true,\"pid\":{pid},\"matching\":{matching},\"faults\":{faults},\"calls\":{{");
-    let mut first = true;
-    for (f, (m, n)) in t.named() {
-        let _ = write!(out, "{}\"{}\":{{\"matching\":{m},\"faults\":{n}}}", if first { "" } else { "," }, f.name());
-        first = false;
-    }
-    let _ = out.write_char('}');
-    if let Some((used, cut)) = t.space {
-        let _ = write!(out, ",\"space_used\":{used},\"space_faults\":{cut}");
-    }
-    let _ = write!(out, ",\"time_ns\":{time_ns}}}");
-}
-
 /// For `UV_USE_IO_URING` set to a value libuv takes as "on" while the shim
 /// leaves io_uring alone (`HARPER_TEST_BLOB_FAIL_IO_URING=allow`).
 pub fn io_uring_warning(out: &mut impl Write, value: &[u8]) {
@@ -255,87 +154,11 @@ pub fn log_warning(out: &mut impl Write, path: &[u8], errno: i32) {
     let _ = out.write_str("); faults are still injected, but not logged");
 }
 
-/// What one fault log line says.
-pub struct FaultRecord<'a> {
-    pub seq: u64,
-    pub fault: u64,
-    pub pid: i32,
-    pub tid: i64,
-    /// The family (`open`, `write`, ...).
-    pub call: &'static str,
-    pub function: &'static str,
-    pub path: [&'a [u8]; 3],
-    /// A rename's other path.
-    pub new_path: Option<[&'a [u8]; 3]>,
-    /// The descriptor, for calls on one.
-    pub fd: Option<i32>,
-    /// Open flags, for the open family.
-    pub flags: Option<i32>,
-    pub mode: Option<&'a [u8]>,
-    /// A write against the space budget: (bytes asked, bytes let through).
-    pub space: Option<(u64, u64)>,
-    pub errno: i32,
-    pub time_ns: u128,
-}
-
-/// A path as a JSON string member, cut at [`MAX_LOGGED_PATH`] bytes, saying
-/// so and whether bytes were replaced, under `key`.
-fn push_path_member(out: &mut impl Write, key: &str, path: [&[u8]; 3]) {
-    let _ = write!(out, ",\"{key}\":\"");
-    let mut budget = MAX_LOGGED_PATH;
-    let mut lossy = false;
-    let total: usize = path.iter().map(|p| p.len()).sum();
-    for piece in path {
-        let take = piece.len().min(budget);
-        // Cutting may split a UTF-8 sequence: that shows as U+FFFD, which is
-        // honest for a cut path.
-        lossy |= push_json_str(out, &piece[..take]);
-        budget -= take;
-    }
-    let _ = out.write_char('"');
-    if total > MAX_LOGGED_PATH {
-        let _ = write!(out, ",\"{key}_truncated_from\":{total}");
-    }
-    if lossy {
-        let _ = write!(out, ",\"{key}_lossy\":true");
-    }
-}
-
-/// Longest path (in bytes) a fault line carries; longer ones are cut and say so.
-pub const MAX_LOGGED_PATH: usize = 1024;
-
-/// One JSON object, no newline.
-pub fn fault_line(out: &mut impl Write, r: &FaultRecord) {
-    let _ = write!(
-        out,
-        "{{\"seq\":{},\"fault\":{},\"pid\":{},\"tid\":{},\"call\":\"{}\",\"function\":\"{}\"",
-        r.seq, r.fault, r.pid, r.tid, r.call, r.function
-    );
-    if let Some(fd) = r.fd {
-        let _ = write!(out, ",\"fd\":{fd}");
-    }
-    push_path_member(out, "path", r.path);
-    if let Some(new_path) = r.new_path {
-        push_path_member(out, "new_path", new_path);
-    }
-    if let Some(flags) = r.flags {
-        let _ = write!(out, ",\"flags\":{flags}");
-    }
-    if let Some(mode) = r.mode {
-        let _ = out.write_str(",\"mode\":\"");
-        push_json_str(out, mode);
-        let _ = out.write_char('"');
-    }
-    if let Some((asked, written)) = r.space {
-        let _ = write!(out, ",\"space\":true,\"bytes\":{asked},\"written\":{written}");
-    }
-    let _ = write!(out, ",\"errno\":{},\"time_ns\":{}}}", r.errno, r.time_ns);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse, Parsed};
+    use crate::config::{parse, Family, Parsed};
+    use blobfail_vocab::{log::MAX_LOGGED_PATH, Effect};
 
     fn text<const N: usize>(b: &StackBuf<N>) -> String {
         String::from_utf8(b.as_bytes().to_vec()).unwrap()
@@ -373,39 +196,12 @@ mod tests {
     }
 
     #[test]
-    fn fault_lines_are_json() {
-        let rec = FaultRecord {
-            seq: 14,
-            fault: 2,
-            pid: 10,
-            tid: 11,
-            call: "open",
-            function: "fopen64",
-            path: [b"/tmp/a", b"/", b"blobs/\"q\"\xff\n"],
-            new_path: None,
-            fd: None,
-            flags: Some(577),
-            mode: Some(b"w"),
-            space: None,
-            errno: 2,
-            time_ns: 5,
-        };
-        let mut b = StackBuf::<2048>::new();
-        fault_line(&mut b, &rec);
-        let v: serde_json::Value = serde_json::from_str(&text(&b)).unwrap();
-        assert_eq!(v["path"], "/tmp/a/blobs/\"q\"\u{fffd}\n");
-        assert_eq!(
-            text(&b),
-            r#"{"seq":14,"fault":2,"pid":10,"tid":11,"call":"open","function":"fopen64","path":"/tmp/a/blobs/\"q\"\ufffd\n","path_lossy":true,"flags":577,"mode":"w","errno":2,"time_ns":5}"#
-        );
-    }
-
-    #[test]
     fn long_paths_are_cut_and_say_so() {
         let long = vec![b'a'; 3000];
         let rec = FaultRecord {
-            seq: 1, fault: 1, pid: 1, tid: 1, call: "open", function: "open", path: [b"", b"", &long],
-            new_path: None, fd: None, flags: Some(1), mode: None, space: None, errno: 2, time_ns: 0,
+            seq: 1, fault: 1, pid: 1, tid: 1, family: Family::Open, function: "open", path: [b"", b"", &long],
+            new_path: None, fd: None, flags: Some(1), mode: None, space: None, effect: Effect::Fail, corrupt: None,
+            errno: 2, time_ns: 0,
         };
         let mut b = StackBuf::<8192>::new();
         fault_line(&mut b, &rec);
@@ -417,9 +213,9 @@ mod tests {
     #[test]
     fn descriptor_and_rename_lines() {
         let rec = FaultRecord {
-            seq: 3, fault: 1, pid: 5, tid: 6, call: "write", function: "pwrite64",
+            seq: 3, fault: 1, pid: 5, tid: 6, family: Family::Write, function: "pwrite64",
             path: [b"", b"", b"/x/blobs/f"], new_path: None, fd: Some(9), flags: None, mode: None,
-            space: Some((10, 4)), errno: 28, time_ns: 7,
+            space: Some((10, 4)), effect: Effect::Fail, corrupt: None, errno: 28, time_ns: 7,
         };
         let mut b = StackBuf::<2048>::new();
         fault_line(&mut b, &rec);
@@ -428,33 +224,12 @@ mod tests {
             r#"{"seq":3,"fault":1,"pid":5,"tid":6,"call":"write","function":"pwrite64","fd":9,"path":"/x/blobs/f","space":true,"bytes":10,"written":4,"errno":28,"time_ns":7}"#
         );
         let rec = FaultRecord {
-            call: "rename", function: "renameat2", fd: None, space: None, new_path: Some([b"/x", b"/", b"blobs/g"]), ..rec
+            family: Family::Rename, function: "renameat2", fd: None, space: None, new_path: Some([b"/x", b"/", b"blobs/g"]), ..rec
         };
         let mut b = StackBuf::<2048>::new();
         fault_line(&mut b, &rec);
         let v: serde_json::Value = serde_json::from_str(&text(&b)).unwrap();
         assert_eq!((v["path"].as_str(), v["new_path"].as_str()), (Some("/x/blobs/f"), Some("/x/blobs/g")));
-    }
-
-    #[test]
-    fn summaries() {
-        let mut t = Totals { families: [(0, 0); 8], calls: Calls::OPEN, space: None };
-        t.families[0] = (70, 10);
-        let mut b = StackBuf::<512>::new();
-        summary(&mut b, 4, &t);
-        assert_eq!(text(&b), "blobfail: summary pid=4 matching=70 faults=10", "the default line as ever");
-        t.calls = Calls(Family::Open.bit() | Family::Write.bit());
-        t.families[1] = (140, 20);
-        t.space = Some((100, 2));
-        let mut b = StackBuf::<512>::new();
-        summary(&mut b, 4, &t);
-        assert_eq!(text(&b), "blobfail: summary pid=4 matching=210 faults=30 open=70/10 write=140/20 space_used=100 space_faults=2");
-        let mut b = StackBuf::<512>::new();
-        summary_json(&mut b, 4, &t, 9);
-        assert_eq!(
-            text(&b),
-            r#"{"summary":true,"pid":4,"matching":210,"faults":30,"calls":{"open":{"matching":70,"faults":10},"write":{"matching":140,"faults":20}},"space_used":100,"space_faults":2,"time_ns":9}"#
-        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The leaf half of the shim's unsafe code: the table of the real libc
 //! functions, found with `dlsym(RTLD_NEXT)`, and safe wrappers over the few
 //! OS calls the safe code needs. It imports nothing from the rest of the
-//! shim; the exported entry points, which do, are in `hooks.rs`, the other
-//! half. Every unsafe block in the shim is in one of those two files.
+//! shim but the entry table (`table.rs`, whose rows it turns into the real
+//! functions); the exported entry points, which do, are in `hooks/`, the
+//! other half. Every unsafe block in the shim is in one of those two places.
 //!
 //! Why not `redhook`: it cannot define the variadic `open`/`openat`, and its
 //! fallback when a hook panics can poison its `Once`, leaving the host process
@@ -85,21 +86,6 @@ pub type CreatFn = unsafe extern "C" fn(*const c_char, mode_t) -> c_int;
 pub type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
 pub type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
 
-pub static REAL_OPEN: Real<OpenFn> = Real::new(c"open");
-pub static REAL_OPEN64: Real<OpenFn> = Real::new(c"open64");
-pub static REAL_OPENAT: Real<OpenatFn> = Real::new(c"openat");
-pub static REAL_OPENAT64: Real<OpenatFn> = Real::new(c"openat64");
-pub static REAL_OPEN_2: Real<Open2Fn> = Real::new(c"__open_2");
-pub static REAL_OPEN64_2: Real<Open2Fn> = Real::new(c"__open64_2");
-pub static REAL_OPENAT_2: Real<Openat2Fn> = Real::new(c"__openat_2");
-pub static REAL_OPENAT64_2: Real<Openat2Fn> = Real::new(c"__openat64_2");
-pub static REAL_CREAT: Real<CreatFn> = Real::new(c"creat");
-pub static REAL_CREAT64: Real<CreatFn> = Real::new(c"creat64");
-pub static REAL_FOPEN: Real<FopenFn> = Real::new(c"fopen");
-pub static REAL_FOPEN64: Real<FopenFn> = Real::new(c"fopen64");
-pub static REAL_FREOPEN: Real<FreopenFn> = Real::new(c"freopen");
-pub static REAL_FREOPEN64: Real<FreopenFn> = Real::new(c"freopen64");
-
 /// A real libc function called through a pointer that starts out at a
 /// small "first call" function, which resolves the real one with dlsym,
 /// stores it and calls it. So the hooks on the hottest calls (`write`,
@@ -147,7 +133,7 @@ impl<F: Copy> Lazy<F> {
 /// `$fail` is what the call returns (with errno ENOSYS) when libc has no
 /// such function.
 macro_rules! lazy_real {
-    ($name:ident, $sym:literal, fn($($a:ident: $t:ty),*) -> $r:ty, $fail:expr) => {
+    ($name:ident, $sym:expr, fn($($a:ident: $t:ty),*) -> $r:ty, $fail:expr) => {
         pub static $name: Lazy<unsafe extern "C" fn($($t),*) -> $r> = Lazy::new($sym, {
             unsafe extern "C" fn first_call($($a: $t),*) -> $r {
                 match $name.resolve() {
@@ -165,121 +151,38 @@ macro_rules! lazy_real {
     };
 }
 
-lazy_real!(REAL_WRITE, c"write", fn(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t, -1);
-lazy_real!(REAL_PWRITE, c"pwrite", fn(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t, -1);
-lazy_real!(REAL_PWRITE64, c"pwrite64", fn(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t, -1);
-lazy_real!(REAL_WRITEV, c"writev", fn(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t, -1);
-lazy_real!(REAL_PWRITEV, c"pwritev", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t, -1);
-lazy_real!(REAL_PWRITEV64, c"pwritev64", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t, -1);
-lazy_real!(REAL_PWRITEV2, c"pwritev2", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t, -1);
-lazy_real!(REAL_PWRITEV64V2, c"pwritev64v2", fn(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t, -1);
-lazy_real!(REAL_FSYNC, c"fsync", fn(fd: c_int) -> c_int, -1);
-lazy_real!(REAL_FDATASYNC, c"fdatasync", fn(fd: c_int) -> c_int, -1);
-lazy_real!(REAL_SYNC_FILE_RANGE, c"sync_file_range", fn(fd: c_int, off: off64_t, n: off64_t, flags: c_uint) -> c_int, -1);
-lazy_real!(REAL_CLOSE, c"close", fn(fd: c_int) -> c_int, -1);
-lazy_real!(REAL_FCLOSE, c"fclose", fn(f: *mut FILE) -> c_int, libc::EOF);
-lazy_real!(REAL_CLOSE_RANGE, c"close_range", fn(lo: c_uint, hi: c_uint, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_RENAME, c"rename", fn(old: *const c_char, new: *const c_char) -> c_int, -1);
-lazy_real!(REAL_RENAMEAT, c"renameat", fn(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int, -1);
-lazy_real!(REAL_RENAMEAT2, c"renameat2", fn(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int, -1);
-lazy_real!(REAL_TRUNCATE, c"truncate", fn(path: *const c_char, len: off_t) -> c_int, -1);
-lazy_real!(REAL_TRUNCATE64, c"truncate64", fn(path: *const c_char, len: off64_t) -> c_int, -1);
-lazy_real!(REAL_FTRUNCATE, c"ftruncate", fn(fd: c_int, len: off_t) -> c_int, -1);
-lazy_real!(REAL_FTRUNCATE64, c"ftruncate64", fn(fd: c_int, len: off64_t) -> c_int, -1);
-lazy_real!(REAL_FALLOCATE, c"fallocate", fn(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int, -1);
-lazy_real!(REAL_FALLOCATE64, c"fallocate64", fn(fd: c_int, mode: c_int, off: off64_t, len: off64_t) -> c_int, -1);
-lazy_real!(REAL_POSIX_FALLOCATE, c"posix_fallocate", fn(fd: c_int, off: off_t, len: off_t) -> c_int, libc::ENOSYS);
-lazy_real!(REAL_POSIX_FALLOCATE64, c"posix_fallocate64", fn(fd: c_int, off: off64_t, len: off64_t) -> c_int, libc::ENOSYS);
-lazy_real!(REAL_MKDIR, c"mkdir", fn(path: *const c_char, mode: mode_t) -> c_int, -1);
-lazy_real!(REAL_MKDIRAT, c"mkdirat", fn(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, -1);
-lazy_real!(REAL_UNLINK, c"unlink", fn(path: *const c_char) -> c_int, -1);
-lazy_real!(REAL_UNLINKAT, c"unlinkat", fn(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_RMDIR, c"rmdir", fn(path: *const c_char) -> c_int, -1);
-lazy_real!(REAL_MKSTEMP, c"mkstemp", fn(t: *mut c_char) -> c_int, -1);
-lazy_real!(REAL_MKSTEMP64, c"mkstemp64", fn(t: *mut c_char) -> c_int, -1);
-lazy_real!(REAL_MKOSTEMP, c"mkostemp", fn(t: *mut c_char, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_MKOSTEMP64, c"mkostemp64", fn(t: *mut c_char, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_MKSTEMPS, c"mkstemps", fn(t: *mut c_char, suffix: c_int) -> c_int, -1);
-lazy_real!(REAL_MKSTEMPS64, c"mkstemps64", fn(t: *mut c_char, suffix: c_int) -> c_int, -1);
-lazy_real!(REAL_MKOSTEMPS, c"mkostemps", fn(t: *mut c_char, suffix: c_int, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_MKOSTEMPS64, c"mkostemps64", fn(t: *mut c_char, suffix: c_int, flags: c_int) -> c_int, -1);
-lazy_real!(REAL_DUP, c"dup", fn(fd: c_int) -> c_int, -1);
-lazy_real!(REAL_DUP2, c"dup2", fn(fd: c_int, to: c_int) -> c_int, -1);
-lazy_real!(REAL_DUP3, c"dup3", fn(fd: c_int, to: c_int, flags: c_int) -> c_int, -1);
-// fcntl and syscall are variadic; their hooks take the variadic part as
-// fixed pointer-sized arguments (see `hooks.rs`) and pass them on as such,
-// which the x86-64 and AArch64 Linux calling conventions make equivalent.
-lazy_real!(REAL_FCNTL, c"fcntl", fn(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int, -1);
-lazy_real!(REAL_FCNTL64, c"fcntl64", fn(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int, -1);
-lazy_real!(
-    REAL_SYSCALL,
-    c"syscall",
-    fn(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long,
-    -1
-);
-
-/// Resolves every real function up front, so hooks never call dlsym
-/// (which may allocate) on the hot path or in a signal handler.
-pub fn resolve_all() {
-    REAL_WRITE.resolve();
-    REAL_PWRITE.resolve();
-    REAL_PWRITE64.resolve();
-    REAL_WRITEV.resolve();
-    REAL_PWRITEV.resolve();
-    REAL_PWRITEV64.resolve();
-    REAL_PWRITEV2.resolve();
-    REAL_PWRITEV64V2.resolve();
-    REAL_FSYNC.resolve();
-    REAL_FDATASYNC.resolve();
-    REAL_SYNC_FILE_RANGE.resolve();
-    REAL_CLOSE.resolve();
-    REAL_FCLOSE.resolve();
-    REAL_CLOSE_RANGE.resolve();
-    REAL_RENAME.resolve();
-    REAL_RENAMEAT.resolve();
-    REAL_RENAMEAT2.resolve();
-    REAL_TRUNCATE.resolve();
-    REAL_TRUNCATE64.resolve();
-    REAL_FTRUNCATE.resolve();
-    REAL_FTRUNCATE64.resolve();
-    REAL_FALLOCATE.resolve();
-    REAL_FALLOCATE64.resolve();
-    REAL_POSIX_FALLOCATE.resolve();
-    REAL_POSIX_FALLOCATE64.resolve();
-    REAL_MKDIR.resolve();
-    REAL_MKDIRAT.resolve();
-    REAL_UNLINK.resolve();
-    REAL_UNLINKAT.resolve();
-    REAL_RMDIR.resolve();
-    REAL_MKSTEMP.resolve();
-    REAL_MKSTEMP64.resolve();
-    REAL_MKOSTEMP.resolve();
-    REAL_MKOSTEMP64.resolve();
-    REAL_MKSTEMPS.resolve();
-    REAL_MKSTEMPS64.resolve();
-    REAL_MKOSTEMPS.resolve();
-    REAL_MKOSTEMPS64.resolve();
-    REAL_DUP.resolve();
-    REAL_DUP2.resolve();
-    REAL_DUP3.resolve();
-    REAL_FCNTL.resolve();
-    REAL_FCNTL64.resolve();
-    REAL_SYSCALL.resolve();
-    REAL_OPEN.get();
-    REAL_OPEN64.get();
-    REAL_OPENAT.get();
-    REAL_OPENAT64.get();
-    REAL_OPEN_2.get();
-    REAL_OPEN64_2.get();
-    REAL_OPENAT_2.get();
-    REAL_OPENAT64_2.get();
-    REAL_CREAT.get();
-    REAL_CREAT64.get();
-    REAL_FOPEN.get();
-    REAL_FOPEN64.get();
-    REAL_FREOPEN.get();
-    REAL_FREOPEN64.get();
+/// A `&'static CStr` of an identifier, checked at compile time.
+macro_rules! c_name {
+    ($name:ident) => {
+        match CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+            Ok(c) => c,
+            Err(_) => panic!("a symbol name holds no NUL"),
+        }
+    };
 }
+
+/// The real functions of every row of the entry table (`crate::table`).
+macro_rules! real_functions {
+    (
+        opens { $( $osym:ident: $ov:ident, $oreal:ident: $oty:ty; )* }
+        calls { $( $sym:ident: $v:ident, $fam:ident, $real:ident: fn($($a:ident: $t:ty),*) -> $r:ty = $fail:expr, [$($shape:tt)*]; )* }
+        helpers { $( $hsym:ident: $hreal:ident: fn($($ha:ident: $ht:ty),*) -> $hr:ty = $hfail:expr; )* }
+    ) => {
+        $( pub static $oreal: Real<$oty> = Real::new(c_name!($osym)); )*
+        $( lazy_real!($real, c_name!($sym), fn($($a: $t),*) -> $r, $fail); )*
+        $( lazy_real!($hreal, c_name!($hsym), fn($($ha: $ht),*) -> $hr, $hfail); )*
+
+        /// Resolves every real function up front, so hooks never call dlsym
+        /// (which may allocate) on the hot path or in a signal handler.
+        pub fn resolve_all() {
+            $( $oreal.get(); )*
+            $( $real.resolve(); )*
+            $( $hreal.resolve(); )*
+        }
+    };
+}
+
+entry_table!(real_functions);
 
 // ---------------------------------------------------------------------------
 // Small helpers over raw pointers and errno.
@@ -646,4 +549,149 @@ pub fn fd_flags(fd: c_int) -> Option<c_int> {
     // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
     let r = unsafe { REAL_FCNTL.f()(fd, libc::F_GETFL, std::ptr::null_mut()) };
     (r >= 0).then_some(r)
+}
+
+/// Dies of SIGKILL now (crash-before, crash-after): no exit handler runs,
+/// no stdio buffer is flushed, as when the power goes or the OOM killer
+/// strikes. What the process wrote with write(2) is in the page cache.
+/// `group`: its whole process group dies with it (as every process does
+/// in a power cut).
+pub fn crash(group: bool) -> ! {
+    // SAFETY: kill and pause have no memory preconditions; SIGKILL cannot
+    // be caught, blocked or ignored, so the process ends here.
+    unsafe {
+        libc::kill(if group { 0 } else { libc::getpid() }, libc::SIGKILL);
+        libc::kill(libc::getpid(), libc::SIGKILL);
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the durability journal needs: raw system calls, never our hooks.
+
+/// A file's identity and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: i64,
+    pub is_dir: bool,
+}
+
+fn file_id(st: &libc::stat) -> FileId {
+    FileId { dev: st.st_dev, ino: st.st_ino, size: st.st_size, is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR }
+}
+
+/// fstat of a descriptor.
+pub fn fd_id(fd: c_int) -> Option<FileId> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0.
+    Some(file_id(&unsafe { st.assume_init() }))
+}
+
+/// lstat of a NUL-terminated path.
+pub fn path_id(path_nul: &[u8]) -> Option<FileId> {
+    debug_assert_eq!(path_nul.last(), Some(&0));
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a NUL-terminated path; lstat fills `st` when it returns 0.
+    if unsafe { libc::lstat(path_nul.as_ptr().cast(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: lstat returned 0.
+    Some(file_id(&unsafe { st.assume_init() }))
+}
+
+/// A descriptor's file position (lseek SEEK_CUR), or None (a pipe).
+pub fn position(fd: c_int) -> Option<i64> {
+    // SAFETY: lseek with SEEK_CUR and 0 only reads the position.
+    let p = unsafe { libc::lseek64(fd, 0, libc::SEEK_CUR) };
+    (p >= 0).then_some(p)
+}
+
+/// Opens `path_nul` with `flags` through the raw system call.
+pub fn raw_open(path_nul: &[u8], flags: c_int, mode: c_int) -> Option<c_int> {
+    debug_assert_eq!(path_nul.last(), Some(&0));
+    // SAFETY: a NUL-terminated path; openat returns a new fd or -1.
+    let fd = unsafe {
+        REAL_SYSCALL.f()(libc::SYS_openat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, flags as c_long, mode as c_long, 0, 0)
+    } as c_int;
+    (fd >= 0).then_some(fd)
+}
+
+/// A second, read-only descriptor on the file `fd` names (through
+/// /proc/self/fd, so a write-only descriptor's file can be read too).
+pub fn reopen_for_reading(fd: c_int) -> Option<c_int> {
+    let mut link = [0u8; 32];
+    let mut w = crate::sys::Cursor { buf: &mut link, len: 0 };
+    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("/proc/self/fd/{fd}\0"));
+    let n = w.len;
+    raw_open(&link[..n], libc::O_RDONLY | libc::O_CLOEXEC, 0)
+}
+
+/// A small formatting cursor over a byte array (no allocation).
+pub struct Cursor<'a> {
+    pub buf: &'a mut [u8],
+    pub len: usize,
+}
+
+impl core::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let b = s.as_bytes();
+        if self.len + b.len() > self.buf.len() {
+            return Err(core::fmt::Error);
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+/// pread through the raw system call (never a hook).
+pub fn raw_pread(fd: c_int, buf: &mut [u8], off: i64) -> isize {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { REAL_SYSCALL.f()(libc::SYS_pread64, fd as c_long, buf.as_mut_ptr() as c_long, buf.len() as c_long, off as c_long, 0, 0) as isize }
+}
+
+/// read through the raw system call (never a hook).
+pub fn raw_read(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { REAL_SYSCALL.f()(libc::SYS_read, fd as c_long, buf.as_mut_ptr() as c_long, buf.len() as c_long, 0, 0, 0) as isize }
+}
+
+/// write(2) of all of `bytes` to our own descriptor, through the real write.
+pub fn write_all(fd: c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid buffer; `fd` is ours.
+        let n = unsafe { REAL_WRITE.f()(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return false;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    true
+}
+
+/// Closes one of our own descriptors.
+pub fn raw_close(fd: c_int) {
+    // SAFETY: closing a descriptor we opened, once.
+    unsafe { REAL_CLOSE.f()(fd) };
+}
+
+/// link(2): a second name for `old`'s inode.
+pub fn link(old_nul: &[u8], new_nul: &[u8]) -> bool {
+    // SAFETY: both NUL-terminated.
+    unsafe { libc::link(old_nul.as_ptr().cast(), new_nul.as_ptr().cast()) == 0 }
+}
+
+/// mkdir(2) through the raw system call (never our hook); true if it exists after.
+pub fn raw_mkdir(path_nul: &[u8]) -> bool {
+    // SAFETY: a NUL-terminated path.
+    let r = unsafe { REAL_SYSCALL.f()(libc::SYS_mkdirat, libc::AT_FDCWD as c_long, path_nul.as_ptr() as c_long, 0o700, 0, 0, 0) };
+    r == 0 || errno() == libc::EEXIST
 }

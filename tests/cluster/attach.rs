@@ -124,6 +124,7 @@ fn attach_runs_against_a_cluster_kept_with_keep() {
     let cluster = KeptCluster { pgids: pgids.clone() };
     assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     keep_leaves_the_cluster_running_and_says_how_to_stop_it(&run, &kept_out, &pgids);
+    no_secret_is_in_reach_of_another_user(&kept_out, &password, &pgids);
     let nodes = nodes_of(&kept_out);
     let (ops_a, ops_b) = (format!("http://{}:9925", nodes[0].0), format!("http://{}:9925", nodes[1].0));
 
@@ -152,6 +153,26 @@ fn keep_leaves_the_cluster_running_and_says_how_to_stop_it(run: &Run, kept_out: 
     assert_eq!(stop_line, Some(expected.as_str()), "stdout:\n{}", run.stdout);
     assert_eq!(stop_pgids, pgids);
     assert!(run.stdout.contains("operations http://"), "{}", run.stdout);
+}
+
+/// No process of any node holds the admin password on its command line
+/// (every local user can read `/proc/PID/cmdline`), and the run folder,
+/// which holds every node's logs and database, is its user's alone (0700).
+fn no_secret_is_in_reach_of_another_user(kept_out: &Path, password: &str, pgids: &[u32]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = 0;
+    for &g in pgids {
+        for pid in group_members(g) {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            assert!(!cmdline.contains(password), "pid {pid} (group {g}) has the password on its command line: {cmdline}");
+            assert!(!cmdline.contains("HDB_ADMIN_PASSWORD"), "pid {pid}: {cmdline}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= pgids.len(), "read the command line of {seen} processes for {} nodes", pgids.len());
+    let mode = std::fs::metadata(kept_out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "run folder {} has mode {mode:o}", kept_out.display());
 }
 
 /// An attach run judged through the API alone, held against the shim's

@@ -88,7 +88,7 @@ fn a_harper_with_the_blob_save_containment_passes_the_containment_checks() {
     // naming the record and node A.
     let logged = evidence(&report, "blob-save-failure-logged");
     assert!(logged.starts_with(&format!("{faults} lines with \"Blob save failed for\"")), "{logged}");
-    assert!(logged.contains(&format!(" for {faults} damaged blobs on B ({faults} faults) (record ids: ")), "{logged}");
+    assert!(logged.contains(&format!(" for {faults} damaged blobs on B ({faults} faults): every damaged record is named by one (record ids: ")), "{logged}");
     let a_ip = nodes_of(&out)[0].0;
     let log = std::fs::read_to_string(out.join("node-b/root/log/hdb.log")).unwrap();
     let contained: Vec<&str> = log.lines().filter(|l| l.contains("[error] [replication]: Blob save failed for ")).collect();

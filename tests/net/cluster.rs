@@ -92,26 +92,38 @@ fn cut_stream_resets_the_replication_link_exactly_every_m_bytes_under_blob_save(
     let out = path_of(&dir);
     let run = run_bounded(
         blobfail(&[
-            "run", "blob-save", "--fault", "slow-disk", "--delay", "1ms", "--requests", "40", "--seed", "5", "--nemesis", "cut-stream",
-            "--cut-after", "64KiB", "--cut-every", "512KiB", "--out", out.to_str().unwrap(),
+            "run", "blob-save", "--fault", "slow-disk", "--delay", "1ms", "--requests", "60", "--seed", "5", "--nemesis", "cut-stream",
+            "--cut-after", "64KiB", "--cut-every", "512KiB", "--nemesis-for", "1", "--out", out.to_str().unwrap(),
         ]),
         Duration::from_secs(240),
     );
     assert!(matches!(run.code(), Some(0) | Some(1)), "stdout {}\nstderr {}", run.stdout, run.stderr);
     let report = read_json(&out.join("report.json"));
     let f = &report["figures"];
-    assert_eq!(f["nemesis"], "cut-stream on a-b: reset after 65536 bytes, then every 524288");
-    assert_eq!(actions(f), ["start", "heal", "remove"]);
+    assert_eq!(f["nemesis_link"], "cut-stream: reset after 65536 bytes, then every 524288");
+    // Started and stopped on node b, in the run's history.
+    let history: Vec<(String, String, String)> = f["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["nemesis"] == "cut-stream")
+        .map(|e| (e["node"].as_str().unwrap().into(), e["what"].as_str().unwrap().into(), e["detail"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!((history[0].0.as_str(), history[0].1.as_str()), ("b", "started"));
+    assert_eq!(history[0].2, "cut-stream: reset after 65536 bytes, then every 524288 on the link b-a, through the proxy");
+    assert_eq!((history[1].0.as_str(), history[1].1.as_str()), ("b", "stopped"));
     let cuts: Vec<u64> = f["nemesis_proxy"]["cuts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
-    assert!(!cuts.is_empty(), "40 blobs of 50 KiB replicated without a cut: {f}");
+    assert!(!cuts.is_empty(), "30 blobs of 50 KiB replicated under the nemesis without a cut: {f}");
     let expected: Vec<u64> = (0..cuts.len() as u64).map(|k| 65_536 + k * 524_288).collect();
     assert_eq!(cuts, expected);
-    // Only connections between the nodes went through the proxy, and its rule came out exactly.
+    assert!(history[1].2.ends_with(&format!("{} resets", cuts.len())), "{}", history[1].2);
     assert_eq!(f["nemesis_proxy"]["failed"], 0);
-    let removed = f["nemesis_history"][2]["rules"].as_array().unwrap();
+    // The redirect came out exactly.
+    let removed = f["nemesis_rules_removed"].as_array().unwrap();
     assert_eq!(removed.len(), 1);
     assert!(removed[0].as_str().unwrap().starts_with("-t nat -A OUTPUT -p tcp --dport 9933 -m mark ! --mark 0x6266 -j REDIRECT --to-ports "));
-    // The blob files on B, by size, are in the figures for the judgement.
-    assert!(f["b_blob_files"]["files"].as_u64().unwrap() > 0);
+    assert!(f["faulted_blob_files"]["files"].as_u64().unwrap() > 0);
+    assert_eq!(check(&report, "healed")["status"], "pass");
     assert_nothing_left(&out);
 }

@@ -11,13 +11,14 @@ fn bad_network_input_is_refused_with_one_line() {
     fails_with(&["run", "partition-heal", "--partition", "b|z"], &[], "--partition: partition \"b|z\" names node z, which this run does not have (nodes are a, b)");
     fails_with(&["run", "partition-heal", "--partition", "a,a|b"], &[], "names node a twice: each node goes in one set, once");
     fails_with(&["run", "blob-save", "--nemesis", "slow-link", "--latency", "-5ms"], &[], "--latency \"-5ms\" is negative: give zero or more (e.g. 200ms)");
-    fails_with(&["run", "blob-save", "--latency", "5ms"], &[], "--latency applies with --nemesis only (slow-link or cut-stream)");
-    fails_with(&["run", "blob-save", "--nemesis", "cut-stream", "--link", "a-a"], &[], "--link: link \"a-a\" names node a twice");
-    fails_with(&["run", "backlog-memory", "--nemesis", "slow-link"], &[], "--nemesis does not apply to backlog-memory: it is an option of blob-save");
+    fails_with(&["run", "blob-save", "--latency", "5ms"], &[], "--latency applies with --nemesis slow-link or cut-stream only");
+    fails_with(&["run", "blob-save", "--nemesis", "pause", "--cut-after", "1MiB"], &[], "--cut-after applies with --nemesis slow-link or cut-stream only");
+    fails_with(&["run", "blob-save", "--nemesis", "cut-stream", "--jitter", "5ms"], &[], "--jitter applies to --nemesis slow-link, not cut-stream");
+    fails_with(&["run", "backlog-memory", "--cut-after", "1MiB"], &[], "--cut-after does not apply to backlog-memory: it is an option of blob-save");
     fails_with(
-        &["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--node-b", "http://127.0.0.1:2", "--password", "x", "--nemesis", "cut-stream"],
+        &["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--node-b", "http://127.0.0.1:2", "--password", "x", "--latency", "5ms"],
         &[],
-        "--nemesis does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
+        "--latency does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
     );
     fails_with(&["run", "partition-heal", "--attach", "--node-a", "http://127.0.0.1:1", "--node-b", "http://127.0.0.1:2", "--password", "x"], &[], "partition-heal cannot run attached");
 }

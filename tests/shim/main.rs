@@ -5,7 +5,11 @@
 //! `cargo test --release --test shim`.
 
 mod config;
+mod crash_sweeps;
+mod effects;
 mod entry_points;
+mod exec;
+mod read_faults;
 mod real_programs;
 mod reliability;
 mod write_path;

@@ -1,4 +1,4 @@
-//! Where nodes listen: the one table of a node's ports, and reserving
+//! Where nodes listen: reserving
 //! loopback addresses whose ports are all free, each held by a lock file so
 //! that concurrent blobfail runs never pick the same one.
 
@@ -9,31 +9,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-/// One listener of a node: the `harper install` flag that sets it, and its
-/// port (on the node's own address).
-#[derive(Debug, Clone, Copy)]
-pub struct Port {
-    pub install_flag: &'static str,
-    pub number: u16,
-}
-
-/// Every port a node binds, each on its own loopback address: the
-/// operations API, REST, replication, MQTT and MQTT over TLS.
-pub const PORTS: [Port; 5] = [
-    Port { install_flag: "OPERATIONSAPI_NETWORK_PORT", number: OPS_PORT },
-    Port { install_flag: "HTTP_PORT", number: REST_PORT },
-    Port { install_flag: "REPLICATION_SECUREPORT", number: REPLICATION_PORT },
-    Port { install_flag: "MQTT_NETWORK_PORT", number: 1883 },
-    Port { install_flag: "MQTT_NETWORK_SECUREPORT", number: 8883 },
-];
-pub const OPS_PORT: u16 = 9925;
-pub const REST_PORT: u16 = 9926;
-pub const REPLICATION_PORT: u16 = 9933;
-
-/// The port numbers alone, in the table's order.
-pub fn port_numbers() -> [u16; 5] {
-    PORTS.map(|p| p.number)
-}
+use crate::ports::port_numbers;
 
 /// A loopback address whose node ports were free when probed, held by a lock
 /// file so a concurrent blobfail run does not pick it too.
@@ -129,6 +105,7 @@ pub fn is_listening(ip: Ipv4Addr, port: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{OPS_PORT, PORTS, REPLICATION_PORT};
 
     #[test]
     fn an_address_held_by_another_run_or_with_a_busy_port_is_skipped() {

@@ -1,10 +1,7 @@
 //! Getting Harper: a `--harper` CLI, or `harperdb@<version>` from npm into
-//! the user cache (installed once, atomically); and `harper install` of one
-//! node, non-interactive, every listener on the node's own address, with the
-//! scenarios' component deployed.
+//! the user cache (installed once, atomically).
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -14,9 +11,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::address::PORTS;
-use super::node::NodeSpec;
-use crate::api::shorten;
+use crate::text::{last_line, shorten, tail};
 use crate::progress::Progress;
 
 /// A Harper CLI to run with `node`.
@@ -280,99 +275,6 @@ fn npm_network_error(path: &Path) -> Option<String> {
     Some(shorten(&detail, 160))
 }
 
-pub(crate) fn last_line(path: &Path) -> Option<String> {
-    let text = tail(path, 4096);
-    text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| shorten(l, 100))
-}
-
-/// The last `max` bytes of a file, as text ("" when unreadable).
-pub fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut f) = File::open(path) else { return String::new() };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-
-/// The component both nodes run: the blob-save table (a `LargeLocation`
-/// whose source makes a 50 KiB blob per record, far above Harper's 8 KiB
-/// in-record limit, so every record's blob goes to a file) and the
-/// backlog-memory table. Its files are in `component/`.
-pub const COMPONENT_NAME: &str = "blobfail";
-pub const COMPONENT_FILES: [(&str, &str); 4] = [
-    ("package.json", include_str!("component/package.json")),
-    ("config.yaml", include_str!("component/config.yaml")),
-    ("schema.graphql", include_str!("component/schema.graphql")),
-    ("resources.js", include_str!("component/resources.js")),
-];
-
-/// Writes the component's files into `dir` (created if missing).
-pub fn write_component(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    for (file, text) in COMPONENT_FILES {
-        let path = dir.join(file);
-        fs::write(&path, text).with_context(|| format!("failed to write the component file {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// The install settings each node gets from the run itself, which a user's
-/// `--b-setting` may not change: the node's address and listeners, its root
-/// and the credentials the run reaches it with.
-pub const RESERVED_SETTINGS: [&str; 10] = [
-    "ROOTPATH",
-    "HDB_ADMIN_USERNAME",
-    "HDB_ADMIN_PASSWORD",
-    "NODE_HOSTNAME",
-    "REPLICATION_HOSTNAME",
-    "OPERATIONSAPI_NETWORK_PORT",
-    "HTTP_PORT",
-    "REPLICATION_SECUREPORT",
-    "MQTT_NETWORK_PORT",
-    "MQTT_NETWORK_SECUREPORT",
-];
-
-/// The settings a node is installed with: non-interactive, every listener on
-/// the node's own address, then a scenario's own settings. Harper installs
-/// itself with them on the node's first start (`harper` on a root it does
-/// not know yet runs the install, then starts), which costs one Node process
-/// and one load of Harper's bundle less than `harper install` followed by
-/// `harper` (1.5–2 s of CPU per node).
-pub fn install_args(spec: &NodeSpec, user: &str, password: &str) -> Vec<String> {
-    let ip = spec.ip;
-    let mut args = vec![
-        "--TC_AGREEMENT=yes".to_string(),
-        format!("--ROOTPATH={}", spec.root.display()),
-        format!("--HDB_ADMIN_USERNAME={user}"),
-        format!("--HDB_ADMIN_PASSWORD={password}"),
-        "--THREADS_COUNT=1".to_string(),
-        "--THREADS_DEBUG=false".to_string(),
-        "--LOGGING_STDSTREAMS=false".to_string(),
-        format!("--NODE_HOSTNAME={ip}"),
-        format!("--REPLICATION_HOSTNAME={ip}"),
-    ];
-    // Every listener on the node's own address: without the prefix the
-    // defaults bind all interfaces and two nodes collide.
-    args.extend(PORTS.iter().map(|p| format!("--{}={ip}:{}", p.install_flag, p.number)));
-    // A scenario's own settings for this node (after the defaults, so they win).
-    args.extend(spec.install_args.iter().map(|(k, v)| format!("--{k}={v}")));
-    args
-}
-
-/// Whether Harper has installed this node (its first start wrote the config).
-pub fn is_installed(spec: &NodeSpec) -> bool {
-    spec.root.join("harperdb-config.yaml").is_file()
-}
-
-/// Readies a node's folders for its first start: its HOME, and its root
-/// with the scenarios' component deployed.
-pub fn prepare_node(spec: &NodeSpec) -> Result<()> {
-    fs::create_dir_all(&spec.home).with_context(|| format!("failed to create {}", spec.home.display()))?;
-    write_component(&spec.root.join("components").join(COMPONENT_NAME))
-}
-
 
 #[cfg(test)]
 mod tests {
@@ -389,18 +291,6 @@ mod tests {
         fs::write(dir.join("dist/bin/harper.js"), "").unwrap();
         assert_eq!(harper_cli_in(&dir).unwrap(), dir.join("dist/bin/harper.js"));
         assert!(harper_cli_in(&dir.join("nope")).is_err());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_component_files_are_the_ones_in_the_source_tree() {
-        let dir = std::env::temp_dir().join(format!("blobfail-component-test-{}", std::process::id()));
-        write_component(&dir).unwrap();
-        let schema = fs::read_to_string(dir.join("schema.graphql")).unwrap();
-        assert!(schema.contains("type LargeLocation @table @export"), "{schema}");
-        assert!(schema.contains("type Load @table @export"), "{schema}");
-        let js = fs::read_to_string(dir.join("resources.js")).unwrap();
-        assert!(js.contains("tables.LargeLocation.sourcedFrom(LargeSource);"), "{js}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,12 +2,14 @@
 //! (addresses, roots, HOMEs, the component), installed and started each in its own
 //! process group, joined, watched, and torn down on every path.
 //!
-//! Its parts: `harper` (getting Harper, installing a node), `address`
+//! Its parts: `harper` (getting Harper), `install` (a node's install
+//! settings and folders), `address`
 //! (reserving loopback addresses; the table of node ports), `node` (one
 //! node process and how it ended).
 
 pub mod address;
 pub mod harper;
+pub mod install;
 pub mod node;
 
 use std::net::Ipv4Addr;
@@ -21,8 +23,11 @@ use crate::api::NodeApi;
 use crate::journal::Journal;
 use crate::model::Halt;
 use crate::progress::Progress;
-use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress, OPS_PORT, REPLICATION_PORT, REST_PORT};
-pub use harper::{resolve_harper, Harper, RESERVED_SETTINGS};
+use crate::topology::NodeId;
+use crate::ports::{OPS_PORT, REPLICATION_PORT, REST_PORT};
+use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress};
+pub use harper::{resolve_harper, Harper};
+pub use install::RESERVED_SETTINGS;
 pub use node::{Node, NodeSpec, StopRecord};
 
 const ADMIN_USER: &str = "admin";
@@ -46,9 +51,9 @@ impl Default for Options {
 }
 
 /// What a scenario asks of one node before it is installed and started.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeSetup {
-    pub name: &'static str,
+    pub name: NodeId,
     /// Extra environment of the node's process (e.g. the fault plan on B).
     pub env: Vec<(String, String)>,
     /// Extra `harper install` settings (`KEY`, `value` for `--KEY=value`).
@@ -56,8 +61,8 @@ pub struct NodeSetup {
 }
 
 impl NodeSetup {
-    pub fn plain(name: &'static str) -> NodeSetup {
-        NodeSetup { name, ..Default::default() }
+    pub fn plain(name: impl Into<NodeId>) -> NodeSetup {
+        NodeSetup { name: name.into(), env: Vec::new(), install_args: Vec::new() }
     }
 }
 
@@ -86,7 +91,7 @@ impl Cluster {
         opts: &Options,
         journal: &Journal,
     ) -> Result<Cluster> {
-        let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
+        let names: Vec<&str> = setups.iter().map(|s| s.name.as_str()).collect();
         let addresses = match &opts.addresses {
             Some(ips) if ips.len() != names.len() => {
                 bail!("--addresses needs {} addresses (one per node), got {}", names.len(), ips.len())
@@ -100,7 +105,7 @@ impl Cluster {
         };
         let mut nodes = Vec::new();
         for (setup, addr) in setups.iter().zip(&addresses) {
-            let name = setup.name;
+            let name = setup.name.as_str();
             let dir = out.join(format!("node-{name}"));
             let root = dir.join("root");
             // Harper listens on a unix socket inside its root; sun_path holds 107 bytes.
@@ -142,7 +147,7 @@ impl Cluster {
         // run is interrupted before they start.
         cluster.write_manifest()?;
         for n in &cluster.nodes {
-            harper::prepare_node(n.spec())?;
+            install::prepare_node(n.spec())?;
         }
         Ok(cluster)
     }
@@ -203,7 +208,7 @@ impl Cluster {
     /// API. A node's first start installs it (Harper installs itself when
     /// started on a root it does not know, with the install settings).
     pub async fn start(&mut self, names: &[&str], progress: &Progress) -> Result<()> {
-        let installing: Vec<bool> = names.iter().map(|n| !harper::is_installed(self.node(n).spec())).collect();
+        let installing: Vec<bool> = names.iter().map(|n| !install::is_installed(self.node(n).spec())).collect();
         let verb = if installing.iter().any(|i| *i) { "installing and starting" } else { "starting" };
         let step = progress.step(&format!(
             "{verb} harper {} node {} on {}",
@@ -213,12 +218,12 @@ impl Cluster {
         ));
         for (name, install) in names.iter().zip(&installing) {
             let harper = self.harper.clone();
-            let args = if *install {
-                harper::install_args(self.node(name).spec(), ADMIN_USER, &self.password)
+            let env = if *install {
+                install::install_env(self.node(name).spec(), ADMIN_USER, &self.password)
             } else {
                 Vec::new()
             };
-            self.node_mut(name).spawn(&harper, &args)?;
+            self.node_mut(name).spawn(&harper, &env)?;
         }
         self.write_manifest()?;
         let bound = self.start_timeout;
@@ -269,6 +274,35 @@ impl Cluster {
         let harper = self.harper.clone();
         self.node_mut(name).spawn(&harper, &[])?;
         self.write_manifest()
+    }
+
+    /// SIGKILL to the named node's process group (a nemesis: not a stop
+    /// from outside, and not the teardown's).
+    pub async fn kill(&mut self, name: &str) -> Option<StopRecord> {
+        self.node_mut(name).kill().await
+    }
+
+    /// SIGSTOP or SIGCONT to the named node's process group; its pid.
+    pub fn signal_group(&self, name: &str, sig: nix::sys::signal::Signal) -> Result<u32> {
+        self.node(name).signal_group(sig)
+    }
+
+    /// Waits until the named node answers its operations API again, for at
+    /// most `bound`; the seconds that took.
+    pub async fn wait_answering(&mut self, name: &str, bound: Duration) -> Result<f64> {
+        let start = Instant::now();
+        loop {
+            if let Some(end) = self.node_mut(name).end() {
+                return Err(end.into());
+            }
+            if self.node(name).api().op(json!({"operation":"user_info"}), Duration::from_secs(2)).await.is_ok() {
+                return Ok(start.elapsed().as_secs_f64());
+            }
+            if start.elapsed() > bound {
+                bail!("node {name} did not answer its operations API within {:.0} s", bound.as_secs_f64());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `cluster.json` beside the nodes: their addresses, pids and logs, so a

@@ -14,8 +14,9 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::harper::{tail, Harper};
-use crate::api::{shorten, NodeApi};
+use super::harper::Harper;
+use crate::api::NodeApi;
+use crate::text::{shorten, tail};
 use crate::model::Halt;
 
 /// Where one node lives and how it is reached.
@@ -87,15 +88,15 @@ impl Node {
         self.child.is_some()
     }
 
-    /// Launches the node's process; `args` go to Harper's CLI (the install
-    /// settings on a first start).
-    pub(super) fn spawn(&mut self, harper: &Harper, args: &[String]) -> anyhow::Result<()> {
+    /// Launches the node's process; `install` is extra environment (the
+    /// install settings on a first start): its command line holds nothing
+    /// but Harper's CLI, so no other user can read a setting there.
+    pub(super) fn spawn(&mut self, harper: &Harper, install: &[(String, String)]) -> anyhow::Result<()> {
         use anyhow::Context;
         let stdout = OpenOptions::new().create(true).append(true).open(&self.spec.stdout)?;
         let stderr = OpenOptions::new().create(true).append(true).open(&self.spec.stderr)?;
         let mut cmd = tokio::process::Command::new(&harper.node);
         cmd.arg(&harper.cli)
-            .args(args)
             .env("HOME", &self.spec.home)
             .env_remove("LD_PRELOAD")
             .stdin(Stdio::null())
@@ -109,7 +110,7 @@ impl Node {
                 cmd.env_remove(k);
             }
         }
-        for (k, v) in &self.spec.env {
+        for (k, v) in self.spec.env.iter().chain(install) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().with_context(|| format!("failed to start node {}", self.spec.name))?;
@@ -214,6 +215,31 @@ impl Node {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
             _ => wait(),
         }
+    }
+
+    /// SIGKILL to the node's whole process group at once, as a crash or a
+    /// power cut would end it (no grace, no handler runs), waiting until the
+    /// group is gone. Blobfail's own doing: not a stop from outside.
+    pub async fn kill(&mut self) -> Option<StopRecord> {
+        let mut child = self.child.take()?;
+        let pid = self.pid?;
+        let status = self.exited.or_else(|| child.try_wait().ok().flatten());
+        self.stopped_by_driver = status.is_none();
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let mut stopping = Stopping { child, pid, status, signal: "SIGKILL", grace: Duration::ZERO, start: Instant::now() };
+        loop {
+            if let Some(rec) = stopping.poll(self) {
+                return Some(rec);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT to the node's whole process group.
+    pub fn signal_group(&self, sig: Signal) -> anyhow::Result<u32> {
+        let pid = self.pid.filter(|_| self.child.is_some()).ok_or_else(|| anyhow::anyhow!("node {} is not running", self.spec.name))?;
+        killpg(Pid::from_raw(pid as i32), sig).map_err(|e| anyhow::anyhow!("{} to node {}'s process group {pid}: {e}", sig.as_str(), self.spec.name))?;
+        Ok(pid)
     }
 
     fn begin_stop(&mut self, grace: Duration) -> Option<Stopping> {

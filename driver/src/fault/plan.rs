@@ -8,6 +8,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::text::{ordinal, parse_size, size};
+pub use crate::text::parse_delay_ms as parse_delay;
+
 /// The call families the shim can fail (`HARPER_TEST_BLOB_FAIL_CALLS`).
 pub const FAMILIES: [&str; 8] = ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink"];
 
@@ -159,63 +162,13 @@ impl fmt::Display for PlanSpec {
     }
 }
 
-fn ordinal(n: u64) -> &'static str {
-    match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    }
-}
-
-/// Bytes as the largest whole unit (`4 MiB`, `1536 KiB`, `1000 bytes`).
-pub fn size(b: u64) -> String {
-    for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if b >= f && b.is_multiple_of(f) {
-            return format!("{} {unit}", b / f);
-        }
-    }
-    format!("{b} bytes")
-}
-
-/// `--space`: a whole number of bytes, or with B, KiB, MiB, GiB (`4MiB`).
+/// `--space`: a size (`4MiB`; the one grammar of `text::parse_size`), at
+/// least 1 byte.
 pub fn parse_space(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let bad = || format!("{s:?} is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let f: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    match n.checked_mul(f) {
-        Some(0) => Err(format!("{s:?} is no space at all: give a budget of at least 1 byte")),
-        Some(b) => Ok(b),
-        None => Err(bad()),
+    match parse_size(s)? {
+        0 => Err(format!("{s:?} is no space at all: give a budget of at least 1 byte")),
+        b => Ok(b),
     }
-}
-
-/// `--delay`: milliseconds, or with ms or s (`20ms`, `1s`), at most 10 s.
-pub fn parse_delay(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let bad = || format!("{s:?} is not a delay: give milliseconds, e.g. 20ms or 1s");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n.checked_mul(1000).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    if ms == 0 || ms > 10_000 {
-        return Err(format!("{s:?} is out of range: a delay is 1 ms to 10 s"));
-    }
-    Ok(ms)
 }
 
 /// `--errno`: an errno name the shim and Node both know.
@@ -408,7 +361,5 @@ mod tests {
         assert!(parse_errno("ENOPE").is_err());
         assert_eq!(parse_calls("write,Sync,write"), Ok(vec!["write".into(), "sync".into()]));
         assert!(parse_calls("write,read").is_err());
-        assert_eq!(size(4 << 20), "4 MiB");
-        assert_eq!(size(1000), "1000 bytes");
     }
 }

@@ -1,100 +1,111 @@
-//! `--nemesis slow-link|cut-stream` as a scenario under load runs it: the
-//! proxy put on the replication port before the nodes start (a redirect
-//! cannot move a connection already made), aimed at the link's two nodes
-//! once they have addresses, on for the load and its catch-up, then off
-//! (the heal), and taken out, checked, after the teardown. Each start and
-//! heal goes into the history with its time.
+//! `--nemesis slow-link|cut-stream` as blob-save runs it, through the
+//! driver's `Nemesis` model: the proxy goes on the replication port before
+//! the nodes start (a redirect cannot move a connection already made);
+//! `start` on a faulted node aims it at the link between that node and node
+//! a and turns the toxic on; `stop` turns it off (the heal); after the
+//! teardown the redirect rule comes out exactly, checked, and the proxy's
+//! counts and the faulted node's blob files by size go in the figures.
 
-use std::time::Instant;
+use std::sync::Mutex;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 
-use super::args::{LinkPlan, NemesisArgs};
+use super::args::LinkPlan;
 use super::nemesis::{Link, NodeAddr};
 use super::session;
-use crate::backend::Backend;
-use crate::cluster::address::REPLICATION_PORT;
+use crate::cluster::Cluster;
+use crate::nemesis::Nemesis;
+use crate::ports::REPLICATION_PORT;
+use crate::scenario::Args;
 
-/// A link nemesis over one scenario run.
-pub struct OnLoad {
+struct Installed {
+    link: Link,
     plan: LinkPlan,
-    link: Option<Link>,
-    start: Instant,
-    history: Vec<Value>,
 }
 
-impl OnLoad {
-    /// The proxy on the replication port, if `--nemesis` asks for it;
-    /// an error (the run cannot be done) without a private network.
-    pub async fn install(args: &NemesisArgs, nodes: &[&str]) -> Result<Option<OnLoad>> {
-        let Some(plan) = args.plan(nodes).map_err(anyhow::Error::msg)? else {
-            return Ok(None);
-        };
-        let net = session::private().map_err(|why| anyhow!("--nemesis {} needs a private network namespace: {why}", plan.nemesis.name()))?;
-        let link = Link::install_port(net, REPLICATION_PORT).await.map_err(|e| anyhow!("--nemesis {}: {e}", plan.nemesis.name()))?;
-        Ok(Some(OnLoad { plan, link: Some(link), start: Instant::now(), history: Vec::new() }))
+/// The run's link proxy, once installed (one run at a time per process).
+static LINK: Mutex<Option<Installed>> = Mutex::new(None);
+
+fn slot() -> std::sync::MutexGuard<'static, Option<Installed>> {
+    LINK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Puts the proxy on the replication port if `--nemesis` names a link
+/// nemesis; an error (the run cannot be done) without a private network.
+pub async fn install(args: &Args) -> Result<()> {
+    let Some(plan) = args.blob_save_net.plan(args.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)? else {
+        return Ok(());
+    };
+    if args.blob_save.faulted.0.len() > 1 {
+        bail!("--nemesis {} acts on one link: pass one --faulted node (its link with node a)", plan.nemesis);
+    }
+    let net = session::private().map_err(|why| anyhow!("--nemesis {} needs a private network namespace: {why}", plan.nemesis))?;
+    let link = Link::install_port(net, REPLICATION_PORT).await.map_err(|e| anyhow!("--nemesis {}: {e}", plan.nemesis))?;
+    *slot() = Some(Installed { link, plan });
+    Ok(())
+}
+
+/// A link nemesis: `slow-link` or `cut-stream`, with the settings the
+/// command line gave (`install` keeps them with the proxy).
+pub struct LinkNemesis(pub &'static str);
+
+impl Nemesis for LinkNemesis {
+    fn name(&self) -> &'static str {
+        self.0
     }
 
-    /// Names the link's nodes, now that the cluster has addresses.
-    pub fn aim(&mut self, backend: &Backend) {
-        let addr = |name: &String| NodeAddr { name: name.clone(), ip: backend.files_of(name).map(|s| s.ip).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED) };
-        let ends = [addr(&self.plan.link.0), addr(&self.plan.link.1)];
-        if let Some(link) = &mut self.link {
-            link.aim(ends);
+    fn start<'a>(&'a self, cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let ends = [node, "a"].map(|n| NodeAddr { name: n.to_string(), ip: cluster.node(n).spec().ip });
+            let mut guard = slot();
+            let Some(installed) = guard.as_mut() else {
+                bail!("the link proxy of --nemesis {} was not installed before the nodes started", self.0);
+            };
+            installed.link.aim(ends);
+            installed.link.set_toxic(Some(installed.plan.toxic));
+            Ok(format!("{} on the link {node}-a, through the proxy", installed.plan.describe()))
         }
+        .boxed()
     }
 
-    fn event(&mut self, action: &str) {
-        let stats = self.link.as_ref().map(|l| json!(l.stats())).unwrap_or(Value::Null);
-        self.history.push(json!({
-            "at_s": (self.start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            "nemesis": self.plan.describe(),
-            "action": action,
-            "proxy": stats,
-        }));
-    }
-
-    /// The nemesis on.
-    pub fn start(&mut self) {
-        eprintln!("blobfail: nemesis {}", self.plan.describe());
-        if let Some(link) = &self.link {
-            link.set_toxic(Some(self.plan.toxic));
+    fn stop<'a>(&'a self, _cluster: &'a mut Cluster, node: &'a str) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let guard = slot();
+            let Some(installed) = guard.as_ref() else {
+                bail!("the link proxy of --nemesis {} is gone", self.0);
+            };
+            installed.link.set_toxic(None);
+            let s = installed.link.stats();
+            Ok(format!(
+                "the link {node}-a passes bytes untouched again; under the nemesis {} bytes, {} resets",
+                s.bytes_toxic,
+                s.cuts.len()
+            ))
         }
-        self.event("start");
+        .boxed()
     }
+}
 
-    /// The nemesis off: bytes pass untouched from now on.
-    pub fn heal(&mut self) {
-        if let Some(link) = &self.link {
-            link.set_toxic(None);
-        }
-        self.event("heal");
+/// Takes the proxy out (its rule removed exactly, checked) and puts its
+/// counts, the rule, and the faulted node's blob files by size in `figures`.
+pub async fn remove(figures: &mut Map<String, Value>, faulted_root: Option<std::path::PathBuf>) -> Result<()> {
+    let Some(Installed { link, plan }) = slot().take() else {
+        return Ok(());
+    };
+    let net = session::private().map_err(|why| anyhow!("--nemesis: {why}"))?;
+    let stats = link.stats();
+    let what = link.describe();
+    let healed = link.remove(net).await.map_err(|e| anyhow!("taking out the {what} failed: {e}"))?;
+    figures.insert("nemesis_link".into(), json!(plan.describe()));
+    figures.insert("nemesis_proxy".into(), json!(stats));
+    figures.insert("nemesis_rules_removed".into(), json!(healed.removed));
+    if let Some(root) = faulted_root {
+        figures.insert("faulted_blob_files".into(), blob_files(&root.join("blobs")));
     }
-
-    /// Takes the proxy out (its rules removed exactly, checked) and puts the
-    /// history and the proxy's counts in `figures`.
-    /// `b_root`: the faulted node's root, whose blob files are listed by size.
-    pub async fn remove(mut self, figures: &mut Map<String, Value>, b_root: Option<std::path::PathBuf>) -> Result<()> {
-        let net = session::private().map_err(|why| anyhow!("--nemesis: {why}"))?;
-        let link = self.link.take().expect("removed once");
-        let stats = link.stats();
-        let what = link.describe();
-        let healed = link.remove(net).await.map_err(|e| anyhow!("taking out the {what} failed: {e}"))?;
-        self.history.push(json!({
-            "at_s": (self.start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            "nemesis": self.plan.describe(),
-            "action": "remove",
-            "rules": healed.removed,
-        }));
-        figures.insert("nemesis".into(), json!(self.plan.describe()));
-        figures.insert("nemesis_proxy".into(), json!(stats));
-        figures.insert("nemesis_history".into(), Value::Array(std::mem::take(&mut self.history)));
-        if let Some(root) = b_root {
-            figures.insert("b_blob_files".into(), blob_files(&root.join("blobs")));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The blob files under `dir` by size: how many of each size, so a short

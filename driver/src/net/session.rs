@@ -19,7 +19,8 @@ pub const NEEDS_NETWORK: &[&str] = &["partition-heal"];
 
 /// Whether the request has anything to do to the network.
 pub fn needed(req: &Request) -> bool {
-    req.scenarios.iter().any(|s| NEEDS_NETWORK.contains(&s.name)) || req.args.blob_save_net.nemesis.is_some()
+    req.scenarios.iter().any(|s| NEEDS_NETWORK.contains(&s.name))
+        || req.args.blob_save.nemesis.as_deref().is_some_and(|n| super::args::LINK_NEMESES.contains(&n))
 }
 
 /// Enters the private namespace if the request needs it; an error only if

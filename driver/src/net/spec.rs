@@ -1,6 +1,6 @@
 //! The words of the network nemeses on the command line, checked against
 //! the run's nodes: a partition (`b|a,c`, or `b` for one node cut off from
-//! the rest), a link (`a-b`), durations (`200ms`, `1.5s`), sizes (`64KiB`)
+//! the rest), durations (`200ms`, `1.5s`), sizes (`64KiB`)
 //! and rates (`256KiB/s`). Each refusal is one line naming what was wrong.
 
 use std::time::Duration;
@@ -45,23 +45,6 @@ pub fn parse_partition(s: &str, nodes: &[&str]) -> Result<PartitionSpec, String>
         return Err(format!("partition {s:?} leaves one side empty: each set needs a node (nodes are {})", known()));
     }
     Ok(PartitionSpec { sides: [first, second] })
-}
-
-/// `a-b`: the replication link between two distinct nodes of the run.
-pub fn parse_link(s: &str, nodes: &[&str]) -> Result<(String, String), String> {
-    let Some((x, y)) = s.split_once('-') else {
-        return Err(format!("link {s:?} is not two nodes joined by '-', like a-b"));
-    };
-    let (x, y) = (x.trim().to_ascii_lowercase(), y.trim().to_ascii_lowercase());
-    for n in [&x, &y] {
-        if !nodes.contains(&n.as_str()) {
-            return Err(format!("link {s:?} names node {n:?}, which this run does not have (nodes are {})", nodes.join(", ")));
-        }
-    }
-    if x == y {
-        return Err(format!("link {s:?} names node {x} twice: a link joins two different nodes"));
-    }
-    Ok((x, y))
 }
 
 /// `200ms`, `1.5s`, `0`, `2m`: a duration of zero or more. `what` names the
@@ -141,14 +124,6 @@ mod tests {
         assert!(parse_partition("a,b,c", NODES).unwrap_err().contains("leaves one side empty"));
         assert!(parse_partition("a||b", NODES).unwrap_err().contains("empty node name"));
         assert!(parse_partition("a|b|c", NODES).unwrap_err().contains("more than two sets"));
-    }
-
-    #[test]
-    fn links_join_two_different_known_nodes() {
-        assert_eq!(parse_link("b-a", NODES).unwrap(), ("b".to_string(), "a".to_string()));
-        assert_eq!(parse_link("a-a", NODES).unwrap_err(), "link \"a-a\" names node a twice: a link joins two different nodes");
-        assert!(parse_link("a-z", NODES).unwrap_err().contains("names node \"z\""));
-        assert!(parse_link("ab", NODES).unwrap_err().contains("is not two nodes"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub struct Args {
     #[command(flatten)]
     pub partition_heal: partition_heal::Args,
     #[command(flatten)]
-    pub blob_save_net: crate::net::args::NemesisArgs,
+    pub blob_save_net: crate::net::args::LinkArgs,
 }
 
 /// The scenario called `name`.

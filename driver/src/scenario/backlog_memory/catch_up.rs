@@ -168,6 +168,10 @@ pub async fn once(
         }
     }
     let _ = stop_tx.send(true);
+    // A B that died after catching up (in the window above) did not stay caught up.
+    if death.is_none() {
+        death = cluster.death("b");
+    }
     let samples: Vec<Sample> = sampler.await.unwrap_or_default();
     // VmHWM covers the moments between samples too; it goes with the
     // process, so read it before B is stopped.

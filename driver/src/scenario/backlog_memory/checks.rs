@@ -10,7 +10,13 @@ use crate::model::{Check, Status};
 pub fn caught_up(records_a: u64, last_b: Option<u64>, catch_up_seconds: Option<f64>, bound: f64, death: Option<&str>) -> Check {
     const NAME: &str = "caught-up";
     match (catch_up_seconds, death) {
-        (Some(secs), _) => Check::new(
+        // A B that died is no B that caught up, whenever it died.
+        (Some(secs), Some(d)) => Check::new(
+            NAME,
+            Status::Fail,
+            format!("B's record_count reached A's {records_a} {secs:.1} s after B was launched, but B then died: {d}"),
+        ),
+        (Some(secs), None) => Check::new(
             NAME,
             Status::Pass,
             format!("B's record_count reached A's {records_a} {secs:.1} s after B was launched"),
@@ -28,11 +34,22 @@ pub fn caught_up(records_a: u64, last_b: Option<u64>, catch_up_seconds: Option<f
 }
 
 /// `no-worker-oom`: no `ERR_WORKER_OUT_OF_MEMORY` in B's log or output.
-pub fn no_worker_oom(sources: &[(&Path, &str)]) -> Check {
+/// Each source is its text, or why it could not be seen (missing,
+/// unreadable, a log without Harper's start line): a line found is a FAIL
+/// whatever else; otherwise a source not seen makes it UNKNOWN.
+pub fn no_worker_oom(sources: &[(&Path, Result<String, String>)]) -> Check {
     const NAME: &str = "no-worker-oom";
     const PATTERN: &str = "ERR_WORKER_OUT_OF_MEMORY";
     let mut bad = Vec::new();
+    let mut unseen = Vec::new();
     for (path, text) in sources {
+        let text = match text {
+            Ok(t) => t,
+            Err(why) => {
+                unseen.push(why.clone());
+                continue;
+            }
+        };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for (i, l) in text.lines().enumerate() {
             if l.contains(PATTERN) {
@@ -41,11 +58,13 @@ pub fn no_worker_oom(sources: &[(&Path, &str)]) -> Check {
         }
     }
     let scanned: Vec<String> = sources.iter().map(|(p, _)| p.display().to_string()).collect();
-    if bad.is_empty() {
-        Check::new(NAME, Status::Pass, format!("no {PATTERN} in {}", scanned.join(", ")))
-    } else {
-        Check::new(NAME, Status::Fail, format!("{} lines with {PATTERN}:", bad.len())).with_lines(bad)
+    if !bad.is_empty() {
+        return Check::new(NAME, Status::Fail, format!("{} lines with {PATTERN}:", bad.len())).with_lines(bad);
     }
+    if sources.is_empty() || !unseen.is_empty() {
+        return Check::new(NAME, Status::Unknown, format!("cannot see all of B's output: {}", unseen.join("; ")));
+    }
+    Check::new(NAME, Status::Pass, format!("no {PATTERN} in {}", scanned.join(", ")))
 }
 
 /// The memory figures `peak-rss-below-limit` judges: the API's samples,
@@ -227,6 +246,11 @@ mod tests {
 
     #[test]
     fn caught_up_passes_with_the_time_and_fails_with_the_reason() {
+        let c = caught_up(20000, Some(20000), Some(12.34), 180.0, Some("node b (pid 9) died: killed by signal SIGABRT"));
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Fail, "B's record_count reached A's 20000 12.3 s after B was launched, but B then died: node b (pid 9) died: killed by signal SIGABRT")
+        );
         let c = caught_up(20000, Some(20000), Some(12.34), 180.0, None);
         assert_eq!(c.status, Status::Pass);
         assert!(c.evidence.contains("20000 12.3 s"), "{}", c.evidence);
@@ -240,12 +264,27 @@ mod tests {
     #[test]
     fn worker_oom_is_found_in_any_source_with_its_line() {
         let log = Path::new("/r/hdb.log");
-        let ok = "2026-11-26T05:04:47.241Z [main/0] [notify]: HarperDB successfully started.\n";
-        assert_eq!(no_worker_oom(&[(log, ok)]).status, Status::Pass);
+        let ok = || Ok("2026-11-26T05:04:47.241Z [main/0] [notify]: HarperDB successfully started.\n".to_string());
+        let c = no_worker_oom(&[(log, ok())]);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "no ERR_WORKER_OUT_OF_MEMORY in /r/hdb.log"));
         let oom = "2026-11-26T05:04:47.241Z [main/0] [error]: Worker 1 exited: Error [ERR_WORKER_OUT_OF_MEMORY]: Worker terminated due to reaching memory limit: JS heap out of memory\n";
-        let c = no_worker_oom(&[(log, ok), (Path::new("/r/stderr.log"), oom)]);
+        let c = no_worker_oom(&[(log, ok()), (Path::new("/r/stderr.log"), Ok(oom.to_string()))]);
         assert_eq!(c.status, Status::Fail);
         assert!(c.lines[0].starts_with("stderr.log:1: "), "{:?}", c.lines);
+        // A line found fails even when another source could not be seen.
+        let c = no_worker_oom(&[(log, Err("/r/hdb.log does not exist".into())), (Path::new("/r/stderr.log"), Ok(oom.to_string()))]);
+        assert_eq!(c.status, Status::Fail);
+    }
+
+    #[test]
+    fn worker_oom_cannot_pass_on_a_log_it_could_not_see() {
+        let log = Path::new("/r/hdb.log");
+        let c = no_worker_oom(&[(log, Err("/r/hdb.log does not exist: the node wrote it elsewhere, or not at all".into())), (Path::new("/r/stderr.log"), Ok(String::new()))]);
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Unknown, "cannot see all of B's output: /r/hdb.log does not exist: the node wrote it elsewhere, or not at all")
+        );
+        assert_eq!(no_worker_oom(&[]).status, Status::Unknown);
     }
 
     #[test]

@@ -38,25 +38,46 @@ pub fn peer_connected(status: Result<&Value, String>, peer: &str) -> Check {
     }
 }
 
-/// `liveness`: a fresh upsert on A made B's record count rise.
-pub fn liveness(probe_id: &str, before: Option<u64>, after: Option<u64>, seconds: f64, error: Option<&str>) -> Check {
+/// What the liveness probe saw: B's record count before and after, and
+/// whether B came to hold the probe record itself.
+pub struct Probe<'a> {
+    pub id: &'a str,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub held: bool,
+    pub seconds: f64,
+    /// Why B could not be asked (its last error), if it could not.
+    pub error: Option<&'a str>,
+}
+
+/// `liveness`: a fresh upsert on A reached B: B holds that very record.
+/// A count that rose is no proof (another record may have raised it).
+pub fn liveness(p: &Probe) -> Check {
     const NAME: &str = "liveness";
-    match (before, after) {
-        (Some(b), Some(a)) if a > b => Check::new(
+    let count = |b: Option<u64>, a: Option<u64>| match (b, a) {
+        (Some(b), Some(a)) if a == b => format!("B's record_count stayed {a} (was {b})"),
+        (Some(b), Some(a)) => format!("B's record_count {b} → {a}"),
+        (Some(b), None) => format!("B's record_count was {b}, then unreadable"),
+        _ => "no record count from B".to_string(),
+    };
+    let id = p.id;
+    match (p.before, p.held) {
+        (Some(_), true) => Check::new(
             NAME,
             Status::Pass,
-            format!("upsert of {probe_id:?} on A reached B: B's record_count {b} → {a} within {seconds:.2} s"),
+            format!("upsert of {id:?} on A reached B: B holds it within {:.2} s ({})", p.seconds, count(p.before, p.after)),
         ),
-        (Some(b), Some(a)) => Check::new(
+        (Some(_), false) if p.error.is_none() || p.after.is_some() => Check::new(
             NAME,
             Status::Fail,
-            format!("upsert of {probe_id:?} on A did not reach B: B's record_count stayed {a} (was {b}) for {seconds:.1} s"),
+            format!(
+                "upsert of {id:?} on A did not reach B: {} for {:.1} s, and B does not hold it{}",
+                count(p.before, p.after),
+                p.seconds,
+                p.error.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+            ),
         ),
-        _ => Check::new(
-            NAME,
-            Status::Fail,
-            format!("could not see the upsert of {probe_id:?} reach B: {}", error.unwrap_or("no record count from B")),
-        ),
+        _ => Check::new(NAME, Status::Fail, format!("could not see the upsert of {id:?} reach B: {}", p.error.unwrap_or("no record count from B"))),
     }
 }
 
@@ -104,7 +125,7 @@ impl LossSurvey {
     }
 }
 
-fn id_list<'a>(ids: impl Iterator<Item = &'a String>) -> String {
+pub(crate) fn id_list<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     let mut ids: Vec<&String> = ids.collect();
     // Numeric ids in numeric order (7 before 11), others after, as text.
     ids.sort_by_key(|id| (id.parse::<u64>().map_or(1, |_| 0), id.parse::<u64>().unwrap_or(0), id.to_string()));
@@ -151,18 +172,28 @@ pub fn nothing_lost(s: &LossSurvey) -> Check {
         }
         return Check::new(NAME, Status::Fail, parts.join("\n"));
     }
-    if s.compared == 0 || !s.unreadable_on_a.is_empty() {
-        return Check::new(
-            NAME,
-            Status::Unknown,
-            format!(
-                "compared {} of {} records; A could not serve the blob of {}: {}",
-                s.compared,
-                s.records_on_a,
-                s.unreadable_on_a.len(),
-                id_list(s.unreadable_on_a.keys())
-            ),
+    // Every record on A must be accounted for: compared, missing on B, or
+    // unreadable on A. One that is none of these was never judged.
+    let accounted = s.compared + s.missing_on_b.len() + s.unreadable_on_a.len();
+    if s.compared == 0 || !s.unreadable_on_a.is_empty() || accounted != s.records_on_a {
+        let mut why = format!(
+            "compared {} of {} records on A ({} missing on B, {} unreadable on A",
+            s.compared,
+            s.records_on_a,
+            s.missing_on_b.len(),
+            s.unreadable_on_a.len()
         );
+        if accounted != s.records_on_a {
+            why.push_str(&format!(
+                "; {} not accounted for: the survey does not add up",
+                s.records_on_a as i64 - accounted as i64
+            ));
+        }
+        why.push(')');
+        if !s.unreadable_on_a.is_empty() {
+            why.push_str(&format!("; A could not serve the blob of {}: {}", s.unreadable_on_a.len(), id_list(s.unreadable_on_a.keys())));
+        }
+        return Check::new(NAME, Status::Unknown, why);
     }
     Check::new(
         NAME,
@@ -189,16 +220,51 @@ mod tests {
     }
 
     #[test]
-    fn liveness_needs_the_count_to_rise() {
-        assert_eq!(liveness("p", Some(400), Some(401), 0.4, None).status, Status::Pass);
-        assert_eq!(liveness("p", Some(400), Some(400), 30.0, None).status, Status::Fail);
-        assert_eq!(liveness("p", None, None, 0.0, Some("refused")).status, Status::Fail);
+    fn liveness_needs_the_probe_record_itself_on_b() {
+        let p = |before, after, held, error| Probe { id: "p", before, after, held, seconds: 0.4, error };
+        let c = liveness(&p(Some(400), Some(401), true, None));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "upsert of \"p\" on A reached B: B holds it within 0.40 s (B's record_count 400 → 401)"));
+        // The count rose, but for another record: no proof the probe arrived.
+        let c = liveness(&p(Some(400), Some(401), false, None));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "upsert of \"p\" on A did not reach B: B's record_count 400 → 401 for 0.4 s, and B does not hold it"));
+        let c = liveness(&p(Some(400), Some(400), false, None));
+        assert_eq!(c.evidence, "upsert of \"p\" on A did not reach B: B's record_count stayed 400 (was 400) for 0.4 s, and B does not hold it");
+        let c = liveness(&p(Some(400), Some(400), false, Some("timed out")));
+        assert_eq!(c.evidence, "upsert of \"p\" on A did not reach B: B's record_count stayed 400 (was 400) for 0.4 s, and B does not hold it (last error: timed out)");
+        // Held, though the count could not be read again: it reached B.
+        assert_eq!(liveness(&p(Some(400), None, true, None)).status, Status::Pass);
+        let c = liveness(&p(Some(400), None, false, Some("refused")));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "could not see the upsert of \"p\" reach B: refused"));
+        let c = liveness(&p(None, None, false, Some("refused")));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "could not see the upsert of \"p\" reach B: refused"));
+    }
+
+    #[test]
+    fn nothing_lost_passes_only_when_every_record_on_a_was_compared() {
+        let s = LossSurvey { records_on_a: 10, records_on_b: 10, compared: 10, ..Default::default() };
+        let c = nothing_lost(&s);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "all 10 records on A are on B with the same blob (size and SHA-256)"));
+        // 10 on A, 9 compared, none missing: one record was never judged.
+        let s = LossSurvey { records_on_a: 10, records_on_b: 9, compared: 9, ..Default::default() };
+        let c = nothing_lost(&s);
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Unknown, "compared 9 of 10 records on A (0 missing on B, 0 unreadable on A; 1 not accounted for: the survey does not add up)")
+        );
+        // Exactly one record lost is a failure.
+        let mut s = LossSurvey { records_on_a: 10, records_on_b: 9, compared: 9, ..Default::default() };
+        s.missing_on_b.push("3".into());
+        let c = nothing_lost(&s);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "1 of 10 records on A are lost or damaged on B (9 records on B)\nmissing on B (1): 3"));
+        // Exactly one blob damaged is a failure too.
+        let mut s = LossSurvey { records_on_a: 10, records_on_b: 10, compared: 10, ..Default::default() };
+        s.blob_differs_on_b.push("4".into());
+        assert_eq!(nothing_lost(&s).status, Status::Fail);
     }
 
     #[test]
     fn nothing_lost_lists_lost_records_by_id() {
-        let mut s = LossSurvey { records_on_a: 10, records_on_b: 9, compared: 9, ..Default::default() };
-        assert_eq!(nothing_lost(&s).status, Status::Pass);
+        let mut s = LossSurvey { records_on_a: 10, records_on_b: 9, compared: 7, ..Default::default() };
         s.missing_on_b.extend(["11".into(), "4".into(), "x".into()]);
         s.blob_unreadable_on_b.insert("6".into(), "no answer within 2 s".into());
         s.blob_unreadable_on_b.insert("5".into(), "answered 500 Internal Server Error".into());
@@ -221,7 +287,11 @@ mod tests {
     fn nothing_lost_is_unknown_when_a_cannot_serve_what_to_compare() {
         let mut s = LossSurvey { records_on_a: 2, records_on_b: 2, compared: 1, ..Default::default() };
         s.unreadable_on_a.insert("1".into(), "504".into());
-        assert_eq!(nothing_lost(&s).status, Status::Unknown);
+        let c = nothing_lost(&s);
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Unknown, "compared 1 of 2 records on A (0 missing on B, 1 unreadable on A); A could not serve the blob of 1: 1")
+        );
         assert_eq!(nothing_lost(&LossSurvey::default()).status, Status::Unknown);
     }
 

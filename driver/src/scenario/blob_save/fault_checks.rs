@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::fault::{FaultRecord, PlanSpec};
 use crate::harper_log::{is_failure_line, numbered, parse_failure_line, quoted_path, FaultSignature, LogEntry, LogPatterns, Tie};
+use super::checks::id_list;
 use crate::model::{Check, Status};
 
 /// The files the shim faulted, by path and by descriptor, to tie escaped
@@ -21,10 +22,12 @@ pub fn signature(spec: &PlanSpec, records: &[FaultRecord]) -> FaultSignature {
     }
 }
 
-/// `blob-save-failure-logged`: node B logged one contained failure per
-/// damaged blob (per fault when the damage could not be surveyed).
+/// `blob-save-failure-logged`: node B logged a contained failure naming
+/// each damaged record, matched by id; the ids without a line are named.
+/// Without the survey (`damaged` unknown) the lines cannot be matched to
+/// records: fewer lines than faults is a failure, as many is undecided.
 pub fn blob_save_failure_logged(
-    damaged: Option<usize>,
+    damaged: Option<&BTreeSet<String>>,
     faults: usize,
     entries: &[LogEntry],
     p: &LogPatterns,
@@ -33,36 +36,42 @@ pub fn blob_save_failure_logged(
 ) -> Check {
     const NAME: &str = "blob-save-failure-logged";
     let found: Vec<&LogEntry> = entries.iter().filter(|e| is_failure_line(e, p)).collect();
+    let logged: BTreeSet<String> = found.iter().filter_map(|e| parse_failure_line(e.first_line(), p)).map(|(id, _)| id).collect();
     let (expected, what) = match damaged {
-        Some(d) => (d, format!("{d} damaged blobs on B ({faults} faults)")),
+        Some(d) => (d.len(), format!("{} damaged blobs on B ({faults} faults)", d.len())),
         None => (faults, format!("{faults} faults (the damage on B could not be surveyed)")),
     };
     if expected == 0 {
         let why = if faults == 0 { "no call failed" } else { "no blob ended damaged on B" };
         return Check::new(NAME, Status::Unknown, format!("{why}, so there was no failure to log ({} lines with {:?})", found.len(), p.failure));
     }
-    if found.len() >= expected {
-        let ids: Vec<String> = found.iter().filter_map(|e| parse_failure_line(e.first_line(), p)).map(|(id, _)| id).collect();
-        return Check::new(
-            NAME,
-            Status::Pass,
-            format!(
-                "{} lines with {:?} in {} for {what} (record ids: {})",
-                found.len(),
-                p.failure,
-                log.display(),
-                if ids.is_empty() { "n/a".to_string() } else { ids.join(", ") }
-            ),
-        );
+    let head = format!("{} lines with {:?} in {} for {what}", found.len(), p.failure, log.display());
+    let unlogged: Vec<&String> = match damaged {
+        Some(d) => d.iter().filter(|id| !logged.contains(*id)).collect(),
+        None if found.len() >= expected => {
+            return Check::new(
+                NAME,
+                Status::Unknown,
+                format!("{head}: without the survey of B's records the lines cannot be matched to damaged records"),
+            );
+        }
+        None => Vec::new(),
+    };
+    if damaged.is_some() && unlogged.is_empty() {
+        return Check::new(NAME, Status::Pass, format!("{head}: every damaged record is named by one (record ids: {})", id_list(logged.iter())));
     }
     // Show what node B logged instead, so the reader sees where the failures went.
     let instead: Vec<String> = entries.iter().filter(|e| sig.tie(e, p).is_some()).map(numbered).collect();
     let mut lines: Vec<String> = found.iter().map(|e| numbered(e)).collect();
+    let without = if unlogged.is_empty() {
+        String::new()
+    } else {
+        format!("; {} damaged records have no line: {}", unlogged.len(), id_list(unlogged.into_iter()))
+    };
     let what_instead =
         if instead.is_empty() { String::new() } else { format!("; instead it logged {} {} lines:", instead.len(), p.uncaught) };
     lines.extend(instead);
-    Check::new(NAME, Status::Fail, format!("{} lines with {:?} in {} for {what}{what_instead}", found.len(), p.failure, log.display()))
-        .with_lines(lines)
+    Check::new(NAME, Status::Fail, format!("{head}{without}{what_instead}")).with_lines(lines)
 }
 
 /// The entries tied to the fault, and how many of each tie.
@@ -227,6 +236,10 @@ mod tests {
         Path::new("node-b/root/log/hdb.log")
     }
 
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
     fn sig(errno: &str, paths: &[&str]) -> FaultSignature {
         FaultSignature { errno: Some(errno.into()), paths: paths.iter().map(|p| p.to_string()).collect() }
     }
@@ -236,9 +249,15 @@ mod tests {
         let p = LogPatterns::default();
         let e = parse_log(LOG_4_7_29);
         let s = sig("ENOENT", &["/tmp/ex2/b/root/blobs/data/0/0/7", "/tmp/ex2/b/root/blobs/data/0/0/e"]);
-        let logged = blob_save_failure_logged(Some(2), 2, &e, &p, &s, log());
+        let logged = blob_save_failure_logged(Some(&ids(&["7", "14"])), 2, &e, &p, &s, log());
         assert_eq!(logged.status, Status::Fail);
-        assert!(logged.evidence.starts_with("0 lines with \"Blob save failed for\""), "{}", logged.evidence);
+        assert!(
+            logged.evidence.starts_with(
+                "0 lines with \"Blob save failed for\" in node-b/root/log/hdb.log for 2 damaged blobs on B (2 faults); 2 damaged records have no line: 7, 14; instead it logged 2 uncaughtException lines:"
+            ),
+            "{}",
+            logged.evidence
+        );
         assert_eq!(logged.lines.len(), 2);
         let uncaught = no_uncaught_exception(&s, 2, &e, &p, log());
         assert_eq!(uncaught.status, Status::Fail);
@@ -265,13 +284,28 @@ mod tests {
         let p = LogPatterns::default();
         let e = parse_log(LOG_5);
         let s = sig("ENOENT", &["a", "b"]);
-        let logged = blob_save_failure_logged(Some(2), 2, &e, &p, &s, log());
+        let logged = blob_save_failure_logged(Some(&ids(&["6", "13"])), 2, &e, &p, &s, log());
         assert_eq!(logged.status, Status::Pass, "{}", logged.evidence);
-        assert!(logged.evidence.contains("record ids: 6, 13"));
+        assert_eq!(
+            logged.evidence,
+            "2 lines with \"Blob save failed for\" in node-b/root/log/hdb.log for 2 damaged blobs on B (2 faults): every damaged record is named by one (record ids: 6, 13)"
+        );
         assert_eq!(no_uncaught_exception(&s, 2, &e, &p, log()).status, Status::Pass);
-        assert_eq!(blob_save_failure_logged(Some(3), 3, &e, &p, &s, log()).status, Status::Fail);
-        assert_eq!(blob_save_failure_logged(Some(0), 0, &e, &p, &s, log()).status, Status::Unknown);
-        assert_eq!(blob_save_failure_logged(Some(0), 4, &e, &p, &s, log()).status, Status::Unknown);
+        // Exactly one damaged record without its line fails, and is named.
+        let c = blob_save_failure_logged(Some(&ids(&["6", "13", "20"])), 3, &e, &p, &s, log());
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.lines().next().unwrap().ends_with("(3 faults); 1 damaged records have no line: 20"), "{}", c.evidence);
+        // As many lines as damaged records, but for other records: a failure, not a PASS by count.
+        let c = blob_save_failure_logged(Some(&ids(&["6", "99"])), 2, &e, &p, &s, log());
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.lines().next().unwrap().ends_with("1 damaged records have no line: 99"), "{}", c.evidence);
+        assert_eq!(blob_save_failure_logged(Some(&ids(&[])), 0, &e, &p, &s, log()).status, Status::Unknown);
+        assert_eq!(blob_save_failure_logged(Some(&ids(&[])), 4, &e, &p, &s, log()).status, Status::Unknown);
+        // No survey: the lines cannot be matched; fewer than the faults fails, as many is undecided.
+        let c = blob_save_failure_logged(None, 2, &e, &p, &s, log());
+        assert_eq!(c.status, Status::Unknown);
+        assert!(c.evidence.ends_with("without the survey of B's records the lines cannot be matched to damaged records"), "{}", c.evidence);
+        assert_eq!(blob_save_failure_logged(None, 3, &e, &p, &s, log()).status, Status::Fail);
         assert_eq!(no_uncaught_exception(&s, 0, &[], &p, log()).status, Status::Unknown);
         // but an escaped failure fails even with no fault counted
         assert_eq!(no_uncaught_exception(&s, 0, &parse_log(LOG_4_7_29), &p, log()).status, Status::Fail);

@@ -127,8 +127,12 @@ fn full_disk(i: &Injection, budget: u64, summaries: &BTreeMap<u32, LogSummary>) 
         let why = if used.is_empty() { "and no exit summary says how much was written".to_string() } else { used.join("; ") };
         return Check::new(INJECTOR, Status::Fail, format!("0 writes refused: node B's blob writes never reached the budget of {budget} bytes ({why})"));
     }
+    let mut unchecked = Vec::new();
     for (pid, recs) in by_pid(&i.log.records) {
-        let Some(s) = summaries.get(&pid) else { continue };
+        let Some(s) = summaries.get(&pid) else {
+            unchecked.push(format!("pid {pid} refused {} writes but left no exit summary", recs.len()));
+            continue;
+        };
         if s.space_faults != Some(recs.len() as u64) {
             return Check::new(
                 INJECTOR,
@@ -141,10 +145,21 @@ fn full_disk(i: &Injection, budget: u64, summaries: &BTreeMap<u32, LogSummary>) 
         }
     }
     let short = space.iter().filter(|r| r.errno == 0).count();
-    let source = if used.is_empty() { "no exit summary (B did not exit through exit())".to_string() } else { used.join("; ") };
+    // Half the evidence is no PASS: the summary's count of refused writes
+    // is the cross-check of the fault log's.
+    let (status, source) = if unchecked.is_empty() {
+        (Status::Pass, used.join("; "))
+    } else {
+        let mut why = unchecked.join("; ");
+        why.push_str(" (it did not exit through exit()), so its space_faults cannot be cross-checked");
+        if !used.is_empty() {
+            why.push_str(&format!("; {}", used.join("; ")));
+        }
+        (Status::Unknown, why)
+    };
     Check::new(
         INJECTOR,
-        Status::Pass,
+        status,
         format!(
             "{} writes to blob files refused once the budget of {budget} bytes was used ({short} short, {} with {}) in {}; {source}",
             space.len(),
@@ -350,6 +365,43 @@ mod tests {
         let c = judge("disk-full", vec![], vec![summary(5, &[("write", 20, 0)], Some((1000, 0)))], &[], None);
         assert_eq!(c.status, Status::Fail);
         assert!(c.evidence.starts_with("0 writes refused"), "{}", c.evidence);
+    }
+
+    #[test]
+    fn a_full_disk_without_the_exit_summary_cannot_pass_on_half_the_evidence() {
+        let space = |seq: u64, errno: i32| FaultRecord { space: true, errno, ..rec("write", seq, seq, 5) };
+        let c = judge("disk-full", vec![space(1, 0), space(2, 28)], vec![], &[], None);
+        assert_eq!(c.status, Status::Unknown, "{}", c.evidence);
+        assert!(
+            c.evidence.ends_with(
+                "in faults.jsonl; pid 5 refused 2 writes but left no exit summary (it did not exit through exit()), so its space_faults cannot be cross-checked"
+            ),
+            "{}",
+            c.evidence
+        );
+        // The summary off by exactly one refused write fails.
+        let c = judge("disk-full", vec![space(1, 0), space(2, 28)], vec![summary(5, &[("write", 120, 0)], Some((4 << 20, 3)))], &[], None);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "pid 5: the fault log has 2 refused writes but the exit summary says space_faults=3"));
+        // Used exactly the budget: still within it; one byte over fails.
+        let disk = PlanSpec::named("disk-full").unwrap();
+        let budget = disk.space_bytes.unwrap();
+        let at = judge("disk-full", vec![space(1, 0)], vec![summary(5, &[("write", 120, 0)], Some((budget, 1)))], &[], None);
+        assert_eq!(at.status, Status::Pass, "{}", at.evidence);
+        let over = judge("disk-full", vec![space(1, 0)], vec![summary(5, &[("write", 120, 0)], Some((budget + 1, 1)))], &[], None);
+        assert_eq!(over.status, Status::Fail, "{}", over.evidence);
+    }
+
+    #[test]
+    fn every_nth_faults_fail_when_the_summary_counts_one_fault_more_or_less() {
+        let recs: Vec<_> = (1..=3).map(|k| rec("write", 7 * k, k, 5)).collect();
+        for faults in [2, 4] {
+            let c = judge("write-enospc", recs.clone(), vec![summary(5, &[("write", 21, faults)], None)], &[], None);
+            assert_eq!(
+                (c.status, c.evidence),
+                (Status::Fail, format!("pid 5: the fault log has 3 write faults but the shim's exit summary says {faults}"))
+            );
+        }
+        assert_eq!(judge("write-enospc", recs, vec![summary(5, &[("write", 21, 3)], None)], &[], None).status, Status::Pass);
     }
 
     #[test]

@@ -10,11 +10,12 @@
 
 pub mod checks;
 pub mod fault_checks;
+pub mod in_time;
 pub mod injector;
 pub mod log_only;
 pub mod observe;
+pub mod per_node;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -23,16 +24,16 @@ use futures::FutureExt;
 use serde_json::{json, Map, Value};
 
 use super::{Ctx, Scenario};
-use crate::backend::{self, Backend, NodeLog};
+use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::plan::{self as fault_plan, Overrides};
 use crate::fault::{self, FaultPlan, PlanSpec};
-use crate::harper_log::{FaultSignature, LogEntry, LogPatterns};
+use crate::harper_log::LogPatterns;
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::{Check, Report};
 use crate::workload;
-use fault_checks::ReadEnd;
-use observe::Liveness;
+use crate::nemesis::History;
+use crate::topology::{parse_faulted, NodeId, Topology, MAX_NODES};
 
 pub const TABLE: &str = "LargeLocation";
 /// Ids are drawn from 0..ID_SPACE (the issue's `n random in 0..399`).
@@ -48,10 +49,50 @@ const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "damaged-reads-contained", needs: &["a", "b"] },
 ];
 
+/// With `--nemesis`, the checks that judge a node coming back follow.
+const CHECKS_KILL_RESTART: &[PlannedCheck] = &[
+    CHECKS[0],
+    CHECKS[1],
+    CHECKS[2],
+    CHECKS[3],
+    CHECKS[4],
+    CHECKS[5],
+    CHECKS[6],
+    PlannedCheck { name: "restarted", needs: &["b"] },
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+];
+const CHECKS_LINK: &[PlannedCheck] = &[
+    CHECKS[0],
+    CHECKS[1],
+    CHECKS[2],
+    CHECKS[3],
+    CHECKS[4],
+    CHECKS[5],
+    CHECKS[6],
+    PlannedCheck { name: "healed", needs: &["b"] },
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+];
+const CHECKS_PAUSE: &[PlannedCheck] = &[
+    CHECKS[0],
+    CHECKS[1],
+    CHECKS[2],
+    CHECKS[3],
+    CHECKS[4],
+    CHECKS[5],
+    CHECKS[6],
+    PlannedCheck { name: "resumed", needs: &["b"] },
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+];
+
 pub const SCENARIO: Scenario = Scenario {
     name: "blob-save",
     about: "Blob writes fail every Nth time on node B while A serves load.",
-    checks: |_| CHECKS,
+    checks: |args| match args.blob_save.nemesis.as_deref() {
+        Some("kill-restart") => CHECKS_KILL_RESTART,
+        Some("slow-link" | "cut-stream") => CHECKS_LINK,
+        Some(_) => CHECKS_PAUSE,
+        None => CHECKS,
+    },
     phases: &[
         ("workload", "workload"),
         ("settle", "settle"),
@@ -68,13 +109,15 @@ pub const SCENARIO: Scenario = Scenario {
         "failure_pattern",
         "uncaught_pattern",
         "cut_replication",
+        "nodes",
+        "faulted",
+        "nemesis",
+        "nemesis_for",
         "fault",
         "calls",
         "errno",
         "space",
         "delay",
-        "nemesis",
-        "link",
         "latency",
         "jitter",
         "bandwidth",
@@ -83,14 +126,16 @@ pub const SCENARIO: Scenario = Scenario {
     ],
     local_only: &[
         "interval",
+        "nodes",
+        "faulted",
+        "nemesis",
+        "nemesis_for",
         "cut_replication",
         "fault",
         "calls",
         "errno",
         "space",
         "delay",
-        "nemesis",
-        "link",
         "latency",
         "jitter",
         "bandwidth",
@@ -156,6 +201,20 @@ pub struct Args {
     /// so that peer-connected and liveness must fail (local runs).
     #[arg(long)]
     pub cut_replication: bool,
+    /// blob-save: how many nodes (2 to 5): a, b, c, …; each joins a, which carries the load.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=MAX_NODES as u64))]
+    pub nodes: u64,
+    /// blob-save: the faulted nodes (the fault plan is on each; each is judged against a), e.g. b or b,c.
+    #[arg(long, default_value = "b", value_name = "NODE[,NODE…]", value_parser = parse_faulted_list)]
+    pub faulted: NodeList,
+    /// blob-save: a fault in time on each faulted node, started halfway through the load and stopped once it is done:
+    /// kill-restart (SIGKILL of its process group, then a restart on the same root), pause (SIGSTOP, then SIGCONT),
+    /// or on its link with a: slow-link or cut-stream (through the driver's proxy, in a private network namespace; root).
+    #[arg(long, value_name = "NEMESIS", value_parser = crate::nemesis::parse_nemesis)]
+    pub nemesis: Option<String>,
+    /// blob-save: seconds the nemesis lasts at least (from its start to its stop) [5].
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub nemesis_for: f64,
     /// The plans to run, resolved from `--fault` and the overrides.
     #[arg(skip)]
     pub plans: Vec<PlanSpec>,
@@ -166,6 +225,10 @@ impl Args {
     pub fn validate(&self, _given: &dyn Fn(&str) -> bool) -> Result<(), String> {
         if !(self.settle.is_finite() && self.settle > 0.0 && self.settle <= 600.0) {
             return Err(format!("--settle must be between 0 and 600 seconds, got {}", self.settle));
+        }
+        self.topology()?;
+        if !(self.nemesis_for.is_finite() && self.nemesis_for >= 0.0 && self.nemesis_for <= 600.0) {
+            return Err(format!("--nemesis-for must be between 0 and 600 seconds, got {}", self.nemesis_for));
         }
         if !(self.liveness_timeout.is_finite() && self.liveness_timeout > 0.0 && self.liveness_timeout <= 600.0) {
             return Err(format!("--liveness-timeout must be between 0 and 600 seconds, got {}", self.liveness_timeout));
@@ -187,14 +250,21 @@ impl Args {
         Ok(())
     }
 
-    /// The plan of this run (`variant` names it when several run).
-    fn plan(&self, variant: Option<&str>) -> PlanSpec {
-        let chosen = variant.and_then(|v| self.plans.iter().find(|p| p.plan == v)).or(self.plans.first());
-        chosen.cloned().unwrap_or_else(|| {
-            let mut p = PlanSpec::named("open-enoent").expect("a named plan");
-            p.interval = Some(self.interval);
-            p
+    /// The plan of this run (`variant` names it when several run). A
+    /// variant that names no resolved plan is an error, never another plan.
+    fn plan(&self, variant: Option<&str>) -> Result<PlanSpec> {
+        let chosen = match variant {
+            Some(v) => self.plans.iter().find(|p| p.plan == v),
+            None => self.plans.first(),
+        };
+        chosen.cloned().ok_or_else(|| {
+            anyhow::anyhow!("internal error: no resolved fault plan {:?} (resolved: {:?})", variant, self.plans.iter().map(|p| p.plan).collect::<Vec<_>>())
         })
+    }
+
+    /// The nodes and which are faulted (`--nodes`, `--faulted`).
+    pub fn topology(&self) -> Result<Topology, String> {
+        Topology::star(self.nodes as usize, &self.faulted.0)
     }
 
     fn patterns(&self) -> LogPatterns {
@@ -202,8 +272,26 @@ impl Args {
     }
 }
 
+/// `--faulted`'s value: the named nodes.
+#[derive(Debug, Clone)]
+pub struct NodeList(pub Vec<NodeId>);
+
+fn parse_faulted_list(s: &str) -> Result<NodeList, String> {
+    parse_faulted(s).map(NodeList)
+}
+
 fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
     run(ctx).boxed()
+}
+
+/// The fault log of a faulted node: `faults.jsonl` when one node is
+/// faulted, `faults-<node>.jsonl` each when several are.
+fn fault_log_name(topology: &Topology, node: &NodeId) -> String {
+    if topology.faulted.len() == 1 {
+        "faults.jsonl".to_string()
+    } else {
+        format!("faults-{node}.jsonl")
+    }
 }
 
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
@@ -211,32 +299,49 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let out = ctx.out;
     let label = ctx.label(SCENARIO.name);
     let mut phases = Phases::begin(ctx.journal, &label, out, CHECKS);
-    // --nemesis: the proxy goes on the replication port before the nodes connect.
-    let mut nemesis = match ctx.backend {
-        backend::Choice::Local(_) => crate::net::on_load::OnLoad::install(&ctx.args.blob_save_net, &["a", "b"]).await?,
-        backend::Choice::Attached(_) => None,
-    };
-    let (mut backend, plan, keep) = match ctx.backend {
+    let (mut backend, topology, plans, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
+            // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
+            crate::net::on_load::install(ctx.args).await?;
+            let topology = opts.topology().map_err(anyhow::Error::msg)?;
             let shim = fault::find_shim(local.shim.as_deref())?;
-            let plan = FaultPlan { shim, spec: opts.plan(ctx.variant), log: out.join("faults.jsonl") };
-            let setups = [NodeSetup::plain("a"), NodeSetup { env: plan.env(), ..NodeSetup::plain("b") }];
-            let backend = Backend::local(local, &setups, out, &mut phases, ctx.progress, ctx.journal).await?;
-            (backend, Some(plan), local.keep)
+            let spec = opts.plan(ctx.variant)?;
+            let plans: Vec<(NodeId, FaultPlan)> = topology
+                .faulted
+                .iter()
+                .map(|n| {
+                    let log = out.join(fault_log_name(&topology, n));
+                    (n.clone(), FaultPlan { shim: shim.clone(), spec: spec.clone(), log })
+                })
+                .collect();
+            let setups: Vec<NodeSetup> = topology
+                .nodes
+                .iter()
+                .map(|n| match plans.iter().find(|(f, _)| f == n) {
+                    Some((_, plan)) => NodeSetup { env: plan.env(), ..NodeSetup::plain(n.clone()) },
+                    None => NodeSetup::plain(n.clone()),
+                })
+                .collect();
+            let backend = Backend::local(local, &topology, &setups, out, &mut phases, ctx.progress, ctx.journal).await?;
+            (backend, topology, plans, local.keep)
         }
         backend::Choice::Attached(attach) => {
-            (Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.progress, ctx.journal).await?, None, false)
+            let backend = Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.progress, ctx.journal).await?;
+            (backend, Topology::pair(), Vec::new(), false)
         }
     };
     super::test_panic_hook("join");
 
     // The plan as run, said once the cluster runs it (before, a setup error
     // stays the only line on stderr).
-    if let Some(plan) = &plan {
+    if let Some((_, plan)) = plans.first() {
         eprintln!("blobfail: fault plan {}", plan.spec);
     }
-    let a = backend.api("a");
-    let b = backend.api("b");
+    if topology != Topology::pair() {
+        eprintln!("blobfail: topology: {}; the fault plan is on each faulted node", topology.describe());
+    }
+    let source = topology.source().clone();
+    let a = backend.api(&source);
     let base = backend.id_base();
     if base == 0 {
         eprintln!("blobfail: workload seed {} (repeat with --seed {})", ctx.seed, ctx.seed);
@@ -249,14 +354,35 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         );
     }
     let ids: Vec<u64> = workload::draw_ids(ctx.seed, opts.requests, ID_SPACE).into_iter().map(|n| base + n).collect();
-    if let Some(n) = &mut nemesis {
-        n.aim(&backend);
-        n.start();
+    // The faults in time: the shim's plan is armed from each faulted node's start.
+    let mut history = History::begin();
+    for (n, plan) in &plans {
+        history.record(&format!("shim plan {}", plan.spec.plan), n, "started", "armed from the node's start".into(), Some(0.0));
     }
     // Supervised: a node stopped from outside ends the run at once (as
-    // interrupted); a crash of B lets the load on A go on, for the checks.
-    let gets = workload::run_gets(&a, TABLE, &ids, opts.concurrency as usize, ctx.progress);
-    let load = phases.time("workload", backend.supervise(gets)).await?;
+    // interrupted); a crash of a faulted node lets the load on A go on, for the checks.
+    let nemesis = opts.nemesis.as_deref().and_then(crate::nemesis::by_name);
+    let (load, comebacks) = match &nemesis {
+        None => {
+            let gets = workload::run_gets(&a, TABLE, &ids, opts.concurrency as usize, ctx.progress);
+            (phases.time("workload", backend.supervise(gets)).await?, Vec::new())
+        }
+        Some(nem) => {
+            let around =
+                in_time::load_around(
+                &mut backend,
+                nem.as_ref(),
+                &topology.faulted,
+                &a,
+                &ids,
+                opts.concurrency as usize,
+                Duration::from_secs_f64(opts.nemesis_for),
+                ctx.progress,
+                &mut history,
+            );
+            phases.time("workload", around).await?
+        }
+    };
     if load.ok == 0 {
         backend.check_alive()?;
         anyhow::bail!(
@@ -266,78 +392,70 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         );
     }
     let settle = Duration::from_secs_f64(opts.settle);
-    let settling = workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress);
+    let peers: Vec<(NodeId, crate::api::NodeApi)> = topology.nodes[1..].iter().map(|n| (n.clone(), backend.api(n))).collect();
+    let settling = async {
+        let mut all = Vec::new();
+        for (n, api) in &peers {
+            all.push((n.clone(), workload::settle(&a, &api, TABLE, settle, settle + Duration::from_secs(60), ctx.progress).await));
+        }
+        all
+    };
     let settled = phases.time("settle", backend.supervise(settling)).await?;
-    if let Some(n) = &mut nemesis {
-        n.heal();
-    }
     // A carries the load and is never faulted: without it nothing can be judged.
-    if let Some(end) = backend.end("a") {
+    if let Some(end) = backend.end(&source) {
         return Err(end.into());
     }
+    let a_name = backend.name_of_a();
     let cut_seconds = if opts.cut_replication {
-        let a_name = backend.name_of_a();
-        Some(phases.time("cut", backend.supervise(crate::nemesis::cut_replication(&b, &a_name, ctx.progress))).await??)
+        let apis: Vec<crate::api::NodeApi> = topology.faulted.iter().map(|n| backend.api(n)).collect();
+        let cut = async {
+            let start = Instant::now();
+            for api in &apis {
+                crate::nemesis::cut_replication(api, &a_name, ctx.progress).await?;
+            }
+            anyhow::Ok(start.elapsed().as_secs_f64())
+        };
+        Some(phases.time("cut", backend.supervise(cut)).await??)
     } else {
         None
     };
 
-    // Observe the live cluster. B's log is judged as it stands before any
-    // read of a damaged record: on 4.7.29 each such read logs another
-    // uncaughtException, which is the read's (damaged-reads-contained), not
-    // the save's. peer-connected and liveness make no such read, so they
-    // run while the log is let settle.
     let step = ctx.progress.step("checking the cluster");
     phases.enter("checks");
     let checks_start = Instant::now();
-    let b_death = backend.death("b");
-    let a_name = backend.name_of_a();
-    let probe_id = format!("blobfail-liveness-{}", if base == 0 { ctx.seed } else { base });
-    let journal = ctx.journal;
-    let b_log_of = |backend: &Backend| backend.b_log_reader();
-    let reader = b_log_of(&backend);
-    let observe = async {
-        let peer_and_live = async {
-            let status = match &b_death {
-                Some(d) => Err(d.clone()),
-                None => b.cluster_status().await.map_err(|e| format!("{e:#}")),
+    let single = topology.faulted.len() == 1;
+    let mut watched = Vec::new();
+    for n in &topology.faulted {
+        let death = backend.death(n);
+        let probe = if base == 0 { ctx.seed } else { base };
+        let probe_id = if n.as_str() == "b" { format!("blobfail-liveness-{probe}") } else { format!("blobfail-liveness-{probe}-{n}") };
+        watched.push((n.clone(), death, backend.log_reader(n), backend.api(n), probe_id));
+    }
+    let healthy_apis: Vec<(NodeId, crate::api::NodeApi)> =
+        topology.unfaulted_peers().into_iter().map(|n| (n.clone(), backend.api(&n))).collect();
+    let observing = async {
+        let mut seen = Vec::new();
+        for (n, death, reader, api, probe_id) in watched {
+            let w = per_node::Watch {
+                a: &a,
+                node: &api,
+                a_name: &a_name,
+                probe_id,
+                liveness_timeout: Duration::from_secs_f64(opts.liveness_timeout),
+                ids: base..base + ID_SPACE,
+                journal: single.then_some(ctx.journal),
             };
-            let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), &a_name);
-            journal.decided(&peer);
-            let live = match &b_death {
-                Some(d) => Liveness { check: checks::liveness(&probe_id, None, None, 0.0, Some(d)), seconds: 0.0 },
-                None => observe::liveness(&a, &b, &probe_id, Duration::from_secs_f64(opts.liveness_timeout)).await,
-            };
-            journal.decided(&live.check);
-            (peer, live)
-        };
-        let mut took = Vec::new();
-        let t = Instant::now();
-        let (b_log, (peer, live)) = futures::join!(reader.read(Duration::from_secs(1)), peer_and_live);
-        took.push(("checks_log_seconds", t.elapsed()));
-        let t = Instant::now();
-        // Only the run's own records count (an attached cluster holds others').
-        let range = base..base + ID_SPACE;
-        let survey = match &b_death {
-            Some(d) => Err(anyhow::anyhow!("{d}")),
-            None => observe::survey_loss(&a, &b, |id| id.parse::<u64>().is_ok_and(|n| range.contains(&n))).await,
-        };
-        let lost = match &survey {
-            Ok(s) => checks::nothing_lost(s),
-            Err(e) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
-        };
-        journal.decided(&lost);
-        took.push(("checks_survey_seconds", t.elapsed()));
-        // What the reads of damaged records added to B's log.
-        let t = Instant::now();
-        let after = match &survey {
-            Ok(s) if !s.damaged().is_empty() => Some(reader.read(Duration::from_millis(300)).await),
-            _ => None,
-        };
-        took.push(("checks_log_again_seconds", t.elapsed()));
-        (b_log, after, peer, live, survey, lost, took)
+            seen.push(per_node::observe(&w, n, death, reader).await);
+        }
+        // A healthy third node, surveyed the same way: it must keep every blob.
+        let mut healthy = Vec::new();
+        for (n, api) in healthy_apis {
+            let survey = observe::survey_loss(&a, &api, |id| id.parse::<u64>().is_ok_and(|x| (base..base + ID_SPACE).contains(&x))).await;
+            healthy.push((n, survey));
+        }
+        (seen, healthy)
     };
-    let (b_log, b_log_after, peer, live, survey, lost, took) = backend.supervise(observe).await?;
+    let (observed, healthy) = backend.supervise(observing).await?;
     phases.record("checks", checks_start.elapsed());
     step.finish("observed");
 
@@ -350,39 +468,59 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     // seen here, its end kept by the teardown.
     backend.check_outside()?;
 
+    // Each faulted node's checks, then each check across them.
+    let mut per_check: Vec<Vec<(String, Check)>> = Vec::new();
     let mut figures = Map::new();
-    if let Some(n) = nemesis.take() {
-        n.remove(&mut figures, backend.files_of("b").map(|s| s.root)).await?;
+    crate::net::on_load::remove(&mut figures, topology.faulted.first().and_then(|n| backend.files_of(n)).map(|s| s.root)).await?;
+    let mut node_figures = Map::new();
+    for (i, o) in observed.into_iter().enumerate() {
+        let n = o.node.clone();
+        let plan = plans.iter().find(|(f, _)| *f == n).map(|(_, p)| p);
+        let death = o.death.clone();
+        let (mut checks, figs) = per_node::judge(&backend, o, plan, opts)?;
+        if let (Some(nem), Some((_, back))) = (&nemesis, comebacks.iter().find(|(m, _)| *m == n)) {
+            let name = match nem.name() {
+                "kill-restart" => "restarted",
+                "slow-link" | "cut-stream" => "healed",
+                _ => "resumed",
+            };
+            checks.push(in_time::came_back(name, back));
+            let s = settled.iter().find(|(m, _)| *m == n).map(|(_, s)| s);
+            checks.push(in_time::caught_up(back, s, death.as_deref()));
+        }
+        for (k, c) in checks.into_iter().enumerate() {
+            if per_check.len() <= k {
+                per_check.push(Vec::new());
+            }
+            per_check[k].push((n.to_string(), c));
+        }
+        // The first faulted node's figures stand at the top, as with two nodes.
+        if i == 0 {
+            figures.extend(figs.clone());
+        }
+        if !single {
+            node_figures.insert(n.to_string(), Value::Object(figs));
+        }
     }
-    let since = b_log_after.as_ref().map(|after| b_log.since(after)).unwrap_or_default();
-    let judged = judge_log(&backend, &b_log, plan.as_ref(), opts, survey.as_ref().ok(), &mut figures)?;
-    let reads = match &survey {
-        Ok(s) => Some(damaged_reads(s)),
-        Err(_) => None,
-    };
-    let contained = match (&reads, &b_death) {
-        (_, Some(d)) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {d}")),
-        (None, _) => Check::new("damaged-reads-contained", Status::Unknown, "could not read B's records (see nothing-lost)"),
-        (Some(reads), None) => fault_checks::damaged_reads_contained(
-            reads,
-            survey.as_ref().map(|s| s.read_bound_s).unwrap_or(0.0),
-            &since,
-            &opts.patterns(),
-            &judged.signature,
-            b_log.source_path(),
-        ),
-    };
-    let escaped_during_reads = judged.signature_hits(&since, &opts.patterns());
-    let mut checks = judged.checks;
-    checks.extend([peer, live.check, lost, contained]);
+    let checks: Vec<Check> = per_check.into_iter().map(Check::across_nodes).collect();
+    if !single {
+        for c in &checks {
+            ctx.journal.decided(c);
+        }
+    }
 
     let mut put = |k: &str, v: Value| {
         figures.insert(k.to_string(), v);
     };
     put("seed", json!(ctx.seed));
-    if let Some(plan) = &plan {
+    put("history", json!(history.events()));
+    if let Some((_, plan)) = plans.first() {
         put("fault", json!(plan.spec.to_string()));
         put("fault_plan", json!(plan.spec));
+    }
+    if topology != Topology::pair() {
+        put("topology", json!(topology));
+        put("faulted_nodes", Value::Object(node_figures));
     }
     for (k, v) in backend.figures() {
         put(k, v);
@@ -393,34 +531,39 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     put("retries", json!(load.retries));
     put("distinct_ids", json!(load.distinct_ids));
     put("concurrency", json!(opts.concurrency));
-    put("records_a", json!(settled.records_a));
-    put("records_b", json!(settled.records_b));
-    put("b_matched_a", json!(settled.matched));
-    if let Some(d) = &b_death {
-        put("node_b_died", json!(d));
+    for (n, s) in &settled {
+        if n.as_str() == "b" {
+            put("records_a", json!(s.records_a));
+            put("records_b", json!(s.records_b));
+            put("b_matched_a", json!(s.matched));
+            if let Some(e) = &s.error {
+                put("settle_error", json!(e));
+            }
+        } else {
+            put(&format!("records_{n}"), json!(s.records_b));
+            put(&format!("{n}_matched_a"), json!(s.matched));
+            if let Some(e) = &s.error {
+                put(&format!("settle_error_{n}"), json!(e));
+            }
+        }
     }
-    if let Some(e) = &settled.error {
-        put("settle_error", json!(e));
-    }
-    put("liveness_seconds", json!(live.seconds));
     if let Some(s) = cut_seconds {
         put("replication_cut_seconds", json!(s));
     }
-    // Where the checks' time went: B's log let settle (with peer-connected
-    // and liveness beside it), the survey's reads, B's log read again.
-    for (k, d) in took {
-        put(k, json!((d.as_secs_f64() * 1000.0).round() / 1000.0));
+    // What the unfaulted peers kept: every record of A, every blob whole.
+    for (n, survey) in &healthy {
+        let v = match survey {
+            Ok(s) => json!({
+                "records_on_a": s.records_on_a,
+                "compared": s.compared,
+                "missing": s.missing_on_b.len(),
+                "damaged": s.damaged().len(),
+                "kept_everything": s.records_on_a > 0 && s.compared == s.records_on_a && s.missing_on_b.is_empty() && s.damaged().is_empty(),
+            }),
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        put(&format!("unfaulted_{n}"), v);
     }
-    if let Ok(s) = &survey {
-        for (name, value) in s.figures() {
-            put(name, value);
-        }
-        put("records_damaged_on_b", json!(s.damaged().len()));
-        for (k, secs) in &s.seconds {
-            put(k, json!((secs * 1000.0).round() / 1000.0));
-        }
-    }
-    put("uncaught_during_damaged_reads", json!(escaped_during_reads));
     if !load.errors.is_empty() {
         put("request_errors", json!(load.errors));
     }
@@ -428,127 +571,10 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(out));
-    if let Some(plan) = &plan {
-        files.insert("fault_log".into(), json!(plan.log));
+    for (n, plan) in &plans {
+        let key = if single { "fault_log".to_string() } else { format!("fault_log_{n}") };
+        files.insert(key, json!(plan.log));
     }
     files.insert("report".into(), json!(out.join("report.json")));
     Ok(super::finish(ctx, &label, &mut backend, keep, checks, figures, files))
-}
-
-/// How each read of a damaged record on B ended, from the survey's reads.
-fn damaged_reads(s: &checks::LossSurvey) -> BTreeMap<String, ReadEnd> {
-    let mut reads = BTreeMap::new();
-    for id in s.damaged() {
-        let end = if s.hung_on_b.contains(id) {
-            ReadEnd::Hung
-        } else if let Some(e) = s.blob_unreadable_on_b.get(id) {
-            answer_kind(e)
-        } else if let Some((b, a)) = s.blob_short_on_b.get(id) {
-            ReadEnd::Answered(format!("answered {b} of {a} bytes"))
-        } else {
-            ReadEnd::Answered("answered other bytes".into())
-        };
-        reads.insert(id.clone(), end);
-    }
-    reads
-}
-
-/// A read's error, grouped for counting: an error status is an answer
-/// (`answered 500 Internal Server Error`); a failed or closed connection is not.
-fn answer_kind(e: &str) -> ReadEnd {
-    if e.starts_with("answered") || e.starts_with("B answered") {
-        return ReadEnd::Answered(e.split_once(':').map_or(e, |(head, _)| head).to_string());
-    }
-    if e.contains("connection closed") {
-        ReadEnd::Cut("connection closed".into())
-    } else if e.contains("connection reset") {
-        ReadEnd::Cut("connection reset".into())
-    } else {
-        ReadEnd::Cut(crate::api::shorten(e, 60))
-    }
-}
-
-/// What the log checks decided, and what ties an escaped error to the fault.
-struct Judged {
-    checks: Vec<Check>,
-    signature: FaultSignature,
-}
-
-impl Judged {
-    fn signature_hits(&self, entries: &[LogEntry], p: &LogPatterns) -> usize {
-        entries.iter().filter(|e| self.signature.tie(e, p).is_some()).count()
-    }
-}
-
-/// `injector-fired`, `blob-save-failure-logged` and `no-uncaught-exception`:
-/// from the shim's own records and B's `hdb.log` when B's files are here,
-/// from B's log alone when they are not. Adds the figures they rest on.
-fn judge_log(
-    backend: &Backend,
-    log: &NodeLog,
-    plan: Option<&FaultPlan>,
-    opts: &Args,
-    survey: Option<&checks::LossSurvey>,
-    figures: &mut Map<String, Value>,
-) -> Result<Judged> {
-    let patterns = opts.patterns();
-    let mut put = |k: &str, v: Value| {
-        figures.insert(k.to_string(), v);
-    };
-    match (backend.files_of("b"), plan, log) {
-        (Some(b), Some(plan), NodeLog::File { path, entries }) => {
-            // What the shim says it did (its exit summary exists only once B has exited).
-            let b_stderr = std::fs::read_to_string(&b.stderr).unwrap_or_default();
-            let summaries = fault::parse_summaries(&b_stderr);
-            let armed = fault::armed_lines(&b_stderr);
-            let fault_log = fault::read_fault_log_whole(&plan.log)?;
-            let blob_files_b = fault::count_files(&b.root.join("blobs"));
-            // A blob file on B shorter than A's is a truncated one.
-            let full = backend.files_of("a").map(|a| fault::file_sizes(&a.root.join("blobs"))).unwrap_or_default();
-            let full = full.iter().copied().max().unwrap_or(0);
-            let short_b = fault::file_sizes(&b.root.join("blobs")).into_iter().filter(|&n| n < full).count();
-            let signature = fault_checks::signature(&plan.spec, &fault_log.records);
-            let faults = fault_log.records.iter().filter(|r| r.errno != 0).count();
-            put("faults_injected", json!(fault_log.records.len()));
-            put("matching_calls", json!(fault_log.summaries.iter().map(|s| s.matching).sum::<u64>()));
-            put("matching_write_opens", json!(summaries.last().map(|s| s.matching)));
-            put("blob_files_on_b", json!(blob_files_b));
-            put("blob_files_truncated_on_b", json!(short_b));
-            put("uncaught_tied_to_fault", json!(entries.iter().filter(|e| signature.tie(e, &patterns).is_some()).count()));
-            let injection = injector::Injection {
-                spec: &plan.spec,
-                log: &fault_log,
-                stderr_summaries: &summaries,
-                armed_lines: armed.len(),
-                blob_files_on_b: Some(blob_files_b),
-                log_path: &plan.log,
-            };
-            let damaged = survey.map(|s| s.damaged().len());
-            let checks = vec![
-                injector::injector_fired(&injection),
-                fault_checks::blob_save_failure_logged(damaged, faults, entries, &patterns, &signature, path),
-                fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path),
-            ];
-            Ok(Judged { checks, signature })
-        }
-        (_, _, NodeLog::Remote { source, entries: Ok(entries) }) => {
-            let e = log_only::remote_evidence(entries, &patterns);
-            put("log_entries_read", json!(entries.len()));
-            put("failed_blob_files_in_log", json!(e.failed_files.len()));
-            put("uncaught_blob_entries", json!(e.escaped.len()));
-            put("contained_failure_lines", json!(e.contained.len()));
-            Ok(Judged { checks: log_only::log_checks(entries, &patterns, source), signature: FaultSignature::default() })
-        }
-        (_, _, NodeLog::Remote { source, entries: Err(e) }) => {
-            put("log_entries_read", json!(0));
-            let why = format!("could not read {source}: {e}");
-            let checks = ["injector-fired", "blob-save-failure-logged", "no-uncaught-exception"]
-                .map(|name| Check::new(name, Status::Unknown, why.clone()))
-                .into();
-            Ok(Judged { checks, signature: FaultSignature::default() })
-        }
-        (_, _, NodeLog::File { path, .. }) => {
-            anyhow::bail!("internal error: node B's log {} is local but its fault plan is not", path.display())
-        }
-    }
 }

@@ -18,8 +18,11 @@ pub struct Liveness {
     pub seconds: f64,
 }
 
-/// Upserts one fresh record on A and polls B's exact count until it rises,
-/// for at most `bound` (`--liveness-timeout`) from the first count.
+/// Upserts one fresh record on A and polls B until B holds that very
+/// record (an index search on its id), for at most `bound`
+/// (`--liveness-timeout`) from the start. B's record count is read before
+/// and after for the evidence only: a count that rose for another record
+/// proves nothing.
 pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str, bound: Duration) -> Liveness {
     let start = Instant::now();
     // B's count before the probe. One failed request is not a dead node:
@@ -35,31 +38,34 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str, bound: Duration)
         Ok(n) => n,
         Err(e) => {
             let secs = start.elapsed().as_secs_f64();
-            return Liveness { check: checks::liveness(probe_id, None, None, secs, Some(&format!("{e:#}"))), seconds: secs };
+            let probe = checks::Probe { id: probe_id, before: None, after: None, held: false, seconds: secs, error: Some(&format!("{e:#}")) };
+            return Liveness { check: checks::liveness(&probe), seconds: secs };
         }
     };
     let upsert = json!({"operation":"upsert","database":"data","table":TABLE,
                         "records":[{"id": probe_id, "name": "blobfail liveness probe"}]});
     if let Err(e) = a.op(upsert, Duration::from_secs(30)).await {
         let msg = format!("the upsert on A failed: {e:#}");
-        return Liveness { check: checks::liveness(probe_id, Some(before), None, 0.0, Some(&msg)), seconds: 0.0 };
+        let probe = checks::Probe { id: probe_id, before: Some(before), after: None, held: false, seconds: 0.0, error: Some(&msg) };
+        return Liveness { check: checks::liveness(&probe), seconds: 0.0 };
     }
-    let mut after = Some(before);
+    let mut held = false;
     let mut err = None;
     while start.elapsed() < bound {
-        match b.record_count(TABLE).await {
-            Ok(n) => {
-                after = Some(n);
-                if n > before {
-                    break;
-                }
+        match b.holds_id(TABLE, probe_id).await {
+            Ok(true) => {
+                held = true;
+                break;
             }
+            Ok(false) => err = None,
             Err(e) => err = Some(format!("{e:#}")),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let secs = start.elapsed().as_secs_f64();
-    Liveness { check: checks::liveness(probe_id, Some(before), after, secs, err.as_deref()), seconds: secs }
+    let after = b.record_count(TABLE).await.ok();
+    let probe = checks::Probe { id: probe_id, before: Some(before), after, held, seconds: secs, error: err.as_deref() };
+    Liveness { check: checks::liveness(&probe), seconds: secs }
 }
 
 /// How long a read of B may go on after the last read that answered: on

@@ -1,0 +1,153 @@
+//! blob-save with a nemesis in time (`--nemesis kill-restart|pause`): the
+//! load's first half runs on a whole cluster, the nemesis starts on each
+//! faulted node, the second half runs while they are down (killed) or
+//! frozen (paused), and the nemesis stops (restart, or SIGCONT) once it is
+//! done and `--nemesis-for` has passed. Then the scenario's settle shows whether each node caught up, and
+//! its checks judge what it kept; the checks here judge that it came back.
+
+use anyhow::Result;
+
+use super::TABLE;
+use crate::api::NodeApi;
+use crate::backend::Backend;
+use crate::model::{Check, Status};
+use crate::nemesis::{History, Nemesis};
+use crate::progress::Progress;
+use crate::topology::NodeId;
+use crate::workload::{self, LoadStats, Settled};
+
+/// How a node came back when its nemesis stopped: what was done, or why not.
+pub type Comeback = (NodeId, Result<String, String>);
+
+/// The load in two halves around the nemesis; the load's stats over both,
+/// and how each faulted node came back.
+#[allow(clippy::too_many_arguments)]
+pub async fn load_around(
+    backend: &mut Backend,
+    nemesis: &dyn Nemesis,
+    nodes: &[NodeId],
+    a: &NodeApi,
+    ids: &[u64],
+    concurrency: usize,
+    hold: std::time::Duration,
+    progress: &Progress,
+    history: &mut History,
+) -> Result<(LoadStats, Vec<Comeback>)> {
+    let (first, second) = ids.split_at(ids.len() / 2);
+    let before = backend.supervise(workload::run_gets(a, TABLE, first, concurrency, progress)).await?;
+    for n in nodes {
+        let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--nemesis needs a local cluster"))?;
+        let done = nemesis.start(cluster, n).await?;
+        history.record(nemesis.name(), n, "started", done, None);
+    }
+    let started = std::time::Instant::now();
+    let during = backend.supervise(workload::run_gets(a, TABLE, second, concurrency, progress)).await?;
+    // The fault lasts at least `hold` (`--nemesis-for`), however fast the load went.
+    if let Some(rest) = hold.checked_sub(started.elapsed()) {
+        backend.supervise(tokio::time::sleep(rest)).await?;
+    }
+    let mut back = Vec::new();
+    for n in nodes {
+        let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--nemesis needs a local cluster"))?;
+        match nemesis.stop(cluster, n).await {
+            Ok(done) => {
+                history.record(nemesis.name(), n, "stopped", done.clone(), None);
+                back.push((n.clone(), Ok(done)));
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                history.record(nemesis.name(), n, "stopped", format!("the node did not come back: {why}"), None);
+                back.push((n.clone(), Err(why)));
+            }
+        }
+    }
+    Ok((both(before, during), back))
+}
+
+/// The stats of the load's two halves as one load.
+fn both(a: LoadStats, b: LoadStats) -> LoadStats {
+    let mut errors = a.errors;
+    for e in b.errors {
+        if errors.len() < 5 && !errors.contains(&e) {
+            errors.push(e);
+        }
+    }
+    LoadStats {
+        requests: a.requests + b.requests,
+        ok: a.ok + b.ok,
+        failed: a.failed + b.failed,
+        retries: a.retries + b.retries,
+        // Ids drawn in both halves count once in each: an upper bound.
+        distinct_ids: a.distinct_ids + b.distinct_ids,
+        seconds: a.seconds + b.seconds,
+        errors,
+    }
+}
+
+/// `restarted` (kill-restart) or `resumed` (pause): the node answered its
+/// operations API again once the nemesis stopped.
+pub fn came_back(name: &str, back: &Result<String, String>) -> Check {
+    match back {
+        Ok(done) => Check::new(name, Status::Pass, format!("node B came back: {done}")),
+        Err(why) => Check::new(name, Status::Fail, format!("node B did not come back: {why}")),
+    }
+}
+
+/// `caught-up`: once back, the node's record count reached A's before the
+/// settle ended. A node that did not come back, or died, did not.
+pub fn caught_up(back: &Result<String, String>, settled: Option<&Settled>, death: Option<&str>) -> Check {
+    const NAME: &str = "caught-up";
+    let show = |c: Option<u64>| c.map_or("?".to_string(), |n| n.to_string());
+    match (back, settled, death) {
+        (Err(why), _, _) => Check::new(NAME, Status::Fail, format!("node B never came back, so it could not catch up: {why}")),
+        (_, _, Some(d)) => Check::new(NAME, Status::Fail, format!("node B died after it came back: {d}")),
+        (Ok(_), None, None) => Check::new(NAME, Status::Unknown, "node B's count was never compared with A's after it came back"),
+        (Ok(_), Some(s), None) if s.matched => Check::new(
+            NAME,
+            Status::Pass,
+            format!("node B's record count reached A's {} within {:.1} s of the settle after it came back", show(s.records_a), s.seconds),
+        ),
+        (Ok(_), Some(s), None) => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "node B's record count was {} of A's {} when the settle ended after {:.1} s{}",
+                show(s.records_b),
+                show(s.records_a),
+                s.seconds,
+                s.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled(a: u64, b: u64) -> Settled {
+        Settled { records_a: Some(a), records_b: Some(b), matched: a == b, stalled: a != b, error: None, seconds: 3.25 }
+    }
+
+    #[test]
+    fn a_node_came_back_or_did_not() {
+        let c = came_back("restarted", &Ok("restarted as pid 7 on the same root and address, answering in 4.2 s".into()));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "node B came back: restarted as pid 7 on the same root and address, answering in 4.2 s"));
+        let c = came_back("resumed", &Err("node b did not answer its operations API within 120 s".into()));
+        assert_eq!((c.name.as_str(), c.status), ("resumed", Status::Fail));
+    }
+
+    #[test]
+    fn caught_up_needs_a_node_back_alive_with_as_many_records_as_a() {
+        let ok: Result<String, String> = Ok("back".into());
+        let c = caught_up(&ok, Some(&settled(254, 254)), None);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "node B's record count reached A's 254 within 3.2 s of the settle after it came back"));
+        // Exactly one record short is not caught up.
+        let c = caught_up(&ok, Some(&settled(254, 253)), None);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "node B's record count was 253 of A's 254 when the settle ended after 3.2 s"));
+        // Caught up, then died: not caught up.
+        assert_eq!(caught_up(&ok, Some(&settled(254, 254)), Some("node b (pid 9) died")).status, Status::Fail);
+        assert_eq!(caught_up(&Err("no answer".into()), Some(&settled(254, 254)), None).status, Status::Fail);
+        assert_eq!(caught_up(&ok, None, None).status, Status::Unknown);
+    }
+}

@@ -1,0 +1,290 @@
+//! blob-save on one faulted node: what is observed of it on the live
+//! cluster (its log, peer-connected, liveness, the record-by-record survey
+//! against the source), and the checks judged from that once the cluster is
+//! down (the shim's exit summary exists only once the node has exited).
+//! The scenario runs this for every faulted node and joins each check's
+//! verdicts across them (`Check::across_nodes`).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+use super::checks::{self, LossSurvey};
+use super::fault_checks::{self, ReadEnd};
+use super::observe::{self, Liveness};
+use super::{injector, log_only, Args};
+use crate::api::NodeApi;
+use crate::backend::{Backend, LogReader, NodeLog};
+use crate::fault::{self, FaultPlan};
+use crate::harper_log::{FaultSignature, LogEntry, LogPatterns};
+use crate::journal::Journal;
+use crate::model::{Check, Status};
+use crate::topology::NodeId;
+
+/// What was seen of one faulted node before the cluster went down.
+pub struct Observed {
+    pub node: NodeId,
+    /// How it died on its own, if it did.
+    pub death: Option<String>,
+    /// Its log as it stood before any read of a damaged record, and again
+    /// after those reads (when there were any).
+    pub log: NodeLog,
+    pub log_after: Option<NodeLog>,
+    pub peer: Check,
+    pub live: Liveness,
+    pub survey: Result<LossSurvey>,
+    pub lost: Check,
+    /// Where the observation's time went.
+    pub took: Vec<(&'static str, Duration)>,
+}
+
+/// How to observe one node.
+pub struct Watch<'a> {
+    pub a: &'a NodeApi,
+    pub node: &'a NodeApi,
+    /// How the node's `cluster_status` names the source.
+    pub a_name: &'a str,
+    pub probe_id: String,
+    pub liveness_timeout: Duration,
+    /// The run's record ids (an attached cluster holds others').
+    pub ids: Range<u64>,
+    /// Said to the journal as each check is decided (one faulted node: the
+    /// checks are final as they are).
+    pub journal: Option<&'a Journal>,
+}
+
+/// Observes one faulted node. Its log is judged as it stands before any
+/// read of a damaged record: on 4.7.29 each such read logs another
+/// uncaughtException, which is the read's (damaged-reads-contained), not
+/// the save's. peer-connected and liveness make no such read, so they run
+/// while the log is let settle.
+pub async fn observe(w: &Watch<'_>, id: NodeId, death: Option<String>, reader: LogReader) -> Observed {
+    let decided = |c: &Check| {
+        if let Some(j) = w.journal {
+            j.decided(c);
+        }
+    };
+    let peer_and_live = async {
+        let status = match &death {
+            Some(d) => Err(d.clone()),
+            None => w.node.cluster_status().await.map_err(|e| format!("{e:#}")),
+        };
+        let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), w.a_name);
+        decided(&peer);
+        let live = match &death {
+            Some(d) => {
+                let probe = checks::Probe { id: &w.probe_id, before: None, after: None, held: false, seconds: 0.0, error: Some(d) };
+                Liveness { check: checks::liveness(&probe), seconds: 0.0 }
+            }
+            None => observe::liveness(w.a, w.node, &w.probe_id, w.liveness_timeout).await,
+        };
+        decided(&live.check);
+        (peer, live)
+    };
+    let mut took = Vec::new();
+    let t = Instant::now();
+    let (log, (peer, live)) = futures::join!(reader.read(Duration::from_secs(1)), peer_and_live);
+    took.push(("checks_log_seconds", t.elapsed()));
+    let t = Instant::now();
+    let survey = match &death {
+        Some(d) => Err(anyhow::anyhow!("{d}")),
+        None => observe::survey_loss(w.a, w.node, |id| id.parse::<u64>().is_ok_and(|n| w.ids.contains(&n))).await,
+    };
+    let lost = match &survey {
+        Ok(s) => checks::nothing_lost(s),
+        Err(e) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
+    };
+    decided(&lost);
+    took.push(("checks_survey_seconds", t.elapsed()));
+    // What the reads of damaged records added to the node's log.
+    let t = Instant::now();
+    let log_after = match &survey {
+        Ok(s) if !s.damaged().is_empty() => Some(reader.read(Duration::from_millis(300)).await),
+        _ => None,
+    };
+    took.push(("checks_log_again_seconds", t.elapsed()));
+    Observed { node: id, death, log, log_after, peer, live, survey, lost, took }
+}
+
+/// The seven checks of one faulted node, in the scenario's order, and the
+/// figures they rest on.
+pub fn judge(backend: &Backend, o: Observed, plan: Option<&FaultPlan>, opts: &Args) -> Result<(Vec<Check>, Map<String, Value>)> {
+    let mut figures = Map::new();
+    let since = o.log_after.as_ref().map(|after| o.log.since(after)).unwrap_or_default();
+    let judged = judge_log(backend, &o.node, &o.log, plan, opts, o.survey.as_ref().ok(), &mut figures)?;
+    let reads = o.survey.as_ref().ok().map(damaged_reads);
+    let contained = match (&reads, &o.death) {
+        (_, Some(d)) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {d}")),
+        (None, _) => Check::new("damaged-reads-contained", Status::Unknown, "could not read B's records (see nothing-lost)"),
+        (Some(reads), None) => fault_checks::damaged_reads_contained(
+            reads,
+            o.survey.as_ref().map(|s| s.read_bound_s).unwrap_or(0.0),
+            &since,
+            &opts.patterns(),
+            &judged.signature,
+            o.log.source_path(),
+        ),
+    };
+    // Reads that all answered prove containment only with a log to show
+    // nothing escaped while they ran.
+    let contained = match (&o.log, contained.status) {
+        (NodeLog::File { unseen: Some(why), .. }, Status::Pass) => {
+            Check::new(&contained.name, Status::Unknown, format!("{}; but cannot see node B's log: {why}", contained.evidence))
+        }
+        _ => contained,
+    };
+    let escaped_during_reads = judged.signature_hits(&since, &opts.patterns());
+    let mut put = |k: &str, v: Value| {
+        figures.insert(k.to_string(), v);
+    };
+    if let Some(d) = &o.death {
+        put("node_b_died", json!(d));
+    }
+    put("liveness_seconds", json!(o.live.seconds));
+    // Where the checks' time went: the log let settle (with peer-connected
+    // and liveness beside it), the survey's reads, the log read again.
+    for (k, d) in &o.took {
+        put(k, json!((d.as_secs_f64() * 1000.0).round() / 1000.0));
+    }
+    if let Ok(s) = &o.survey {
+        for (name, value) in s.figures() {
+            put(name, value);
+        }
+        put("records_damaged_on_b", json!(s.damaged().len()));
+        for (k, secs) in &s.seconds {
+            put(k, json!((secs * 1000.0).round() / 1000.0));
+        }
+    }
+    put("uncaught_during_damaged_reads", json!(escaped_during_reads));
+    let mut checks = judged.checks;
+    checks.extend([o.peer, o.live.check, o.lost, contained]);
+    Ok((checks, figures))
+}
+
+/// How each read of a damaged record on B ended, from the survey's reads.
+fn damaged_reads(s: &checks::LossSurvey) -> BTreeMap<String, ReadEnd> {
+    let mut reads = BTreeMap::new();
+    for id in s.damaged() {
+        let end = if s.hung_on_b.contains(id) {
+            ReadEnd::Hung
+        } else if let Some(e) = s.blob_unreadable_on_b.get(id) {
+            answer_kind(e)
+        } else if let Some((b, a)) = s.blob_short_on_b.get(id) {
+            ReadEnd::Answered(format!("answered {b} of {a} bytes"))
+        } else {
+            ReadEnd::Answered("answered other bytes".into())
+        };
+        reads.insert(id.clone(), end);
+    }
+    reads
+}
+
+/// A read's error, grouped for counting: an error status is an answer
+/// (`answered 500 Internal Server Error`); a failed or closed connection is not.
+fn answer_kind(e: &str) -> ReadEnd {
+    if e.starts_with("answered") || e.starts_with("B answered") {
+        return ReadEnd::Answered(e.split_once(':').map_or(e, |(head, _)| head).to_string());
+    }
+    if e.contains("connection closed") {
+        ReadEnd::Cut("connection closed".into())
+    } else if e.contains("connection reset") {
+        ReadEnd::Cut("connection reset".into())
+    } else {
+        ReadEnd::Cut(crate::api::shorten(e, 60))
+    }
+}
+
+/// What the log checks decided, and what ties an escaped error to the fault.
+struct Judged {
+    checks: Vec<Check>,
+    signature: FaultSignature,
+}
+
+impl Judged {
+    fn signature_hits(&self, entries: &[LogEntry], p: &LogPatterns) -> usize {
+        entries.iter().filter(|e| self.signature.tie(e, p).is_some()).count()
+    }
+}
+
+/// `injector-fired`, `blob-save-failure-logged` and `no-uncaught-exception`:
+/// from the shim's own records and B's `hdb.log` when B's files are here,
+/// from B's log alone when they are not. Adds the figures they rest on.
+fn judge_log(
+    backend: &Backend,
+    node: &str,
+    log: &NodeLog,
+    plan: Option<&FaultPlan>,
+    opts: &Args,
+    survey: Option<&checks::LossSurvey>,
+    figures: &mut Map<String, Value>,
+) -> Result<Judged> {
+    let patterns = opts.patterns();
+    let mut put = |k: &str, v: Value| {
+        figures.insert(k.to_string(), v);
+    };
+    match (backend.files_of(node), plan, log) {
+        (Some(b), Some(plan), NodeLog::File { path, entries, unseen }) => {
+            // What the shim says it did (its exit summary exists only once B has exited).
+            let b_stderr = std::fs::read_to_string(&b.stderr).unwrap_or_default();
+            let summaries = fault::parse_summaries(&b_stderr);
+            let armed = fault::armed_lines(&b_stderr);
+            let fault_log = fault::read_fault_log_whole(&plan.log)?;
+            let blob_files_b = fault::count_files(&b.root.join("blobs"));
+            // A blob file on B shorter than A's is a truncated one.
+            let full = backend.files_of("a").map(|a| fault::file_sizes(&a.root.join("blobs"))).unwrap_or_default();
+            let full = full.iter().copied().max().unwrap_or(0);
+            let short_b = fault::file_sizes(&b.root.join("blobs")).into_iter().filter(|&n| n < full).count();
+            let signature = fault_checks::signature(&plan.spec, &fault_log.records);
+            let faults = fault_log.records.iter().filter(|r| r.errno != 0).count();
+            put("faults_injected", json!(fault_log.records.len()));
+            put("matching_calls", json!(fault_log.summaries.iter().map(|s| s.matching).sum::<u64>()));
+            put("matching_write_opens", json!(summaries.last().map(|s| s.matching)));
+            put("blob_files_on_b", json!(blob_files_b));
+            put("blob_files_truncated_on_b", json!(short_b));
+            put("uncaught_tied_to_fault", json!(entries.iter().filter(|e| signature.tie(e, &patterns).is_some()).count()));
+            let injection = injector::Injection {
+                spec: &plan.spec,
+                log: &fault_log,
+                stderr_summaries: &summaries,
+                armed_lines: armed.len(),
+                blob_files_on_b: Some(blob_files_b),
+                log_path: &plan.log,
+            };
+            let damaged: Option<std::collections::BTreeSet<String>> = survey.map(|s| s.damaged().into_iter().cloned().collect());
+            let mut checks = vec![
+                injector::injector_fired(&injection),
+                fault_checks::blob_save_failure_logged(damaged.as_ref(), faults, entries, &patterns, &signature, path),
+                fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path),
+            ];
+            // A log the checks cannot see proves nothing either way.
+            if let Some(why) = unseen {
+                for c in &mut checks[1..] {
+                    *c = Check::new(&c.name, Status::Unknown, format!("cannot see node B's log: {why}"));
+                }
+            }
+            Ok(Judged { checks, signature })
+        }
+        (_, _, NodeLog::Remote { source, entries: Ok(entries) }) => {
+            let e = log_only::remote_evidence(entries, &patterns);
+            put("log_entries_read", json!(entries.len()));
+            put("failed_blob_files_in_log", json!(e.failed_files.len()));
+            put("uncaught_blob_entries", json!(e.escaped.len()));
+            put("contained_failure_lines", json!(e.contained.len()));
+            Ok(Judged { checks: log_only::log_checks(entries, &patterns, source), signature: FaultSignature::default() })
+        }
+        (_, _, NodeLog::Remote { source, entries: Err(e) }) => {
+            put("log_entries_read", json!(0));
+            let why = format!("could not read {source}: {e}");
+            let checks = ["injector-fired", "blob-save-failure-logged", "no-uncaught-exception"]
+                .map(|name| Check::new(name, Status::Unknown, why.clone()))
+                .into();
+            Ok(Judged { checks, signature: FaultSignature::default() })
+        }
+        (_, _, NodeLog::File { path, .. }) => {
+            anyhow::bail!("internal error: node {node}'s log {} is local but its fault plan is not", path.display())
+        }
+    }
+}

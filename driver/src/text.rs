@@ -1,0 +1,157 @@
+//! Text, time and size helpers every other module may use: a leaf, it
+//! imports nothing of the driver.
+//!
+//! Sizes have one grammar, the shim's (`HARPER_TEST_BLOB_FAIL_SPACE`):
+//! bytes, or a number with `B`, `KiB`, `MiB` or `GiB` (binary units).
+//! `MB`, `KB` and `GB` are refused rather than guessed (10^6 or 2^20?).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// One line of at most `max` characters: whitespace runs become one space,
+/// and the end is cut with `…`.
+pub fn shorten(s: &str, max: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// At most `max` characters of a log line, cut in the middle: its start says
+/// what happened, its end names the file.
+pub fn shorten_middle(line: &str, max: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return line.to_string();
+    }
+    let head = max * 3 / 5;
+    let tail = max - head - 1;
+    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
+}
+
+/// The last `max` bytes of a file, as text ("" when unreadable).
+pub fn tail(path: &Path, max: u64) -> String {
+    let Ok(mut f) = File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The last non-blank line of a file, shortened.
+pub fn last_line(path: &Path) -> Option<String> {
+    let text = tail(path, 4096);
+    text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| shorten(l, 100))
+}
+
+/// `st`, `nd`, `rd` or `th` for `n`.
+pub fn ordinal(n: u64) -> &'static str {
+    match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    }
+}
+
+const UNITS: [(&str, u64); 5] = [("", 1), ("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)];
+
+/// Bytes as the largest whole unit (`4 MiB`, `1536 KiB`, `1000 bytes`).
+pub fn size(b: u64) -> String {
+    for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if b >= f && b.is_multiple_of(f) {
+            return format!("{} {unit}", b / f);
+        }
+    }
+    format!("{b} bytes")
+}
+
+/// A size: bytes, or a number with B, KiB, MiB or GiB (`4MiB`, `1.5GiB`),
+/// case-insensitive, making a whole number of bytes. `0` is a size; callers
+/// that need more say so.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || format!("{s:?} is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB");
+    let unit = unit.to_ascii_lowercase();
+    let f = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, f)| *f).ok_or_else(bad)?;
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() || (num.contains('.') && frac.is_empty()) || frac.contains('.') {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let mut bytes = whole.checked_mul(f).ok_or_else(bad)?;
+    if !frac.is_empty() {
+        // Exact: frac/10^d of the unit must be a whole number of bytes.
+        let digits = u32::try_from(frac.len()).map_err(|_| bad())?;
+        let scale = 10u128.checked_pow(digits).ok_or_else(bad)?;
+        let part = frac.parse::<u128>().map_err(|_| bad())? * f as u128;
+        if part % scale != 0 {
+            return Err(format!("{s:?} is not a whole number of bytes: give bytes, or a smaller unit"));
+        }
+        bytes = bytes.checked_add(u64::try_from(part / scale).map_err(|_| bad())?).ok_or_else(bad)?;
+    }
+    Ok(bytes)
+}
+
+/// A delay: milliseconds, or with ms or s (`20ms`, `1s`), 1 ms to 10 s.
+pub fn parse_delay_ms(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let bad = || format!("{s:?} is not a delay: give milliseconds, e.g. 20ms or 1s");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n.checked_mul(1000).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if ms == 0 || ms > 10_000 {
+        return Err(format!("{s:?} is out of range: a delay is 1 ms to 10 s"));
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_size_grammar_binary_units_only() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("4mib"), Ok(4 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(1536 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1610612736"), Ok(1_610_612_736));
+        assert_eq!(parse_size("3B"), Ok(3));
+        assert_eq!(parse_size("0"), Ok(0));
+        let refused = |s: &str| parse_size(s).unwrap_err();
+        // MB is refused, as the shim refuses it: 10^6 or 2^20 is not guessed.
+        assert_eq!(refused("10MB"), "\"10MB\" is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB");
+        for s in ["2GB", "1KB", "lots", "1.5 parsecs", "MiB", "1.", ".5MiB", "1.2.3MiB", "-1", "99999999999GiB", "1 MiB"] {
+            assert!(parse_size(s).is_err(), "{s}");
+        }
+        assert_eq!(refused("1.5B"), "\"1.5B\" is not a whole number of bytes: give bytes, or a smaller unit");
+    }
+
+    #[test]
+    fn sizes_delays_and_ordinals_read_as_words() {
+        assert_eq!(size(4 << 20), "4 MiB");
+        assert_eq!(size(1536 << 10), "1536 KiB");
+        assert_eq!(size(1000), "1000 bytes");
+        assert_eq!(parse_delay_ms("20ms"), Ok(20));
+        assert_eq!(parse_delay_ms("1s"), Ok(1000));
+        assert!(parse_delay_ms("0").is_err() && parse_delay_ms("11s").is_err() && parse_delay_ms("1m").is_err());
+        assert_eq!([1, 2, 3, 4, 11, 12, 13, 21, 22, 111].map(ordinal), ["st", "nd", "rd", "th", "th", "th", "th", "st", "nd", "th"]);
+        assert_eq!(shorten("a  b\nc", 10), "a b c");
+        assert_eq!(shorten("abcdefghijkl", 5), "abcd…");
+        assert_eq!(shorten_middle("abcdefghij", 6), "abc…ij");
+    }
+}

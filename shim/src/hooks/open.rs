@@ -1,0 +1,392 @@
+//! The open family's exports: `open`, `openat`, their `64`, `_2` and
+//! `creat` variants, `fopen` and `freopen`. Disarmed, each is one load and
+//! a jump to the real function; armed, a path without the needle is a
+//! `strstr` and a jump.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{c_char, c_int};
+
+use libc::{mode_t, FILE};
+
+use super::*;
+
+
+/// The armed hook's common case first: an absolute path without the
+/// needle, nothing to track: a jump to the real function, with no frame.
+#[inline(never)]
+unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    // SAFETY: `path` comes from the C caller of open(), which requires NULL
+    // or a NUL-terminated string valid for the duration of the call.
+    let skip = unsafe { cannot_match(path) };
+    if skip && !crate::tracking() {
+        if let Some(f) = real.resolved() {
+            // SAFETY: the caller's own arguments, as in `open_checked`.
+            return unsafe {
+                if needs_mode(flags) {
+                    f(path, flags, mode as std::ffi::c_uint)
+                } else {
+                    f(path, flags)
+                }
+            };
+        }
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open_checked(real, entry, path, flags, mode, skip) }
+}
+
+/// `skip`: the early out already found that the path cannot match.
+#[inline(never)]
+unsafe fn open_checked(
+    real: &Real<OpenFn>,
+    entry: Entry,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    skip: bool,
+) -> c_int {
+    // SAFETY: `path` is the C caller's NULL or NUL-terminated string, valid
+    // for the call (see `open_like`).
+    let verdict = if skip {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
+    if let Verdict::Fail(errno) = verdict {
+        return fail_fd(errno);
+    }
+    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
+    // SAFETY: forwarding the caller's own arguments to the real function of
+    // the same prototype; `mode` is only passed when the flags say the caller
+    // passed it.
+    // SAFETY (both calls): forwarding the caller's own arguments to the
+    // real function of the same prototype; `mode` is only passed when the
+    // flags say the caller passed it.
+    let forward = || unsafe {
+        if needs_mode(flags) {
+            f(path, flags, mode as std::ffi::c_uint)
+        } else {
+            f(path, flags)
+        }
+    };
+    if verdict == Verdict::Pass && !crate::tracking() {
+        // Nothing to mark: a tail call, as before tracking existed.
+        return forward();
+    }
+    let fd = forward();
+    crate::after_open(fd, verdict);
+    fd
+}
+
+/// As `open_like`: the common case first, with no frame.
+#[inline(never)]
+unsafe fn openat_like(
+    real: &Real<OpenatFn>,
+    entry: Entry,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
+    // SAFETY: as in `open_like`.
+    let skip = unsafe { cannot_match(path) };
+    if skip && !crate::tracking() {
+        if let Some(f) = real.resolved() {
+            // SAFETY: the caller's own arguments, as in `open_checked`.
+            return unsafe {
+                if needs_mode(flags) {
+                    f(dirfd, path, flags, mode as std::ffi::c_uint)
+                } else {
+                    f(dirfd, path, flags)
+                }
+            };
+        }
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat_checked(real, entry, dirfd, path, flags, mode, skip) }
+}
+
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn openat_checked(
+    real: &Real<OpenatFn>,
+    entry: Entry,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    skip: bool,
+) -> c_int {
+    // SAFETY: `path` is the C caller's NULL or NUL-terminated string, valid
+    // for the call (see `open_like`).
+    let verdict = if skip {
+        Verdict::Pass
+    } else {
+        check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
+    if let Verdict::Fail(errno) = verdict {
+        return fail_fd(errno);
+    }
+    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
+    // SAFETY: as in `open_like`.
+    // SAFETY (both calls): as in `open_like`.
+    let forward = || unsafe {
+        if needs_mode(flags) {
+            f(dirfd, path, flags, mode as std::ffi::c_uint)
+        } else {
+            f(dirfd, path, flags)
+        }
+    };
+    if verdict == Verdict::Pass && !crate::tracking() {
+        return forward();
+    }
+    let fd = forward();
+    crate::after_open(fd, verdict);
+    fd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_OPEN) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open_like(&REAL_OPEN, Entry::Open, path, flags, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_OPEN64) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open_like(&REAL_OPEN64, Entry::Open64, path, flags, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_OPENAT) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat_like(&REAL_OPENAT, Entry::Openat, dirfd, path, flags, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_OPENAT64) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat_like(&REAL_OPENAT64, Entry::Openat64, dirfd, path, flags, mode) }
+}
+
+#[inline(never)]
+unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: as in `open_like`.
+    let verdict = if unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
+    if let Verdict::Fail(errno) = verdict {
+        return fail_fd(errno);
+    }
+    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
+    // SAFETY: the caller's arguments to the real function of the same prototype.
+    let fd = unsafe { f(path, flags) };
+    crate::after_open(fd, verdict);
+    fd
+}
+
+#[inline(never)]
+unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: as in `open_like`.
+    let verdict = if unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, dir_of(dirfd), Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
+    if let Verdict::Fail(errno) = verdict {
+        return fail_fd(errno);
+    }
+    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
+    // SAFETY: the caller's arguments to the real function of the same prototype.
+    let fd = unsafe { f(dirfd, path, flags) };
+    crate::after_open(fd, verdict);
+    fd
+}
+
+/// `_FORTIFY_SOURCE`'s `open` when the compiler could not see a mode.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = fast(&REAL_OPEN_2) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open2_like(&REAL_OPEN_2, Entry::Open2, path, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = fast(&REAL_OPEN64_2) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, flags) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { open2_like(&REAL_OPEN64_2, Entry::Open64_2, path, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = fast(&REAL_OPENAT_2) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat2_like(&REAL_OPENAT_2, Entry::Openat2, dirfd, path, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if let Some(f) = fast(&REAL_OPENAT64_2) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(dirfd, path, flags) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { openat2_like(&REAL_OPENAT64_2, Entry::Openat64_2, dirfd, path, flags) }
+}
+
+#[inline(never)]
+unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+    // SAFETY: as in `open_like`.
+    let verdict = if unsafe { cannot_match(path) } {
+        Verdict::Pass
+    } else {
+        check(entry, Dir::Cwd, Intent::Flags(flags), || unsafe { c_bytes(path) })
+    };
+    if let Verdict::Fail(errno) = verdict {
+        return fail_fd(errno);
+    }
+    let Some(f) = real.get() else { return fail_fd(libc::ENOSYS) };
+    // SAFETY: the caller's arguments to the real function of the same prototype.
+    let fd = unsafe { f(path, mode) };
+    crate::after_open(fd, verdict);
+    fd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_CREAT) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { creat_like(&REAL_CREAT, Entry::Creat, path, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
+    if let Some(f) = fast(&REAL_CREAT64) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { creat_like(&REAL_CREAT64, Entry::Creat64, path, mode) }
+}
+
+#[inline(never)]
+unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mode: *const c_char) -> *mut FILE {
+    // SAFETY: fopen's caller passes NUL-terminated `path` and `mode` (or NULL,
+    // which we leave for the real function to reject).
+    let mut verdict = Verdict::Pass;
+    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
+        verdict = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) });
+        if let Verdict::Fail(errno) = verdict {
+            return fail_file(errno);
+        }
+    }
+    let Some(f) = real.get() else { return fail_file(libc::ENOSYS) };
+    // SAFETY: the caller's arguments to the real function of the same prototype.
+    let file = unsafe { f(path, mode) };
+    crate::after_open(sys::fileno(file), verdict);
+    file
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    if let Some(f) = fast(&REAL_FOPEN) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { fopen_like(&REAL_FOPEN, Entry::Fopen, path, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    if let Some(f) = fast(&REAL_FOPEN64) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { fopen_like(&REAL_FOPEN64, Entry::Fopen64, path, mode) }
+}
+
+#[inline(never)]
+unsafe fn freopen_like(
+    real: &Real<FreopenFn>,
+    entry: Entry,
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut FILE,
+) -> *mut FILE {
+    // SAFETY: as in `fopen_like`. A NULL path (re-open the same file with a
+    // new mode) has no path to match and passes through.
+    let mut verdict = Verdict::Pass;
+    if let Some(mode_bytes) = unsafe { c_bytes(mode) }.filter(|_| !unsafe { cannot_match(path) }) {
+        verdict = check(entry, Dir::Cwd, Intent::Mode(mode_bytes), || unsafe { c_bytes(path) });
+        if let Verdict::Fail(errno) = verdict {
+            // freopen closes the old stream even when the new open fails;
+            // a failed call must look the same, or callers would leak it.
+            // SAFETY: `stream` is the caller's open stream, which freopen
+            // owns from here on.
+            if !stream.is_null() {
+                crate::after_close(sys::fileno(stream));
+                unsafe { REAL_FCLOSE.f()(stream) };
+            }
+            return fail_file(errno);
+        }
+    }
+    let Some(f) = real.get() else { return fail_file(libc::ENOSYS) };
+    // SAFETY: the caller's arguments to the real function of the same prototype.
+    let file = unsafe { f(path, mode, stream) };
+    crate::after_open(sys::fileno(file), verdict);
+    file
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
+    if let Some(f) = fast(&REAL_FREOPEN) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode, stream) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { freopen_like(&REAL_FREOPEN, Entry::Freopen, path, mode, stream) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
+    if let Some(f) = fast(&REAL_FREOPEN64) {
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { f(path, mode, stream) };
+    }
+    // SAFETY: our caller's arguments, passed on as received.
+    unsafe { freopen_like(&REAL_FREOPEN64, Entry::Freopen64, path, mode, stream) }
+}

@@ -1,0 +1,261 @@
+//! The write family's exports. An untracked descriptor: one bounds check,
+//! one byte load, one pointer load, a jump.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{c_int, c_void};
+
+use libc::{iovec, off64_t, off_t, size_t, ssize_t};
+
+use super::*;
+use crate::{AfterWrite, WriteVerdict};
+
+
+/// Most iovec entries a vectored write cut short by the space budget (or
+/// spliced by `corrupt`) passes on: a longer one is cut there, a short write.
+const MAX_CUT_IOV: usize = 64;
+
+const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+
+/// A write on a tracked descriptor, its data as iovec entries (`write` and
+/// `pwrite` make one of their buffer). `whole()` is the caller's call as
+/// made; `realv(v, c)` the same call (offset, flags) on other entries.
+///
+/// # Safety
+/// `iov` are entries the caller's call would read: each `iov_len` bytes
+/// readable at `iov_base` for the duration of the call.
+#[cold]
+#[inline(never)]
+unsafe fn write_tracked(
+    entry: Entry,
+    fd: c_int,
+    iov: &[iovec],
+    offset: Option<i64>,
+    whole: impl FnOnce() -> ssize_t,
+    realv: impl Fn(*const iovec, c_int) -> ssize_t,
+) -> ssize_t {
+    let len = iov.iter().fold(0usize, |a, e| a.saturating_add(e.iov_len));
+    crate::journal::before_write(entry, fd, offset, len);
+    match crate::check_write(entry, fd, len) {
+        WriteVerdict::Fail(errno) => fail_fd(errno) as ssize_t,
+        WriteVerdict::Write { allowed, budgeted, then } => {
+            let n = if allowed == len {
+                whole()
+            } else if allowed == 0 {
+                0
+            } else {
+                let mut cut = [NO_IOV; MAX_CUT_IOV];
+                let (mut left, mut k) = (allowed, 0);
+                for e in iov.iter().take(MAX_CUT_IOV) {
+                    if left == 0 {
+                        break;
+                    }
+                    let take = e.iov_len.min(left);
+                    cut[k] = iovec { iov_base: e.iov_base, iov_len: take };
+                    left -= take;
+                    k += 1;
+                }
+                realv(cut.as_ptr(), k as c_int)
+            };
+            crate::write_done(budgeted, n);
+            match then {
+                AfterWrite::Return => n,
+                AfterWrite::Crash => crate::crash(),
+                AfterWrite::ReportAll if n >= 0 => len as ssize_t,
+                AfterWrite::ReportAll => n,
+            }
+        }
+        WriteVerdict::Corrupt { seq, number } => {
+            let mut parts: [&[u8]; MAX_CUT_IOV] = [&[]; MAX_CUT_IOV];
+            let k = iov.len().min(MAX_CUT_IOV);
+            for (p, e) in parts.iter_mut().zip(iov) {
+                if !e.iov_base.is_null() {
+                    // SAFETY: the caller's call reads these bytes; we only read them.
+                    *p = unsafe { std::slice::from_raw_parts(e.iov_base.cast::<u8>(), e.iov_len) };
+                }
+            }
+            let Some(c) = crate::corrupt_data(entry, fd, (seq, number), &parts[..k]) else { return whole() };
+            // The caller's entries, with the changed bytes as an entry of
+            // their own, from this stack frame: the caller's buffer is
+            // never written.
+            let mut out = [NO_IOV; MAX_CUT_IOV + 2];
+            let mut m = 0;
+            for (i, e) in iov.iter().take(k).enumerate() {
+                if i != c.part {
+                    out[m] = *e;
+                    m += 1;
+                    continue;
+                }
+                let base = e.iov_base.cast::<u8>();
+                if c.offset > 0 {
+                    out[m] = iovec { iov_base: e.iov_base, iov_len: c.offset };
+                    m += 1;
+                }
+                out[m] = iovec { iov_base: c.bytes.as_ptr() as *mut c_void, iov_len: c.len };
+                m += 1;
+                let rest = c.offset + c.len;
+                if rest < e.iov_len {
+                    // SAFETY: `rest` is within the entry's `iov_len` bytes.
+                    out[m] = iovec { iov_base: unsafe { base.add(rest) }.cast(), iov_len: e.iov_len - rest };
+                    m += 1;
+                }
+            }
+            let n = realv(out.as_ptr(), m as c_int);
+            if n >= 0 && n as usize == len { len as ssize_t } else { n }
+        }
+    }
+}
+
+// The slow paths of the hottest hooks are `extern "C"` functions of their
+// own: Rust takes those as never unwinding, so the hook needs no frame of
+// its own (no landing pad) and reaches them, like the real function, with
+// a jump. With `fds::maybe_marked`, an untracked `write` or `close` is 7
+// instructions: zero-extend, address, load, test, branch, load, jump.
+
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn write_slow(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if !fds::marked(fd) {
+        // Only shared a slot with a tracked descriptor (see `fds::maybe_marked`).
+        // SAFETY: the caller's arguments to the real function.
+        return unsafe { REAL_WRITE.f()(fd, buf, n) };
+    }
+    let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
+    // SAFETY: the caller's buffer, of which the real write reads `n` bytes.
+    unsafe {
+        write_tracked(Entry::Write, fd, &one, None, || REAL_WRITE.f()(fd, buf, n), |v, c| REAL_WRITEV.f()(fd, v, c))
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if fds::maybe_marked(fd) {
+        // SAFETY: our caller's arguments, passed on.
+        return unsafe { write_slow(fd, buf, n) };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_WRITE.f()(fd, buf, n) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
+    if fds::marked(fd) {
+        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
+        // SAFETY: as in `write`.
+        return unsafe {
+            write_tracked(Entry::Pwrite, fd, &one, Some(off), || REAL_PWRITE.f()(fd, buf, n, off), |v, c| {
+                REAL_PWRITEV64.f()(fd, v, c, off)
+            })
+        };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITE.f()(fd, buf, n, off) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t {
+    if fds::marked(fd) {
+        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
+        // SAFETY: as in `write`.
+        return unsafe {
+            write_tracked(Entry::Pwrite64, fd, &one, Some(off), || REAL_PWRITE64.f()(fd, buf, n, off), |v, c| {
+                REAL_PWRITEV64.f()(fd, v, c, off)
+            })
+        };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITE64.f()(fd, buf, n, off) }
+}
+
+/// The total length of an iovec array, or None when it is not valid to read
+/// (the real call then reports the error itself).
+///
+/// # Safety
+/// `iov` is the caller's array of `cnt` entries, or `cnt` is out of range.
+unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> Option<usize> {
+    if iov.is_null() || !(0..=libc::UIO_MAXIOV).contains(&cnt) {
+        return None;
+    }
+    // SAFETY: the caller of writev promises `cnt` readable entries.
+    let v = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    v.iter().try_fold(0usize, |a, e| a.checked_add(e.iov_len))
+}
+
+/// A vectored write on a tracked descriptor. `real(iov, cnt)` writes.
+///
+/// # Safety
+/// `iov`/`cnt` are the caller's, as writev takes them.
+#[cold]
+#[inline(never)]
+unsafe fn writev_tracked(
+    entry: Entry,
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+    offset: Option<i64>,
+    real: impl Fn(*const iovec, c_int) -> ssize_t,
+) -> ssize_t {
+    // SAFETY: the caller's promise, passed on.
+    if unsafe { iov_len(iov, cnt) }.is_none() {
+        return real(iov, cnt);
+    }
+    // SAFETY: `iov_len` checked the array: `cnt` readable entries.
+    let entries = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    // SAFETY: the caller's entries, read by its own call.
+    unsafe { write_tracked(entry, fd, entries, offset, || real(iov, cnt), &real) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if fds::marked(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { writev_tracked(Entry::Writev, fd, iov, cnt, None, |v, c| REAL_WRITEV.f()(fd, v, c)) };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_WRITEV.f()(fd, iov, cnt) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    if fds::marked(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { writev_tracked(Entry::Pwritev, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV.f()(fd, v, c, off)) };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITEV.f()(fd, iov, cnt, off) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
+    if fds::marked(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { writev_tracked(Entry::Pwritev64, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64.f()(fd, v, c, off)) };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITEV64.f()(fd, iov, cnt, off) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
+    if fds::marked(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe {
+            writev_tracked(Entry::Pwritev2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV2.f()(fd, v, c, off, flags))
+        };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITEV2.f()(fd, iov, cnt, off, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
+    if fds::marked(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe {
+            writev_tracked(Entry::Pwritev64v2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64V2.f()(fd, v, c, off, flags))
+        };
+    }
+    // SAFETY: the caller's arguments to the real function.
+    unsafe { REAL_PWRITEV64V2.f()(fd, iov, cnt, off, flags) }
+}
+
