@@ -136,7 +136,10 @@ pub struct RunArgs {
 fn scenario_names() -> clap::builder::PossibleValuesParser {
     let mut values: Vec<clap::builder::PossibleValue> =
         scenario::ALL.iter().map(|s| clap::builder::PossibleValue::new(s.name).help(s.about)).collect();
-    values.push(clap::builder::PossibleValue::new("all").help("Every scenario, one combined report and exit code."));
+    values.push(
+        clap::builder::PossibleValue::new("all")
+            .help("Every scenario but partition-heal (which needs root), one combined report and exit code."),
+    );
     clap::builder::PossibleValuesParser::new(values)
 }
 
@@ -265,7 +268,9 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     let m = matches.subcommand_matches("run").expect("a run command");
     let chosen: Vec<&'static Scenario> = match scenario::by_name(&args.scenario) {
         Some(s) => vec![s],
-        None => scenario::ALL.to_vec(),
+        // `all` is every scenario that needs no network namespace of its own
+        // (root and iptables): those run by name.
+        None => scenario::ALL.iter().copied().filter(|s| !crate::net::session::NEEDS_NETWORK.contains(&s.name)).collect(),
     };
     let attach = args.attach.attach;
     let what = if chosen.len() > 1 { "all".to_string() } else { chosen[0].name.to_string() };
@@ -295,6 +300,12 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
             anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), owners.join(" and "));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
+            if crate::net::args::LinkArgs::owns(&id) {
+                anyhow::bail!(
+                    "{} does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
+                    flag(&id)
+                );
+            }
             if id == "cut_replication" {
                 anyhow::bail!(
                     "{} does not apply with --attach: blobfail cuts the replication of nodes it runs only, \
@@ -312,6 +323,8 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
+    args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
+    args.scenarios.blob_save_net.plan(args.scenarios.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)?;
     // blob-save's fault plans: an override contradicts a plan only when given.
     args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {

@@ -1,6 +1,8 @@
 //! `blobfail doctor`: whether this machine has what a local run needs (Node
 //! ≥ 20, npm, the shim, free loopback addresses, a cached Harper), one line
-//! per item, saying what to do about whatever is missing.
+//! per item, saying what to do about whatever is missing; and whether the
+//! network nemeses can run (a private network namespace with iptables),
+//! which only the runs that use them need.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,15 +19,17 @@ pub struct Finding {
     pub item: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// Only some runs need it: missing, it does not fail the doctor.
+    pub optional: bool,
 }
 
 impl Finding {
     fn ok(item: &'static str, detail: impl Into<String>) -> Self {
-        Self { item, ok: true, detail: detail.into() }
+        Self { item, ok: true, detail: detail.into(), optional: false }
     }
 
     fn missing(item: &'static str, detail: impl Into<String>) -> Self {
-        Self { item, ok: false, detail: detail.into() }
+        Self { item, ok: false, detail: detail.into(), optional: false }
     }
 
     pub fn line(&self) -> String {
@@ -35,7 +39,18 @@ impl Finding {
 
 /// Every check, in the order a run needs them.
 pub fn examine(shim: Option<&Path>, harper_version: &str) -> Vec<Finding> {
-    vec![node(), npm(), shim_finding(shim), loopback(), harper(harper_version)]
+    vec![node(), npm(), shim_finding(shim), loopback(), harper(harper_version), network()]
+}
+
+/// Whether a run can have a network namespace of its own, tried for real
+/// (entered on a thread of its own, iptables listed there, left again).
+fn network() -> Finding {
+    let mut f = match crate::net::ns::probe() {
+        Ok(net) => Finding::ok("network", format!("{}: partition, slow-link and cut-stream can run", net.describe())),
+        Err(e) => Finding::missing("network", format!("{e} (only partition-heal and --nemesis need it)")),
+    };
+    f.optional = true;
+    f
 }
 
 /// `<tool> --version`'s first line, if the tool is on PATH and answers.

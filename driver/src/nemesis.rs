@@ -82,7 +82,7 @@ pub trait Nemesis: Send + Sync {
 }
 
 /// The nemeses `--nemesis` may name.
-pub const NAMES: [&str; 2] = ["kill-restart", "pause"];
+pub const NAMES: [&str; 4] = ["kill-restart", "pause", "slow-link", "cut-stream"];
 
 /// How long a node gets to answer again once a nemesis stops.
 pub const ANSWER_BOUND: Duration = Duration::from_secs(120);
@@ -92,6 +92,9 @@ pub fn by_name(name: &str) -> Option<Box<dyn Nemesis>> {
     match name {
         "kill-restart" => Some(Box::new(KillRestart)),
         "pause" => Some(Box::new(Pause)),
+        // The link's proxy, in the run's network namespace (net::on_load).
+        "slow-link" => Some(Box::new(crate::net::on_load::LinkNemesis("slow-link"))),
+        "cut-stream" => Some(Box::new(crate::net::on_load::LinkNemesis("cut-stream"))),
         _ => None,
     }
 }
@@ -200,7 +203,7 @@ mod tests {
     #[test]
     fn nemeses_are_named_and_events_read_as_a_line() {
         assert_eq!(parse_nemesis("Kill-Restart"), Ok("kill-restart".into()));
-        assert_eq!(parse_nemesis("crash").unwrap_err(), "\"crash\" is not a nemesis: choose from kill-restart, pause");
+        assert_eq!(parse_nemesis("crash").unwrap_err(), "\"crash\" is not a nemesis: choose from kill-restart, pause, slow-link, cut-stream");
         assert_eq!(by_name("pause").unwrap().name(), "pause");
         assert!(by_name("crash").is_none());
         let e = Event { t: 12.4, nemesis: "kill-restart".into(), node: "b".into(), what: "started", detail: "SIGKILL to process group 42".into() };

@@ -70,7 +70,7 @@ fn bad_option_values_exit_2() {
         ),
         (
             vec!["run", "no-such-scenario"],
-            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, all]; see `blobfail run --help`",
+            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, partition-heal, all]; see `blobfail run --help`",
         ),
         (
             vec!["run", "backlog-memory", "--rss-limit", "lots"],

@@ -61,6 +61,17 @@ const CHECKS_KILL_RESTART: &[PlannedCheck] = &[
     PlannedCheck { name: "restarted", needs: &["b"] },
     PlannedCheck { name: "caught-up", needs: &["a", "b"] },
 ];
+const CHECKS_LINK: &[PlannedCheck] = &[
+    CHECKS[0],
+    CHECKS[1],
+    CHECKS[2],
+    CHECKS[3],
+    CHECKS[4],
+    CHECKS[5],
+    CHECKS[6],
+    PlannedCheck { name: "healed", needs: &["b"] },
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+];
 const CHECKS_PAUSE: &[PlannedCheck] = &[
     CHECKS[0],
     CHECKS[1],
@@ -78,6 +89,7 @@ pub const SCENARIO: Scenario = Scenario {
     about: "Blob writes fail every Nth time on node B while A serves load.",
     checks: |args| match args.blob_save.nemesis.as_deref() {
         Some("kill-restart") => CHECKS_KILL_RESTART,
+        Some("slow-link" | "cut-stream") => CHECKS_LINK,
         Some(_) => CHECKS_PAUSE,
         None => CHECKS,
     },
@@ -106,8 +118,30 @@ pub const SCENARIO: Scenario = Scenario {
         "errno",
         "space",
         "delay",
+        "latency",
+        "jitter",
+        "bandwidth",
+        "cut_after",
+        "cut_every",
     ],
-    local_only: &["interval", "nodes", "faulted", "nemesis", "nemesis_for", "cut_replication", "fault", "calls", "errno", "space", "delay"],
+    local_only: &[
+        "interval",
+        "nodes",
+        "faulted",
+        "nemesis",
+        "nemesis_for",
+        "cut_replication",
+        "fault",
+        "calls",
+        "errno",
+        "space",
+        "delay",
+        "latency",
+        "jitter",
+        "bandwidth",
+        "cut_after",
+        "cut_every",
+    ],
     cannot_attach: None,
     variants: Some(variants),
     run: run_boxed,
@@ -174,7 +208,8 @@ pub struct Args {
     #[arg(long, default_value = "b", value_name = "NODE[,NODE…]", value_parser = parse_faulted_list)]
     pub faulted: NodeList,
     /// blob-save: a fault in time on each faulted node, started halfway through the load and stopped once it is done:
-    /// kill-restart (SIGKILL of its process group, then a restart on the same root) or pause (SIGSTOP, then SIGCONT).
+    /// kill-restart (SIGKILL of its process group, then a restart on the same root), pause (SIGSTOP, then SIGCONT),
+    /// or on its link with a: slow-link or cut-stream (through the driver's proxy, in a private network namespace; root).
     #[arg(long, value_name = "NEMESIS", value_parser = crate::nemesis::parse_nemesis)]
     pub nemesis: Option<String>,
     /// blob-save: seconds the nemesis lasts at least (from its start to its stop) [5].
@@ -266,6 +301,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let mut phases = Phases::begin(ctx.journal, &label, out, CHECKS);
     let (mut backend, topology, plans, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
+            // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
+            crate::net::on_load::install(ctx.args).await?;
             let topology = opts.topology().map_err(anyhow::Error::msg)?;
             let shim = fault::find_shim(local.shim.as_deref())?;
             let spec = opts.plan(ctx.variant)?;
@@ -434,6 +471,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     // Each faulted node's checks, then each check across them.
     let mut per_check: Vec<Vec<(String, Check)>> = Vec::new();
     let mut figures = Map::new();
+    crate::net::on_load::remove(&mut figures, topology.faulted.first().and_then(|n| backend.files_of(n)).map(|s| s.root)).await?;
     let mut node_figures = Map::new();
     for (i, o) in observed.into_iter().enumerate() {
         let n = o.node.clone();
@@ -441,7 +479,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         let death = o.death.clone();
         let (mut checks, figs) = per_node::judge(&backend, o, plan, opts)?;
         if let (Some(nem), Some((_, back))) = (&nemesis, comebacks.iter().find(|(m, _)| *m == n)) {
-            let name = if nem.name() == "kill-restart" { "restarted" } else { "resumed" };
+            let name = match nem.name() {
+                "kill-restart" => "restarted",
+                "slow-link" | "cut-stream" => "healed",
+                _ => "resumed",
+            };
             checks.push(in_time::came_back(name, back));
             let s = settled.iter().find(|(m, _)| *m == n).map(|(_, s)| s);
             checks.push(in_time::caught_up(back, s, death.as_deref()));
