@@ -17,6 +17,7 @@ use crate::progress::Progress;
 
 pub mod backlog_memory;
 pub mod blob_save;
+pub mod crash_recovery;
 
 /// A scenario, as the registry knows it.
 pub struct Scenario {
@@ -43,7 +44,7 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
-pub const ALL: [&Scenario; 2] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO];
+pub const ALL: [&Scenario; 3] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO, &crash_recovery::SCENARIO];
 
 /// The scenarios' own options, each group in its scenario's folder.
 #[derive(clap::Args, Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct Args {
     pub blob_save: blob_save::Args,
     #[command(flatten)]
     pub backlog_memory: backlog_memory::Args,
+    #[command(flatten)]
+    pub crash_recovery: crash_recovery::Args,
 }
 
 /// The scenario called `name`.
