@@ -165,6 +165,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     for &n in &points {
         let out = if sweep { ctx.out.join(format!("crash-{n}")) } else { ctx.out.to_path_buf() };
         std::fs::create_dir_all(&out)?;
+        // The last point's cluster (stopped) lets go of its addresses first.
+        drop(last.take());
         let (result, backend) = point::run(ctx, local, &out, n, opts.power_loss, &mut phases).await?;
         done.push(result);
         last = Some(backend);
@@ -206,6 +208,14 @@ fn join(per_point: Vec<(u64, Check)>) -> Check {
     Check { name, status, evidence, lines }
 }
 
+/// `pwrite64 <run>/node-b/root/database/data.mdb` as `pwrite64 database/data.mdb`.
+fn short_path(crashed_at: &str) -> String {
+    match crashed_at.split_once(' ') {
+        Some((call, path)) if path.contains("/root/") => format!("{call} {}", path.rsplit_once("/root/").map_or(path, |(_, p)| p)),
+        _ => crashed_at.to_string(),
+    }
+}
+
 /// crash point -> records lost or damaged, one line each.
 pub fn render_table(points: &[point::PointResult]) -> String {
     let mut s = String::from("crash point (write)  crashed at                         records A  on B  missing  damaged  changes undone\n");
@@ -215,7 +225,7 @@ pub fn render_table(points: &[point::PointResult]) -> String {
         s.push_str(&format!(
             "{:<20} {:<34} {:>9} {:>5} {:>8} {:>8} {:>15}\n",
             p.crash_at,
-            crate::text::shorten(&p.crashed_at, 34),
+            crate::text::shorten(&short_path(&p.crashed_at), 34),
             num("records_on_a"),
             num("records_on_b"),
             num("records_missing_on_b"),
@@ -229,6 +239,12 @@ pub fn render_table(points: &[point::PointResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_names_the_file_under_the_root() {
+        assert_eq!(short_path("pwrite64 /tmp/x/crash-3/node-b/root/database/data.mdb"), "pwrite64 database/data.mdb");
+        assert_eq!(short_path("no write 9 (B made fewer): SIGKILL after the load"), "no write 9 (B made fewer): SIGKILL after the load");
+    }
 
     #[test]
     fn power_loss_is_none_all_or_writeback() {
