@@ -64,7 +64,7 @@ fn bad_option_values_exit_2() {
         ),
         (
             vec!["run", "backlog-memory", "--rss-limit", "lots"],
-            "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB; see `blobfail run --help`",
+            "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size: a whole number of bytes, or a number with B, KiB, MiB, GiB or TiB (e.g. 10MiB, 1.5GiB); see `blobfail run --help`",
         ),
         (vec!["run", "blob-save", "--settle", "0"], "blobfail: --settle must be between 0 and 600 seconds, got 0"),
         (vec!["run", "blob-save", "--liveness-timeout", "0"], "blobfail: --liveness-timeout must be between 0 and 600 seconds, got 0"),
