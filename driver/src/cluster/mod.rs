@@ -276,6 +276,14 @@ impl Cluster {
         self.write_manifest()
     }
 
+    /// Starts a stopped node again with `env` added to its environment for
+    /// this start only (crash-recovery arms the shim on one start of B).
+    pub fn restart_with(&mut self, name: &str, env: &[(String, String)]) -> Result<()> {
+        let harper = self.harper.clone();
+        self.node_mut(name).spawn(&harper, env)?;
+        self.write_manifest()
+    }
+
     /// SIGKILL to the named node's process group (a nemesis: not a stop
     /// from outside, and not the teardown's).
     pub async fn kill(&mut self, name: &str) -> Option<StopRecord> {

@@ -17,6 +17,8 @@ use crate::progress::Progress;
 
 pub mod backlog_memory;
 pub mod blob_save;
+pub mod corrupt_blob;
+pub mod crash_recovery;
 pub mod partition_heal;
 
 /// A scenario, as the registry knows it.
@@ -44,7 +46,13 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
-pub const ALL: [&Scenario; 3] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO, &partition_heal::SCENARIO];
+pub const ALL: [&Scenario; 5] = [
+    &blob_save::SCENARIO,
+    &backlog_memory::SCENARIO,
+    &crash_recovery::SCENARIO,
+    &corrupt_blob::SCENARIO,
+    &partition_heal::SCENARIO,
+];
 
 /// The scenarios' own options, each group in its scenario's folder.
 #[derive(clap::Args, Debug, Clone)]
@@ -53,6 +61,10 @@ pub struct Args {
     pub blob_save: blob_save::Args,
     #[command(flatten)]
     pub backlog_memory: backlog_memory::Args,
+    #[command(flatten)]
+    pub crash_recovery: crash_recovery::Args,
+    #[command(flatten)]
+    pub corrupt_blob: corrupt_blob::Args,
     #[command(flatten)]
     pub partition_heal: partition_heal::Args,
     #[command(flatten)]

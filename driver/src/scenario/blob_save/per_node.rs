@@ -167,7 +167,7 @@ pub fn judge(backend: &Backend, o: Observed, plan: Option<&FaultPlan>, opts: &Ar
 }
 
 /// How each read of a damaged record on B ended, from the survey's reads.
-fn damaged_reads(s: &checks::LossSurvey) -> BTreeMap<String, ReadEnd> {
+pub fn damaged_reads(s: &checks::LossSurvey) -> BTreeMap<String, ReadEnd> {
     let mut reads = BTreeMap::new();
     for id in s.damaged() {
         let end = if s.hung_on_b.contains(id) {

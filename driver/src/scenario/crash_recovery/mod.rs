@@ -1,0 +1,273 @@
+//! `crash-recovery`: while A's load replicates, node B is killed at its
+//! Nth write to its storage (the shim's `crash-after`, N drawn from the
+//! seed and printed), B's files are rolled back as a power cut would leave
+//! them (`--power-loss`, from the shim's durability journal, which covers
+//! B's blob files and its LMDB files alike), and B is restarted on the same
+//! root and address. Does B come back, catch up, and hold every record of
+//! A whole? `--crash-sweep K` runs K crash points, each on a fresh cluster,
+//! and prints a table of crash point -> records lost or damaged.
+
+pub mod point;
+
+use anyhow::Result;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Map, Value};
+
+use super::{Ctx, Scenario};
+use crate::backend;
+use crate::exec::power_loss::{How, Mode};
+use crate::journal::{Phases, PlannedCheck};
+use crate::model::{Check, Report, Status};
+
+const CHECKS: &[PlannedCheck] = &[
+    PlannedCheck { name: "restarted", needs: &["b"] },
+    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
+    PlannedCheck { name: "nothing-lost", needs: &["a", "b"] },
+    PlannedCheck { name: "no-uncaught-exception", needs: &["b"] },
+    PlannedCheck { name: "damaged-reads-contained", needs: &["a", "b"] },
+];
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "crash-recovery",
+    about: "Node B is killed at its Nth storage write while A's load replicates, its files rolled back as a power cut leaves them, and restarted.",
+    checks: |_| CHECKS,
+    phases: &[
+        ("arm", "arm B"),
+        ("workload", "workload"),
+        ("power-loss", "power loss"),
+        ("restart", "restart"),
+        ("settle", "settle"),
+        ("checks", "checks"),
+        ("teardown", "teardown"),
+    ],
+    options: &["power_loss", "crash_sweep", "crash_at", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern"],
+    local_only: &["power_loss", "crash_sweep", "crash_at"],
+    cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
+    variants: None,
+    run: run_boxed,
+};
+
+/// The crash point is drawn from 1..=WRITES_PER_REQUEST x `--requests`:
+/// B made 1,800 writes under its root in a load of 400 GETs on 4.7.29
+/// (696 to blob files, 1,097 to LMDB's, the rest its log and lock files).
+pub const WRITES_PER_REQUEST: u64 = 4;
+
+/// What a power cut keeps of B's files (`--power-loss`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PowerLoss {
+    /// A process crash: the page cache survives, nothing is rolled back.
+    None,
+    /// Every write not made durable (fsync/fdatasync, O_DSYNC) is lost.
+    All,
+    /// As `all`, but what is older than SECS before the crash was written back.
+    Writeback(f64),
+}
+
+impl PowerLoss {
+    pub fn how(self) -> Option<How> {
+        match self {
+            PowerLoss::None => None,
+            PowerLoss::All => Some(How { mode: Mode::All, ..How::default() }),
+            PowerLoss::Writeback(s) => Some(How { writeback: s, mode: Mode::All, ..How::default() }),
+        }
+    }
+}
+
+impl std::fmt::Display for PowerLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PowerLoss::None => f.write_str("none"),
+            PowerLoss::All => f.write_str("all"),
+            PowerLoss::Writeback(s) => write!(f, "writeback={s}"),
+        }
+    }
+}
+
+/// `--power-loss`: none, all, or writeback=SECS.
+pub fn parse_power_loss(s: &str) -> Result<PowerLoss, String> {
+    match s.trim() {
+        "none" => Ok(PowerLoss::None),
+        "all" => Ok(PowerLoss::All),
+        w => match w.strip_prefix("writeback=").map(str::parse::<f64>) {
+            Some(Ok(secs)) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => Ok(PowerLoss::Writeback(secs)),
+            Some(_) => Err(format!("{s:?}: writeback=SECS needs seconds between 0 and 3600, e.g. writeback=5")),
+            None => Err(format!("{s:?} is not a power loss: none, all or writeback=SECS")),
+        },
+    }
+}
+
+/// crash-recovery's options.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "crash-recovery")]
+pub struct Args {
+    /// crash-recovery: what a power cut keeps of B's files: none (a process crash: the page cache survives),
+    /// all (every unsynced write lost), writeback=SECS (writes older than SECS before the crash kept).
+    #[arg(long, default_value = "none", value_name = "none|all|writeback=SECS", value_parser = parse_power_loss)]
+    pub power_loss: PowerLoss,
+    /// crash-recovery: run K crash points, each on a fresh cluster, and print crash point -> records lost or damaged.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub crash_sweep: Option<u64>,
+    /// crash-recovery: crash B at this write instead of one drawn from the seed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub crash_at: Option<u64>,
+}
+
+/// The crash points of a run: `--crash-at`, or drawn from the seed.
+pub fn crash_points(seed: u64, at: Option<u64>, sweep: Option<u64>, requests: u64) -> Vec<u64> {
+    if let Some(n) = at {
+        return vec![n];
+    }
+    let range = (requests * WRITES_PER_REQUEST).max(10);
+    let k = sweep.unwrap_or(1).min(range);
+    let mut z = seed ^ 0x6372_6173_68;
+    let mut points: Vec<u64> = Vec::new();
+    while (points.len() as u64) < k {
+        // splitmix64
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut x = z;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        let n = 1 + x % range;
+        if !points.contains(&n) {
+            points.push(n);
+        }
+    }
+    points.sort_unstable();
+    points
+}
+
+fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
+    run(ctx).boxed()
+}
+
+async fn run(ctx: &Ctx<'_>) -> Result<Report> {
+    let opts = &ctx.args.crash_recovery;
+    let label = ctx.label(SCENARIO.name);
+    let mut phases = Phases::begin(ctx.journal, &label, ctx.out, CHECKS);
+    let local = match ctx.backend {
+        backend::Choice::Local(l) => l,
+        backend::Choice::Attached(_) => anyhow::bail!("crash-recovery needs a local cluster"),
+    };
+    let points = crash_points(ctx.seed, opts.crash_at, opts.crash_sweep, ctx.args.blob_save.requests);
+    let list: Vec<String> = points.iter().map(u64::to_string).collect();
+    eprintln!(
+        "blobfail: crash points (B's Nth write under its root): {} (seed {}; repeat with --seed {}), power loss {}",
+        list.join(", "),
+        ctx.seed,
+        ctx.seed,
+        opts.power_loss
+    );
+    let sweep = points.len() > 1;
+    let mut done = Vec::new();
+    let mut last = None;
+    for &n in &points {
+        let out = if sweep { ctx.out.join(format!("crash-{n}")) } else { ctx.out.to_path_buf() };
+        std::fs::create_dir_all(&out)?;
+        // The last point's cluster (stopped) lets go of its addresses first.
+        drop(last.take());
+        let (result, backend) = point::run(ctx, local, &out, n, opts.power_loss, &mut phases).await?;
+        done.push(result);
+        last = Some(backend);
+    }
+    let mut backend = last.expect("at least one crash point");
+    let table = render_table(&done);
+    if sweep {
+        eprint!("{table}");
+    }
+    let checks: Vec<Check> = if sweep {
+        (0..CHECKS.len()).map(|k| join(done.iter().map(|p| (p.crash_at, p.checks[k].clone())).collect())).collect()
+    } else {
+        done[0].checks.clone()
+    };
+    let mut figures = Map::new();
+    figures.insert("seed".into(), json!(ctx.seed));
+    figures.insert("power_loss".into(), json!(opts.power_loss.to_string()));
+    figures.insert("crash_points".into(), json!(points));
+    if sweep {
+        figures.insert("sweep".into(), Value::Array(done.iter().map(|p| Value::Object(p.figures.clone())).collect()));
+        figures.insert("sweep_table".into(), json!(table));
+    } else {
+        figures.extend(done[0].figures.clone());
+    }
+    phases.into_figures(&mut figures);
+    let mut files = Map::new();
+    files.insert("run_dir".into(), json!(ctx.out));
+    files.insert("report".into(), json!(ctx.out.join("report.json")));
+    Ok(super::finish(ctx, &label, &mut backend, false, checks, figures, files))
+}
+
+/// One check over every crash point: its worst status, each point's evidence.
+fn join(per_point: Vec<(u64, Check)>) -> Check {
+    let name = per_point[0].1.name.clone();
+    let status = Status::combine(&per_point.iter().map(|(_, c)| c.status).collect::<Vec<_>>());
+    let evidence =
+        per_point.iter().map(|(n, c)| format!("crash at write {n}: {} {}", c.status.label(), c.evidence)).collect::<Vec<_>>().join("\n");
+    let lines = per_point.into_iter().flat_map(|(_, c)| c.lines).collect();
+    Check { name, status, evidence, lines }
+}
+
+/// `pwrite64 <run>/node-b/root/database/data.mdb` as `pwrite64 database/data.mdb`.
+fn short_path(crashed_at: &str) -> String {
+    match crashed_at.split_once(' ') {
+        Some((call, path)) if path.contains("/root/") => format!("{call} {}", path.rsplit_once("/root/").map_or(path, |(_, p)| p)),
+        _ => crashed_at.to_string(),
+    }
+}
+
+/// crash point -> records lost or damaged, one line each.
+pub fn render_table(points: &[point::PointResult]) -> String {
+    let mut s = String::from("crash point (write)  crashed at                         records A  on B  missing  damaged  changes undone\n");
+    for p in points {
+        let f = &p.figures;
+        let num = |k: &str| f.get(k).and_then(Value::as_u64).map_or("?".to_string(), |n| n.to_string());
+        s.push_str(&format!(
+            "{:<20} {:<34} {:>9} {:>5} {:>8} {:>8} {:>15}\n",
+            p.crash_at,
+            crate::text::shorten(&short_path(&p.crashed_at), 34),
+            num("records_on_a"),
+            num("records_on_b"),
+            num("records_missing_on_b"),
+            num("records_damaged_on_b"),
+            num("power_loss_undone"),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_the_file_under_the_root() {
+        assert_eq!(short_path("pwrite64 /tmp/x/crash-3/node-b/root/database/data.mdb"), "pwrite64 database/data.mdb");
+        assert_eq!(short_path("no write 9 (B made fewer): SIGKILL after the load"), "no write 9 (B made fewer): SIGKILL after the load");
+    }
+
+    #[test]
+    fn power_loss_is_none_all_or_writeback() {
+        assert_eq!(parse_power_loss("none"), Ok(PowerLoss::None));
+        assert_eq!(parse_power_loss("all"), Ok(PowerLoss::All));
+        assert_eq!(parse_power_loss("writeback=5"), Ok(PowerLoss::Writeback(5.0)));
+        assert_eq!(parse_power_loss("some").unwrap_err(), "\"some\" is not a power loss: none, all or writeback=SECS");
+        assert!(parse_power_loss("writeback=-1").unwrap_err().contains("between 0 and 3600"));
+        assert_eq!(PowerLoss::Writeback(2.5).to_string(), "writeback=2.5");
+        assert!(PowerLoss::None.how().is_none());
+        assert_eq!(PowerLoss::Writeback(3.0).how().map(|h| h.writeback), Some(3.0));
+    }
+
+    #[test]
+    fn crash_points_are_drawn_from_the_seed_distinct_and_in_range() {
+        assert_eq!(crash_points(1, Some(77), Some(5), 400), [77]);
+        let p = crash_points(42, None, Some(6), 400);
+        assert_eq!(p.len(), 6);
+        assert!(p.windows(2).all(|w| w[0] < w[1]));
+        assert!(p.iter().all(|n| (1..=1600).contains(n)));
+        assert_eq!(p, crash_points(42, None, Some(6), 400));
+        assert_ne!(crash_points(42, None, None, 400), crash_points(43, None, None, 400));
+        // Never more points than writes to crash at.
+        assert_eq!(crash_points(5, None, Some(50), 1), (1..=10).collect::<Vec<u64>>());
+    }
+}

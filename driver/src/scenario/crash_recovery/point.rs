@@ -1,0 +1,239 @@
+//! One crash point of crash-recovery, on a cluster of its own: A and B
+//! started and joined; B stopped and restarted with the shim armed (its
+//! crash at the Nth write under B's root, and the durability journal of
+//! every file there, blob files and LMDB's `data.mdb`/`system.mdb` alike);
+//! A's load; B dead of the crash (or killed once the load is done, when it
+//! made fewer writes); B's files rolled back by the power cut; B restarted
+//! plain; its catch-up, its records and its log judged.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use blobfail_vocab::vars;
+use serde_json::{json, Map, Value};
+
+use super::PowerLoss;
+use crate::backend::{Backend, LocalOptions, NodeLog};
+use crate::cluster::NodeSetup;
+use crate::exec::{power_loss, table};
+use crate::harper_log::{FaultSignature, LogPatterns};
+use crate::journal::Phases;
+use crate::model::{Check, Status};
+use crate::nemesis::ANSWER_BOUND;
+use crate::scenario::blob_save::{checks, fault_checks, in_time, observe, per_node, ID_SPACE, TABLE};
+use crate::scenario::Ctx;
+use crate::topology::Topology;
+use crate::workload;
+
+/// What one crash point decided, and the figures it rests on.
+pub struct PointResult {
+    pub crash_at: u64,
+    /// Where the crash came: `pwrite64 …/data.mdb`, or why there was none.
+    pub crashed_at: String,
+    /// restarted, caught-up, nothing-lost, no-uncaught-exception, damaged-reads-contained.
+    pub checks: Vec<Check>,
+    pub figures: Map<String, Value>,
+}
+
+/// How long B gets, once A's load is done, to reach its crash point.
+const CRASH_WAIT: Duration = Duration::from_secs(5);
+
+/// The shim on B: SIGKILL of B's group after its `n`th write under `root`,
+/// every change there journaled.
+fn armed_env(shim: &Path, root: &Path, n: u64, log: &Path, journal: &Path) -> Vec<(String, String)> {
+    let mut needle = root.display().to_string();
+    needle.push('/');
+    [
+        ("LD_PRELOAD", shim.display().to_string()),
+        (vars::PATH, needle),
+        (vars::CALLS, "write".into()),
+        (vars::INTERVAL, n.to_string()),
+        (vars::MAX, "1".into()),
+        (vars::EFFECT, "crash-after".into()),
+        (vars::CRASH, "group".into()),
+        (vars::LOG, log.display().to_string()),
+        (vars::JOURNAL, journal.display().to_string()),
+        // libuv could write files through io_uring, which no preload sees.
+        (vars::UV_USE_IO_URING, "0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub async fn run(
+    ctx: &Ctx<'_>,
+    local: &LocalOptions,
+    out: &Path,
+    n: u64,
+    loss: PowerLoss,
+    phases: &mut Phases,
+) -> Result<(PointResult, Backend)> {
+    let blob = &ctx.args.blob_save;
+    let topology = Topology::pair();
+    let shim = crate::fault::find_shim(local.shim.as_deref())?;
+    let setups = [NodeSetup::plain("a"), NodeSetup::plain("b")];
+    let mut backend = Backend::local(local, &topology, &setups, out, phases, ctx.progress, ctx.journal).await?;
+    let (a, b) = (backend.api("a"), backend.api("b"));
+    let root = backend.files_of("b").context("node b's files")?.root;
+    let root = root.canonicalize().unwrap_or(root);
+    let (log, journal) = (out.join("faults.jsonl"), out.join("journal-b.jsonl"));
+    let mut figures = Map::new();
+
+    // B stopped cleanly and started again armed: its install is not counted.
+    let step = ctx.progress.step(&format!("arming node B: crash after its write {n} under its root, every change journaled"));
+    let t = Instant::now();
+    let cluster = backend.cluster().context("a local cluster")?;
+    cluster.stop_node("b", crate::cluster::STOP_GRACE).await;
+    cluster.restart_with("b", &armed_env(&shim, &root, n, &log, &journal))?;
+    cluster.wait_answering("b", ANSWER_BOUND).await?;
+    phases.record("arm", t.elapsed());
+    step.finish(&format!("answering in {:.1} s", t.elapsed().as_secs_f64()));
+
+    // A's load, not supervised: B's crash is the shim's SIGKILL, which the
+    // supervisor would take for a stop from outside.
+    let ids: Vec<u64> = workload::draw_ids(ctx.seed, blob.requests, ID_SPACE);
+    let t = Instant::now();
+    let load = workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.progress).await;
+    let mut crashed = backend.end("b");
+    while crashed.is_none() && t.elapsed() < CRASH_WAIT + Duration::from_secs_f64(load.seconds) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        crashed = backend.end("b");
+    }
+    phases.record("workload", t.elapsed());
+    if let Some(end) = backend.end("a") {
+        return Err(end.into());
+    }
+    let crash_line = table::read(&log).into_iter().find(|l| l["effect"] == "crash-after");
+    let crashed_at = match (&crash_line, &crashed) {
+        (Some(l), Some(_)) => format!("{} {}", l["function"].as_str().unwrap_or("?"), l["path"].as_str().unwrap_or("?")),
+        _ => {
+            // Fewer writes than n: the crash comes now, from the driver.
+            let cluster = backend.cluster().context("a local cluster")?;
+            let rec = cluster.kill("b").await;
+            format!("no write {n} (B made fewer): SIGKILL after the load{}", rec.map(|r| format!(" ({})", r.exit)).unwrap_or_default())
+        }
+    };
+    eprintln!("blobfail: node B crashed at write {n}: {crashed_at}");
+    figures.insert("crash_at".into(), json!(n));
+    figures.insert("crashed_at".into(), json!(crashed_at));
+    figures.insert("requests_ok".into(), json!(load.ok));
+
+    // The power cut.
+    let t = Instant::now();
+    let outcome = match loss.how() {
+        Some(how) if journal.exists() => {
+            let o = power_loss::apply(&journal, how)?;
+            eprint!("blobfail: node B {}", power_loss::describe(&o, how).lines().next().unwrap_or_default());
+            eprintln!();
+            Some(o)
+        }
+        Some(_) => anyhow::bail!("node B's journal {} was never written: the shim did not load in B", journal.display()),
+        None => None,
+    };
+    phases.record("power-loss", t.elapsed());
+    let undone = outcome.as_ref().map_or(0, |o| o.undone);
+    let touched: Vec<&String> = outcome.as_ref().map(|o| o.changes.keys().collect()).unwrap_or_default();
+    figures.insert("power_loss_undone".into(), json!(undone));
+    figures.insert("power_loss_files".into(), json!(touched.len()));
+    // Blob files, not the folders made for them (their note names the parent).
+    let blob_files = outcome.as_ref().map_or(0, |o| {
+        o.changes.iter().filter(|(p, w)| p.contains("/blobs/") && !w.iter().all(|w| w.contains("its parent"))).count()
+    });
+    figures.insert("power_loss_blob_files".into(), json!(blob_files));
+    figures.insert("power_loss_lmdb_files".into(), json!(touched.iter().filter(|p| p.ends_with(".mdb")).count()));
+
+    // B restarted plain, on the same root and address.
+    let t = Instant::now();
+    let cluster = backend.cluster().context("a local cluster")?;
+    let back: Result<String, String> = match cluster.restart("b") {
+        Err(e) => Err(format!("{e:#}")),
+        Ok(()) => match cluster.wait_answering("b", ANSWER_BOUND).await {
+            Ok(secs) => Ok(format!("restarted on the same root and address, answering in {secs:.1} s")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    };
+    phases.record("restart", t.elapsed());
+    figures.insert("restart_seconds".into(), json!(t.elapsed().as_secs_f64()));
+
+    let settle = Duration::from_secs_f64(blob.settle);
+    let settled = match &back {
+        Ok(_) => Some(phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?),
+        Err(_) => None,
+    };
+    let death = backend.death("b");
+
+    let step = ctx.progress.step("checking node B");
+    let t = Instant::now();
+    let reader = backend.log_reader("b");
+    let observing = async {
+        let log = reader.read(Duration::from_secs(1)).await;
+        let survey = observe::survey_loss(&a, &b, |id| id.parse::<u64>().is_ok_and(|x| x < ID_SPACE)).await;
+        let after = match &survey {
+            Ok(s) if !s.damaged().is_empty() => Some(reader.read(Duration::from_millis(300)).await),
+            _ => None,
+        };
+        (log, survey, after)
+    };
+    let (log, survey, after) = match (&back, &death) {
+        (Ok(_), None) => {
+            let (l, s, a) = backend.supervise(observing).await?;
+            (Some(l), Some(s), a)
+        }
+        _ => (None, None, None),
+    };
+    phases.record("checks", t.elapsed());
+    step.finish("observed");
+    let t = Instant::now();
+    backend.teardown(false, ctx.progress).await;
+    phases.record("teardown", t.elapsed());
+
+    let patterns = LogPatterns { failure: blob.failure_pattern.clone(), uncaught: blob.uncaught_pattern.clone() };
+    let sig = FaultSignature { errno: None, paths: touched.iter().filter(|p| p.contains("/blobs/")).map(|p| p.to_string()).collect() };
+    let gone = |name: &str| {
+        let why = death.clone().or_else(|| back.clone().err()).unwrap_or_else(|| "node B was not observed".into());
+        Check::new(name, Status::Unknown, format!("could not observe node B after the crash: {why}"))
+    };
+    let lost = match &survey {
+        Some(Ok(s)) => checks::nothing_lost(s),
+        Some(Err(e)) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
+        None => gone("nothing-lost"),
+    };
+    let uncaught = match &log {
+        Some(NodeLog::File { path, entries, unseen: None }) => fault_checks::no_uncaught_exception(&sig, 1, entries, &patterns, path),
+        Some(NodeLog::File { unseen: Some(why), .. }) => Check::new("no-uncaught-exception", Status::Unknown, format!("cannot see node B's log: {why}")),
+        _ => gone("no-uncaught-exception"),
+    };
+    let contained = match (&survey, &log) {
+        (Some(Ok(s)), Some(l)) => {
+            let since = after.as_ref().map(|x| l.since(x)).unwrap_or_default();
+            fault_checks::damaged_reads_contained(&per_node::damaged_reads(s), s.read_bound_s, &since, &patterns, &sig, l.source_path())
+        }
+        (Some(Err(e)), _) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {e:#}")),
+        _ => gone("damaged-reads-contained"),
+    };
+    let checks = vec![
+        in_time::came_back("restarted", &back),
+        in_time::caught_up(&back, settled.as_ref(), death.as_deref()),
+        lost,
+        uncaught,
+        contained,
+    ];
+    if let Some(s) = &settled {
+        figures.insert("records_a".into(), json!(s.records_a));
+        figures.insert("records_b".into(), json!(s.records_b));
+        figures.insert("catch_up_seconds".into(), json!(s.seconds));
+    }
+    if let Some(Ok(s)) = &survey {
+        figures.insert("records_on_a".into(), json!(s.records_on_a));
+        figures.insert("records_on_b".into(), json!(s.records_on_b));
+        figures.insert("records_missing_on_b".into(), json!(s.missing_on_b.len()));
+        figures.insert("records_damaged_on_b".into(), json!(s.damaged().len()));
+        figures.insert("reads_hung_on_b".into(), json!(s.hung_on_b.len()));
+    }
+    if let Some(NodeLog::File { entries, .. }) = &log {
+        figures.insert("uncaught_tied_to_crash".into(), json!(entries.iter().filter(|e| sig.tie(e, &patterns).is_some()).count()));
+    }
+    Ok((PointResult { crash_at: n, crashed_at, checks, figures }, backend))
+}
