@@ -77,6 +77,8 @@ pub enum Command {
     Exec(crate::exec::ExecArgs),
     /// Roll a journaled run's files back as a power cut would leave them.
     PowerLoss(crate::exec::PowerLossArgs),
+    /// Change the plan of every process that maps a control file: init, arm, heal, show, set VAR=VALUE….
+    Ctl(crate::exec::CtlArgs),
     /// Run a scenario on a fresh two-node cluster (or an attached one) and judge it.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         // These pass a program's exit status through, or their own.
         Command::Exec(args) => return exec::exec(args),
         Command::PowerLoss(args) => return exec::power_loss(args),
+        Command::Ctl(args) => return exec::ctl(args),
         Command::Run(args) => cli::request(args, &matches).and_then(runner::run),
         Command::Component { out } => cluster::install::write_component(&out).map(|()| {
             let files: Vec<&str> = cluster::install::COMPONENT_FILES.iter().map(|(f, _)| *f).collect();
@@ -109,7 +110,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let what = what.join(" ");
-    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor", "exec", "power-loss"].contains(&c.as_str())) {
+    let help = match std::env::args().nth(1).filter(|c| ["run", "component", "completions", "doctor", "exec", "power-loss", "ctl"].contains(&c.as_str())) {
         Some(command) => format!("blobfail {command} --help"),
         None => "blobfail --help".into(),
     };

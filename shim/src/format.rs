@@ -146,6 +146,13 @@ pub fn tree_warning(out: &mut impl Write) {
     );
 }
 
+/// A control file that cannot be used: the plan stays the environment's.
+pub fn control_warning(out: &mut impl Write, path: &[u8], why: &str) {
+    let _ = out.write_str("blobfail: warning: HARPER_TEST_BLOB_FAIL_CONTROL=\"");
+    push_shown(out, path, 512);
+    let _ = write!(out, "\" is {why}; the plan stays the environment's, with no runtime control");
+}
+
 pub fn log_warning(out: &mut impl Write, path: &[u8], errno: i32) {
     let _ = out.write_str("blobfail: warning: cannot write the fault log HARPER_TEST_BLOB_FAIL_LOG=\"");
     push_shown(out, path, 512);

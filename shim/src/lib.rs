@@ -33,7 +33,11 @@
 //! [`check_write`], ...) whether its call fails, which is safe code over
 //! the pure parts: [`matcher`] (does the call match), [`counter`] (is this
 //! match a fault), [`fds`] (which descriptors were opened on a matching
-//! path) and [`format`] (what gets written).
+//! path), [`corrupt`] (what `corrupt` changes) and [`format`] (what gets
+//! written). [`journal`] records what a power cut could undo, [`control`]
+//! follows the runtime control file. What a triggered call does
+//! (`EFFECT`: crash, corrupt, drop, fake-sync, short reads), the journal,
+//! control and `blobfail exec` are described in docs/shim-in-time.md.
 //!
 //! Unset, the shim is invisible: no output, one atomic load per open, one
 //! table load per write or close. Counters are per process unless
@@ -50,6 +54,7 @@
 #[macro_use]
 mod table;
 mod config;
+mod control;
 mod corrupt;
 mod counter;
 mod decide;
@@ -60,7 +65,7 @@ mod hooks;
 mod matcher;
 mod sys;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use config::{Config, Family, Parsed, Scope, FAMILIES};
@@ -112,10 +117,24 @@ const INITIALIZING: u8 = 1;
 const READY: u8 = 2;
 /// Ready and disarmed: every hook passes straight through.
 const OFF: u8 = 3;
+/// Healed by the control file: every hook passes straight through until
+/// its generation changes.
+const HEALED: u8 = 4;
 
-/// Set once; `CONFIG` is filled (or left empty: disarmed) before `READY`.
+/// Set at init to READY, OFF or HEALED; the control file moves it between
+/// READY and HEALED.
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static CONFIG: OnceLock<Config> = OnceLock::new();
+/// The configurations in use, each set once: the first from the
+/// environment, the others from control-file changes (so a reader never
+/// sees one being written); `CURRENT` is the one in force.
+const SLOTS: usize = 64;
+static CONFIGS: [OnceLock<Config>; SLOTS] = [const { OnceLock::new() }; SLOTS];
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
+
+fn current() -> Option<&'static Config> {
+    CONFIGS[CURRENT.load(Ordering::Acquire)].get()
+}
 /// The needle's searcher, built once: `memmem::find` builds one per call,
 /// which cost more than the search itself.
 static FINDER: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
@@ -200,14 +219,56 @@ pub(crate) fn init() {
                     warn_log_once(&cfg, errno);
                 }
             }
+            let control = sys::getenv(config::VAR_CONTROL);
             // We won the CAS, so nobody else can have set it.
-            let _ = CONFIG.set(cfg);
-            if let Some(cfg) = CONFIG.get() {
+            let _ = CONFIGS[0].set(cfg);
+            if let Some(cfg) = current() {
                 let _ = FINDER.set(memchr::memmem::Finder::new(cfg.needle()));
+            }
+            if let Some(path) = control {
+                match control::attach(path) {
+                    Ok(()) => {
+                        if let Some(healed) = apply_control() {
+                            end = if healed { HEALED } else { READY };
+                        }
+                    }
+                    Err(why) => {
+                        let mut line = StackBuf::<1024>::new();
+                        format::control_warning(&mut line, path, why);
+                        sys::write_stderr(line.finish_line());
+                    }
+                }
             }
         }
     }
     STATE.store(end, Ordering::Release);
+}
+
+/// Applies a control-file change, when there is a valid one: installs its
+/// configuration and logs it; Some(healed).
+#[cold]
+#[inline(never)]
+fn apply_control() -> Option<bool> {
+    let change = control::refresh()?;
+    let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+    if slot >= SLOTS || CONFIGS[slot].set(change.config).is_err() {
+        return None;
+    }
+    CURRENT.store(slot, Ordering::Release);
+    let cfg = current()?;
+    TRACKING.store(TRACKING.load(Ordering::Relaxed) || cfg.tracks_descriptors(), Ordering::Relaxed);
+    CRASH_GROUP.store(cfg.crash_group, Ordering::Relaxed);
+    control::log_change(cfg, change.generation, change.healed);
+    Some(change.healed)
+}
+
+/// A control-file change noticed by a hook: applied, and the state moved.
+#[cold]
+#[inline(never)]
+fn on_control_change() {
+    if let Some(healed) = apply_control() {
+        STATE.store(if healed { HEALED } else { READY }, Ordering::Release);
+    }
 }
 
 /// True once init found the shim disarmed: the hooks' one-load fast path.
@@ -216,14 +277,31 @@ pub(crate) fn is_off() -> bool {
     STATE.load(Ordering::Relaxed) == OFF
 }
 
+/// Whether every hook passes straight through: disarmed, or healed with
+/// the control file unchanged since (one more load and compare).
+#[inline(always)]
+pub(crate) fn passes_through() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        OFF => true,
+        HEALED => !control::changed(),
+        _ => false,
+    }
+}
+
 /// The configuration when armed.
 #[inline(always)]
 fn armed() -> Option<&'static Config> {
     match STATE.load(Ordering::Acquire) {
-        READY => CONFIG.get(),
+        READY if !control::changed() => current(),
+        READY | HEALED => {
+            if control::changed() {
+                on_control_change();
+            }
+            (STATE.load(Ordering::Acquire) == READY).then(current).flatten()
+        }
         UNINIT => {
             init();
-            CONFIG.get()
+            (STATE.load(Ordering::Acquire) == READY).then(current).flatten()
         }
         _ => None,
     }
@@ -238,7 +316,7 @@ pub(crate) fn armed_needle_nul() -> Option<&'static [u8]> {
     if STATE.load(Ordering::Acquire) != READY {
         return None;
     }
-    CONFIG.get().map(Config::prefilter_nul)
+    current().map(Config::prefilter_nul)
 }
 
 /// Under `SCOPE=tree`: joins the tree's counters, inherited through
@@ -355,10 +433,10 @@ pub(crate) fn deny_io_uring() -> bool {
 /// fd 2 closed, one whose fd 2 points elsewhere, or a broken pipe (the
 /// summary is dropped then, as before).
 pub(crate) fn on_exit() {
-    if STATE.load(Ordering::Acquire) != READY {
+    if !matches!(STATE.load(Ordering::Acquire), READY | HEALED) {
         return;
     }
-    let Some(cfg) = CONFIG.get() else { return };
+    let Some(cfg) = current() else { return };
     let c = counters();
     let mut t = format::Totals {
         families: [(0, 0); FAMILIES.len()],

@@ -5,6 +5,7 @@
 //! `cargo test --release --test shim`.
 
 mod config;
+mod control;
 mod crash_sweeps;
 mod effects;
 mod entry_points;

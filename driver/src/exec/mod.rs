@@ -8,6 +8,7 @@
 //!   its files rolled back by [`power_loss`]).
 
 pub mod crash;
+pub mod ctl;
 pub mod plan;
 pub mod power_loss;
 pub mod table;
@@ -18,6 +19,7 @@ use std::process::{Command, ExitCode, ExitStatus};
 
 use anyhow::{bail, Context, Result};
 
+pub use ctl::CtlArgs;
 pub use plan::ExecArgs;
 pub use power_loss::PowerLossArgs;
 
@@ -123,6 +125,20 @@ pub fn power_loss(args: PowerLossArgs) -> ExitCode {
         Ok(()) => ExitCode::from(0),
         Err(e) => {
             eprintln!("blobfail: power-loss: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `blobfail ctl FILE …`.
+pub fn ctl(args: CtlArgs) -> ExitCode {
+    match ctl::run(&args) {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::from(0)
+        }
+        Err(e) => {
+            eprintln!("blobfail: ctl: {}", one_line(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -28,7 +28,9 @@
 //! INTERVAL triggers another chosen family, or whose SPACE budget (a write
 //! trigger) meets `fake-sync`, is refused.
 //!
-//! Any of INTERVAL, SPACE, DELAY and JOURNAL arms the shim. An empty value counts as unset. Any invalid value keeps the whole shim
+//! | `HARPER_TEST_BLOB_FAIL_CONTROL` | arms the shim: a control file `blobfail ctl` changes at run time | none |
+//!
+//! Any of INTERVAL, SPACE, DELAY, JOURNAL and CONTROL arms the shim. An empty value counts as unset. Any invalid value keeps the whole shim
 //! disarmed: injecting with a configuration other than the one asked for
 //! would make a test's result mean something else than its author thinks.
 
@@ -38,7 +40,7 @@ pub use blobfail_vocab::vars::{
     SPACE as VAR_SPACE, TREE as VAR_TREE, UV_USE_IO_URING as VAR_IO_URING,
 };
 pub use blobfail_vocab::units::{parse_duration_ns, parse_u64};
-pub use blobfail_vocab::vars::{CRASH as VAR_CRASH, CORRUPT as VAR_CORRUPT, EFFECT as VAR_EFFECT, JOURNAL as VAR_JOURNAL, SEED as VAR_SEED};
+pub use blobfail_vocab::vars::{CONTROL as VAR_CONTROL, CRASH as VAR_CRASH, CORRUPT as VAR_CORRUPT, EFFECT as VAR_EFFECT, JOURNAL as VAR_JOURNAL, SEED as VAR_SEED};
 pub use blobfail_vocab::{CorruptMode, Effect};
 pub use blobfail_vocab::{errno::parse as parse_errno, parse_calls, Calls, Family, FAMILIES};
 #[cfg(test)]
@@ -209,7 +211,9 @@ pub enum Parsed<'a> {
 pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     let get = |var| get(var).filter(|v: &&[u8]| !v.is_empty());
     let interval_raw = get(VAR_INTERVAL);
-    if interval_raw.is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() && get(VAR_JOURNAL).is_none() {
+    if interval_raw.is_none() && get(VAR_SPACE).is_none() && get(VAR_DELAY).is_none() && get(VAR_JOURNAL).is_none()
+        && get(VAR_CONTROL).is_none()
+    {
         return Parsed::Off;
     }
     let mut problems: [Option<Problem<'a>>; MAX_PROBLEMS] = [None; MAX_PROBLEMS];

@@ -42,7 +42,7 @@ compile_error!("libblobfail's variadic entry points assume the x86-64 or AArch64
 /// one-load fast path every open export tries first.
 #[inline(always)]
 fn fast<F: Copy>(real: &Real<F>) -> Option<F> {
-    if !crate::is_off() {
+    if !crate::passes_through() {
         return None;
     }
     real.resolved()
