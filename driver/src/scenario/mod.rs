@@ -18,6 +18,7 @@ use crate::progress::Progress;
 pub mod backlog_memory;
 pub mod blob_save;
 pub mod crash_recovery;
+pub mod fault_heal;
 
 /// A scenario, as the registry knows it.
 pub struct Scenario {
@@ -44,7 +45,7 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
-pub const ALL: [&Scenario; 3] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO, &crash_recovery::SCENARIO];
+pub const ALL: [&Scenario; 4] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO, &crash_recovery::SCENARIO, &fault_heal::SCENARIO];
 
 /// The scenarios' own options, each group in its scenario's folder.
 #[derive(clap::Args, Debug, Clone)]
@@ -55,6 +56,8 @@ pub struct Args {
     pub backlog_memory: backlog_memory::Args,
     #[command(flatten)]
     pub crash_recovery: crash_recovery::Args,
+    #[command(flatten)]
+    pub fault_heal: fault_heal::Args,
 }
 
 /// The scenario called `name`.
