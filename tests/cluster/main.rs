@@ -10,6 +10,7 @@
 mod attach;
 mod backlog_memory;
 mod blob_save;
+mod fault_heal;
 mod fault_plans;
 mod reliability;
 mod verdicts;

@@ -27,7 +27,8 @@ pub fn damaged_ids(s: &LossSurvey) -> BTreeMap<String, String> {
 pub struct HealWatch {
     /// The bound after the heal, in seconds.
     pub bound_s: f64,
-    /// Records first written on A while the faults were armed.
+    /// Records first written on A before the heal (B may have written them
+    /// while its faults were armed: B was healed before the arm).
     pub window_records: usize,
     /// Faults the shim logged while armed.
     pub faults_in_window: u64,
@@ -64,7 +65,7 @@ impl HealWatch {
 pub fn healed(w: &HealWatch) -> Check {
     const NAME: &str = "healed";
     if w.window_records == 0 {
-        return Check::new(NAME, Status::Unknown, "no record was first written while B's faults were armed: nothing could be damaged".to_string());
+        return Check::new(NAME, Status::Unknown, "no record was written before the heal: nothing could be damaged".to_string());
     }
     let first = w.looks.first().map_or(0.0, |l| l.0);
     if w.damaged_at_first.is_empty() {
@@ -72,7 +73,7 @@ pub fn healed(w: &HealWatch) -> Check {
             NAME,
             Status::Unknown,
             format!(
-                "{} records first written while B's faults were armed ({} faults injected), none damaged on B at the first look {first:.1} s after the heal: nothing to heal",
+                "{} records written before the heal ({} faults injected while armed), none damaged on B at the first look {first:.1} s after the heal: nothing to heal",
                 w.window_records, w.faults_in_window
             ),
         );
@@ -138,7 +139,7 @@ mod tests {
     fn healed_is_unknown_with_nothing_damaged_pass_when_all_read_whole_fail_otherwise() {
         let c = healed(&watch(&[], &[]));
         assert_eq!(c.status, Status::Unknown);
-        assert!(c.evidence.contains("30 records first written while B's faults were armed (4 faults injected), none damaged"), "{}", c.evidence);
+        assert!(c.evidence.contains("30 records written before the heal (4 faults injected while armed), none damaged"), "{}", c.evidence);
         assert_eq!(healed(&HealWatch { window_records: 0, ..watch(&[], &[]) }).status, Status::Unknown);
         let w = watch(&["7", "11"], &[("7", 3.0), ("11", 6.0)]);
         assert_eq!(w.time_to_heal(), Some(6.0));

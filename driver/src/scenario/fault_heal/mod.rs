@@ -148,13 +148,15 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let after = backend.supervise(workload::run_gets(&a, TABLE, &ids[end..], conc, ctx.progress)).await?;
     phases.record("workload", t.elapsed());
     let sets = first_written(&[&ids[..arm_at], &ids[arm_at..end], &ids[end..]]);
-    let (window, post) = (sets[1].clone(), sets[2].clone());
+    // Anything written before the heal may have reached B in the window
+    // (B was healed before the arm): all of it is looked at for damage.
+    let (window, post): (BTreeSet<String>, BTreeSet<String>) = (sets[0].union(&sets[1]).cloned().collect(), sets[2].clone());
     eprintln!(
         "blobfail: load: {arm_at} requests before the arm, {} while armed ({armed_s:.1} s, {faults_in_window} faults), {} after the heal; records first written: {} before, {} in the window, {} after",
         end - arm_at,
         ids.len() - end,
         sets[0].len(),
-        window.len(),
+        sets[1].len(),
         post.len()
     );
 
@@ -224,7 +226,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("requests_ok".into(), json!(before.ok + window_ok + after.ok));
     figures.insert("armed_seconds".into(), json!(armed_s));
     figures.insert("faults_in_window".into(), json!(faults_in_window));
-    figures.insert("records_written_in_window".into(), json!(window.len()));
+    figures.insert("records_written_before_arm".into(), json!(sets[0].len()));
+    figures.insert("records_written_in_window".into(), json!(sets[1].len()));
     figures.insert("records_written_after_heal".into(), json!(post.len()));
     figures.insert("records_a".into(), json!(settled.records_a));
     figures.insert("records_b".into(), json!(settled.records_b));
