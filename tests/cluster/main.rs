@@ -12,6 +12,7 @@ mod backlog_memory;
 mod blob_save;
 mod corrupt_blob;
 mod crash_recovery;
+mod fault_heal;
 mod fault_plans;
 mod install;
 mod reliability;

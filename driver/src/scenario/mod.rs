@@ -19,6 +19,7 @@ pub mod backlog_memory;
 pub mod blob_save;
 pub mod corrupt_blob;
 pub mod crash_recovery;
+pub mod fault_heal;
 pub mod partition_heal;
 
 /// A scenario, as the registry knows it.
@@ -46,10 +47,11 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
-pub const ALL: [&Scenario; 5] = [
+pub const ALL: [&Scenario; 6] = [
     &blob_save::SCENARIO,
     &backlog_memory::SCENARIO,
     &crash_recovery::SCENARIO,
+    &fault_heal::SCENARIO,
     &corrupt_blob::SCENARIO,
     &partition_heal::SCENARIO,
 ];
@@ -63,6 +65,8 @@ pub struct Args {
     pub backlog_memory: backlog_memory::Args,
     #[command(flatten)]
     pub crash_recovery: crash_recovery::Args,
+    #[command(flatten)]
+    pub fault_heal: fault_heal::Args,
     #[command(flatten)]
     pub corrupt_blob: corrupt_blob::Args,
     #[command(flatten)]
