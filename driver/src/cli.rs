@@ -297,7 +297,7 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
         let takes = |s: &Scenario| s.options.contains(&id.as_str());
         if !chosen.iter().any(|s| takes(s)) {
             let owners: Vec<&str> = scenario::ALL.iter().filter(|s| takes(s)).map(|s| s.name).collect();
-            anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), owners.join(" and "));
+            anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), crate::text::and_list(&owners));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
             if crate::net::args::LinkArgs::owns(&id) {
@@ -419,7 +419,7 @@ mod tests {
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--requests", "3"]),
-            "--requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and fault-heal"
+            "--requests does not apply to backlog-memory: it is an option of blob-save, crash-recovery, fault-heal and corrupt-blob"
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--attach", "--node-a", "http://a:9925", "--node-b", "http://b:9925"]),

@@ -50,6 +50,15 @@ pub fn last_line(path: &Path) -> Option<String> {
 }
 
 /// `st`, `nd`, `rd` or `th` for `n`.
+/// A list as a sentence says it: "a", "a and b", "a, b and c".
+pub fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 pub fn ordinal(n: u64) -> &'static str {
     match (n % 10, n % 100) {
         (_, 11..=13) => "th",
@@ -99,6 +108,14 @@ pub fn parse_delay_ms(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn and_list_reads_as_a_sentence() {
+        assert_eq!(and_list(&[]), "");
+        assert_eq!(and_list(&["a"]), "a");
+        assert_eq!(and_list(&["a", "b"]), "a and b");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+    }
 
     #[test]
     fn one_size_grammar_binary_units_only() {
