@@ -394,7 +394,7 @@ mod tests {
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--requests", "3"]),
-            "--requests does not apply to backlog-memory: it is an option of blob-save"
+            "--requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and corrupt-blob"
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--attach", "--node-a", "http://a:9925", "--node-b", "http://b:9925"]),
