@@ -1,7 +1,7 @@
 //! corrupt-blob on stock harperdb 4.7.29, both ways: with every 7th write
 //! to a blob file on B corrupted by the shim (one bit flipped, the write
-//! reported whole), B serves some records with a 200 and other bytes
-//! (its blob header holds a type and a size, no checksum), and
+//! reported whole), B serves some records with a 200 and other bytes, or
+//! fewer (its blob header holds a type and a size, no checksum), and
 //! `no-silent-corruption` names each with its first differing offset; with
 //! nothing corrupted (`--corrupt-interval 0`: B without the shim), every
 //! read on B returns A's bytes and it passes. One test, two runs.
@@ -54,8 +54,11 @@ fn corrupted_blob_writes_are_served_silently_and_the_control_passes() {
         let (id, rest) = rest.split_once(": first differing byte at offset ").unwrap_or_else(|| panic!("{l}"));
         assert!(id.parse::<u64>().unwrap() < 400, "{l}");
         let offset: u64 = rest.split(' ').next().unwrap().parse().unwrap();
-        assert!(offset < 51200, "{l}");
-        assert!(rest.ends_with("(B served 51200 bytes, A 51200)"), "{l}");
+        // Other bytes, or fewer (a 200 with a cut-short blob: seen once,
+        // 18432 of 51200 bytes): the offset is inside what B served, or its end.
+        let served: u64 = rest.split("(B served ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+        assert!(offset <= served && served <= 51200, "{l}");
+        assert!(rest.ends_with(" bytes, A 51200)"), "{l}");
     }
 
     // The control: nothing corrupted, every read compared byte for byte.
