@@ -176,6 +176,30 @@ impl NodeApi {
         Ok(status)
     }
 
+    /// The bytes of `<table>/<id>.<attr>` as the node stores them
+    /// (`only-if-cached`), for a comparison byte by byte; an error status,
+    /// a failed request or no answer within `timeout` is an `Err`.
+    pub async fn blob_bytes(&self, table: &str, id: &str, attr: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+        let url = self.rest_url(&format!("{table}/{id}.{attr}"));
+        let fut = async {
+            let resp = self
+                .http
+                .get(&url)
+                .basic_auth(&self.user, Some(&self.password))
+                .header("Cache-Control", "only-if-cached")
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| format!("body failed after {status}: {}", error_chain(&e)))?;
+            if !status.is_success() {
+                return Err(format!("answered {status}"));
+            }
+            Ok(body.to_vec())
+        };
+        tokio::time::timeout(timeout, fut).await.unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f64())))
+    }
+
     /// Read `<table>/<id>.<attr>` as bytes, only from what the node stores:
     /// `Cache-Control: only-if-cached` makes Harper answer 504 instead of
     /// calling the table's source for a record it lacks (verified on 4.7.29).

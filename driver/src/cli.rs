@@ -396,7 +396,7 @@ mod tests {
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--requests", "3"]),
-            "--requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and fault-heal"
+            "--requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and corrupt-blob and fault-heal"
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--attach", "--node-a", "http://a:9925", "--node-b", "http://b:9925"]),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use blobfail_vocab::log as log_keys;
 use serde::Deserialize;
 
 pub mod plan;
@@ -34,9 +35,9 @@ impl FaultPlan {
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![("LD_PRELOAD".to_string(), self.shim.display().to_string())];
         env.extend(self.spec.env());
-        env.push(("HARPER_TEST_BLOB_FAIL_LOG".into(), self.log.display().to_string()));
+        env.push((blobfail_vocab::vars::LOG.into(), self.log.display().to_string()));
         // libuv could open files through io_uring, which no preload sees.
-        env.push(("UV_USE_IO_URING".into(), "0".into()));
+        env.push((blobfail_vocab::vars::UV_USE_IO_URING.into(), "0".into()));
         env
     }
 }
@@ -153,7 +154,7 @@ pub fn parse_fault_log_whole(text: &str) -> Result<FaultLog> {
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let bad = || format!("line {} is not a fault record: {l}", i + 1);
         let v: serde_json::Value = serde_json::from_str(l).with_context(bad)?;
-        if v.get("summary").and_then(serde_json::Value::as_bool) == Some(true) {
+        if v.get(log_keys::KEY_SUMMARY).and_then(serde_json::Value::as_bool) == Some(true) {
             log.summaries.push(serde_json::from_value(v).with_context(bad)?);
         } else {
             log.records.push(serde_json::from_value(v).with_context(bad)?);
@@ -189,7 +190,7 @@ pub fn parse_summaries(stderr: &str) -> Vec<ShimSummary> {
     stderr
         .lines()
         .filter_map(|l| {
-            let rest = l.trim().strip_prefix("blobfail: summary ")?;
+            let rest = l.trim().strip_prefix(log_keys::SUMMARY_PREFIX)?;
             let field = |k: &str| -> Option<u64> {
                 rest.split_whitespace().find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
             };
@@ -202,12 +203,12 @@ pub fn parse_summaries(stderr: &str) -> Vec<ShimSummary> {
                 })
                 .collect();
             Some(ShimSummary {
-                pid: field("pid")? as u32,
-                matching: field("matching")?,
-                faults: field("faults")?,
+                pid: field(log_keys::KEY_PID)? as u32,
+                matching: field(log_keys::KEY_MATCHING)?,
+                faults: field(log_keys::KEY_FAULTS)?,
                 calls,
-                space_used: field("space_used"),
-                space_faults: field("space_faults"),
+                space_used: field(log_keys::KEY_SPACE_USED),
+                space_faults: field(log_keys::KEY_SPACE_FAULTS),
             })
         })
         .collect()
@@ -215,7 +216,7 @@ pub fn parse_summaries(stderr: &str) -> Vec<ShimSummary> {
 
 /// The shim's load lines (`blobfail: armed pid=...`), proof it was preloaded.
 pub fn armed_lines(stderr: &str) -> Vec<String> {
-    stderr.lines().filter(|l| l.trim_start().starts_with("blobfail: armed ")).map(|l| l.trim().to_string()).collect()
+    stderr.lines().filter(|l| l.trim_start().starts_with(log_keys::ARMED_PREFIX)).map(|l| l.trim().to_string()).collect()
 }
 
 /// The sizes of the regular files under `dir` (B's blob files), none when it does not exist.

@@ -64,6 +64,22 @@ pub struct Check {
     pub lines: Vec<String>,
 }
 
+/// Runs one check: a panic inside it becomes UNKNOWN with the reason (as
+/// Jepsen's `check-safe` does), so one broken check leaves the others' verdicts.
+pub fn check_safe(name: &str, f: impl FnOnce() -> Check) -> Check {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(c) => c,
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Check::new(name, Status::Unknown, format!("the check itself failed (a panic: {why}): nothing was judged"))
+        }
+    }
+}
+
 impl Check {
     /// One check judged on several nodes (each faulted node against the
     /// source), as one: it fails if any node's failed, passes only if every
@@ -238,6 +254,16 @@ mod tests {
 
     fn check(name: &str, status: Status) -> Check {
         Check { name: name.into(), status, evidence: "e".into(), lines: vec![] }
+    }
+
+    #[test]
+    fn a_panicking_check_is_unknown_with_the_reason() {
+        let c = check_safe("nothing-lost", || panic!("index out of bounds"));
+        assert_eq!((c.name.as_str(), c.status), ("nothing-lost", Status::Unknown));
+        assert_eq!(c.evidence, "the check itself failed (a panic: index out of bounds): nothing was judged");
+        let c = check_safe("nothing-lost", || panic!("{} of {}", 1, 2));
+        assert_eq!(c.evidence, "the check itself failed (a panic: 1 of 2): nothing was judged");
+        assert_eq!(check_safe("liveness", || Check::new("liveness", Status::Pass, "ok")).status, Status::Pass);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Text, time and size helpers every other module may use: a leaf, it
 //! imports nothing of the driver.
 //!
-//! Sizes have one grammar, the shim's (`HARPER_TEST_BLOB_FAIL_SPACE`):
-//! bytes, or a number with `B`, `KiB`, `MiB` or `GiB` (binary units).
-//! `MB`, `KB` and `GB` are refused rather than guessed (10^6 or 2^20?).
+//! Sizes have one grammar, the shim's (`HARPER_TEST_BLOB_FAIL_SPACE`), from
+//! the shared vocabulary crate: binary units; `MB`, `KB` and `GB` are
+//! refused rather than guessed (10^6 or 2^20?).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -60,8 +60,6 @@ pub fn ordinal(n: u64) -> &'static str {
     }
 }
 
-const UNITS: [(&str, u64); 5] = [("", 1), ("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)];
-
 /// Bytes as the largest whole unit (`4 MiB`, `1536 KiB`, `1000 bytes`).
 pub fn size(b: u64) -> String {
     for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
@@ -72,33 +70,12 @@ pub fn size(b: u64) -> String {
     format!("{b} bytes")
 }
 
-/// A size: bytes, or a number with B, KiB, MiB or GiB (`4MiB`, `1.5GiB`),
-/// case-insensitive, making a whole number of bytes. `0` is a size; callers
-/// that need more say so.
+/// A size, in the grammar the shim reads (`blobfail_vocab::units`): bytes,
+/// or a number with B, KiB, MiB, GiB or TiB (`4MiB`, `1.5GiB`, a fraction
+/// rounded down to whole bytes), case-insensitive; `MB` and friends are
+/// refused with a hint. `0` is a size; callers that need more say so.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let bad = || format!("{s:?} is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB");
-    let unit = unit.to_ascii_lowercase();
-    let f = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, f)| *f).ok_or_else(bad)?;
-    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
-    if whole.is_empty() || (num.contains('.') && frac.is_empty()) || frac.contains('.') {
-        return Err(bad());
-    }
-    let whole: u64 = whole.parse().map_err(|_| bad())?;
-    let mut bytes = whole.checked_mul(f).ok_or_else(bad)?;
-    if !frac.is_empty() {
-        // Exact: frac/10^d of the unit must be a whole number of bytes.
-        let digits = u32::try_from(frac.len()).map_err(|_| bad())?;
-        let scale = 10u128.checked_pow(digits).ok_or_else(bad)?;
-        let part = frac.parse::<u128>().map_err(|_| bad())? * f as u128;
-        if part % scale != 0 {
-            return Err(format!("{s:?} is not a whole number of bytes: give bytes, or a smaller unit"));
-        }
-        bytes = bytes.checked_add(u64::try_from(part / scale).map_err(|_| bad())?).ok_or_else(bad)?;
-    }
-    Ok(bytes)
+    blobfail_vocab::units::parse_size(s.trim().as_bytes()).map_err(|e| format!("{s:?} is {}", e.what()))
 }
 
 /// A delay: milliseconds, or with ms or s (`20ms`, `1s`), 1 ms to 10 s.
@@ -128,17 +105,18 @@ mod tests {
         assert_eq!(parse_size("4MiB"), Ok(4 << 20));
         assert_eq!(parse_size("4mib"), Ok(4 << 20));
         assert_eq!(parse_size("1.5GiB"), Ok(1536 << 20));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
         assert_eq!(parse_size("1610612736"), Ok(1_610_612_736));
         assert_eq!(parse_size("3B"), Ok(3));
         assert_eq!(parse_size("0"), Ok(0));
-        let refused = |s: &str| parse_size(s).unwrap_err();
         // MB is refused, as the shim refuses it: 10^6 or 2^20 is not guessed.
-        assert_eq!(refused("10MB"), "\"10MB\" is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB");
-        for s in ["2GB", "1KB", "lots", "1.5 parsecs", "MiB", "1.", ".5MiB", "1.2.3MiB", "-1", "99999999999GiB", "1 MiB"] {
+        assert_eq!(parse_size("10MB").unwrap_err(), "\"10MB\" is a decimal unit: write KiB, MiB or GiB (1 MiB = 1048576 bytes)");
+        assert_eq!(
+            parse_size("lots").unwrap_err(),
+            "\"lots\" is not a size: a whole number of bytes, or a number with B, KiB, MiB, GiB or TiB (e.g. 10MiB, 1.5GiB)"
+        );
+        for s in ["2GB", "1KB", "1.5 parsecs", "MiB", "1.", ".5MiB", "1.2.3MiB", "-1", "99999999999GiB", "1 MiB"] {
             assert!(parse_size(s).is_err(), "{s}");
         }
-        assert_eq!(refused("1.5B"), "\"1.5B\" is not a whole number of bytes: give bytes, or a smaller unit");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 mod attach;
 mod backlog_memory;
 mod blob_save;
+mod corrupt_blob;
+mod crash_recovery;
 mod fault_heal;
 mod fault_plans;
 mod reliability;

@@ -60,11 +60,11 @@ fn bad_option_values_exit_2() {
         ),
         (
             vec!["run", "no-such-scenario"],
-            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, crash-recovery, fault-heal, all]; see `blobfail run --help`",
+            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, crash-recovery, corrupt-blob, fault-heal, all]; see `blobfail run --help`",
         ),
         (
             vec!["run", "backlog-memory", "--rss-limit", "lots"],
-            "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB; see `blobfail run --help`",
+            "blobfail: invalid value 'lots' for '--rss-limit <SIZE>': \"lots\" is not a size: a whole number of bytes, or a number with B, KiB, MiB, GiB or TiB (e.g. 10MiB, 1.5GiB); see `blobfail run --help`",
         ),
         (vec!["run", "blob-save", "--settle", "0"], "blobfail: --settle must be between 0 and 600 seconds, got 0"),
         (vec!["run", "blob-save", "--liveness-timeout", "0"], "blobfail: --liveness-timeout must be between 0 and 600 seconds, got 0"),
@@ -103,7 +103,7 @@ fn an_option_that_does_not_apply_to_the_scenario_or_backend_is_refused() {
              which needs nodes this run started)",
         ),
         (vec!["run", "blob-save", "--records", "9"], "blobfail: --records does not apply to blob-save: it is an option of backlog-memory"),
-        (vec!["run", "backlog-memory", "--requests", "9"], "blobfail: --requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and fault-heal"),
+        (vec!["run", "backlog-memory", "--requests", "9"], "blobfail: --requests does not apply to backlog-memory: it is an option of blob-save and crash-recovery and corrupt-blob and fault-heal"),
         (vec!["run", "all", "--node-b", "http://127.0.0.1:9925"], "blobfail: --node-b applies with --attach only (to reach an existing cluster)"),
         (
             vec!["run", "backlog-memory", "--sweep", "x1,x4", "--transactions", "9"],

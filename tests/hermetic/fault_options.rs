@@ -35,7 +35,7 @@ fn space_without_a_valid_size_is_refused() {
     );
     refused(
         &["--fault", "disk-full", "--space", "10MB"],
-        "blobfail: invalid value '10MB' for '--space <SIZE>': \"10MB\" is not a size: give a whole number of bytes, or with B, KiB, MiB or GiB, e.g. 4MiB; see `blobfail run --help`",
+        "blobfail: invalid value '10MB' for '--space <SIZE>': \"10MB\" is a decimal unit: write KiB, MiB or GiB (1 MiB = 1048576 bytes); see `blobfail run --help`",
     );
 }
 

@@ -8,16 +8,33 @@ use std::fmt;
 
 use serde::Serialize;
 
+use blobfail_vocab::vars;
+
 use crate::text::{ordinal, parse_size, size};
 pub use crate::text::parse_delay_ms as parse_delay;
 
 /// The call families the shim can fail (`HARPER_TEST_BLOB_FAIL_CALLS`).
-pub const FAMILIES: [&str; 8] = ["open", "write", "sync", "close", "rename", "truncate", "mkdir", "unlink"];
+pub const FAMILIES: [&str; blobfail_vocab::FAMILIES.len()] = {
+    let mut names = [""; blobfail_vocab::FAMILIES.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = blobfail_vocab::FAMILIES[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// The errno names the driver passes on (the shim knows these, and Node
 /// reports them by the same name as an error's `code`).
-pub const ERRNOS: [&str; 12] =
-    ["ENOENT", "EIO", "ENOSPC", "EACCES", "EPERM", "EMFILE", "ENFILE", "EROFS", "EDQUOT", "EFBIG", "EINVAL", "EAGAIN"];
+pub const ERRNOS: [&str; blobfail_vocab::errno::NAMES.len()] = {
+    let mut names = [""; blobfail_vocab::errno::NAMES.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = blobfail_vocab::errno::NAMES[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// A part of a plan, as an override names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,21 +142,21 @@ impl PlanSpec {
     /// The plan as the shim's environment (without LD_PRELOAD and the log).
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
-            ("HARPER_TEST_BLOB_FAIL_CALLS".to_string(), self.calls.join(",")),
-            ("HARPER_TEST_BLOB_FAIL_PATH".to_string(), self.path.clone()),
-            ("HARPER_TEST_BLOB_FAIL_OPS".to_string(), "write".to_string()),
+            (vars::CALLS.to_string(), self.calls.join(",")),
+            (vars::PATH.to_string(), self.path.clone()),
+            (vars::OPS.to_string(), "write".to_string()),
         ];
         if let Some(n) = self.interval {
-            env.push(("HARPER_TEST_BLOB_FAIL_INTERVAL".into(), n.to_string()));
+            env.push((vars::INTERVAL.into(), n.to_string()));
         }
         if let Some(e) = &self.errno {
-            env.push(("HARPER_TEST_BLOB_FAIL_ERRNO".into(), e.clone()));
+            env.push((vars::ERRNO.into(), e.clone()));
         }
         if let Some(b) = self.space_bytes {
-            env.push(("HARPER_TEST_BLOB_FAIL_SPACE".into(), b.to_string()));
+            env.push((vars::SPACE.into(), b.to_string()));
         }
         if let Some(ms) = self.delay_ms {
-            env.push(("HARPER_TEST_BLOB_FAIL_DELAY".into(), format!("{ms}ms")));
+            env.push((vars::DELAY.into(), format!("{ms}ms")));
         }
         env
     }
@@ -352,7 +369,7 @@ mod tests {
         assert_eq!(parse_space("4MiB"), Ok(4 << 20));
         assert_eq!(parse_space("1000"), Ok(1000));
         assert!(parse_space("").unwrap_err().contains("is not a size"));
-        assert!(parse_space("10MB").unwrap_err().contains("is not a size"));
+        assert_eq!(parse_space("10MB").unwrap_err(), "\"10MB\" is a decimal unit: write KiB, MiB or GiB (1 MiB = 1048576 bytes)");
         assert!(parse_space("0").unwrap_err().contains("no space at all"));
         assert_eq!(parse_delay("20ms"), Ok(20));
         assert_eq!(parse_delay("1s"), Ok(1000));
@@ -360,6 +377,10 @@ mod tests {
         assert_eq!(parse_errno("enospc"), Ok("ENOSPC".into()));
         assert!(parse_errno("ENOPE").is_err());
         assert_eq!(parse_calls("write,Sync,write"), Ok(vec!["write".into(), "sync".into()]));
-        assert!(parse_calls("write,read").is_err());
+        // The shim's families, from the shared vocabulary (read included).
+        assert_eq!(parse_calls("write,read"), Ok(vec!["write".into(), "read".into()]));
+        assert!(parse_calls("write,reed").is_err());
+        assert_eq!(FAMILIES.len(), blobfail_vocab::FAMILIES.len());
+        assert!(ERRNOS.contains(&"ENOSPC") && ERRNOS.contains(&"EIO"));
     }
 }

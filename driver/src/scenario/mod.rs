@@ -17,6 +17,7 @@ use crate::progress::Progress;
 
 pub mod backlog_memory;
 pub mod blob_save;
+pub mod corrupt_blob;
 pub mod crash_recovery;
 pub mod fault_heal;
 
@@ -45,7 +46,13 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
-pub const ALL: [&Scenario; 4] = [&blob_save::SCENARIO, &backlog_memory::SCENARIO, &crash_recovery::SCENARIO, &fault_heal::SCENARIO];
+pub const ALL: [&Scenario; 5] = [
+    &blob_save::SCENARIO,
+    &backlog_memory::SCENARIO,
+    &crash_recovery::SCENARIO,
+    &corrupt_blob::SCENARIO,
+    &fault_heal::SCENARIO,
+];
 
 /// The scenarios' own options, each group in its scenario's folder.
 #[derive(clap::Args, Debug, Clone)]
@@ -56,6 +63,8 @@ pub struct Args {
     pub backlog_memory: backlog_memory::Args,
     #[command(flatten)]
     pub crash_recovery: crash_recovery::Args,
+    #[command(flatten)]
+    pub corrupt_blob: corrupt_blob::Args,
     #[command(flatten)]
     pub fault_heal: fault_heal::Args,
 }

@@ -133,7 +133,7 @@ pub struct Args {
     /// blob-save: every Nth matching call on node B fails (the plan's; also backlog-memory's --shim-on-b) [7].
     #[arg(long, default_value_t = 7, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
-    /// blob-save: the call families the plan counts (open,write,sync,close,rename,truncate,mkdir,unlink).
+    /// blob-save: the call families the plan counts (open,write,sync,close,rename,truncate,mkdir,unlink,read).
     #[arg(long, value_name = "LIST", value_parser = fault_plan::parse_calls)]
     pub calls: Option<Vec<String>>,
     /// blob-save: the errno of a failed call (ENOENT, EIO, ENOSPC, …).

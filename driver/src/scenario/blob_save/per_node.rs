@@ -21,7 +21,7 @@ use crate::backend::{Backend, LogReader, NodeLog};
 use crate::fault::{self, FaultPlan};
 use crate::harper_log::{FaultSignature, LogEntry, LogPatterns};
 use crate::journal::Journal;
-use crate::model::{Check, Status};
+use crate::model::{check_safe, Check, Status};
 use crate::topology::NodeId;
 
 /// What was seen of one faulted node before the cluster went down.
@@ -72,7 +72,7 @@ pub async fn observe(w: &Watch<'_>, id: NodeId, death: Option<String>, reader: L
             Some(d) => Err(d.clone()),
             None => w.node.cluster_status().await.map_err(|e| format!("{e:#}")),
         };
-        let peer = checks::peer_connected(status.as_ref().map_err(Clone::clone), w.a_name);
+        let peer = check_safe("peer-connected", || checks::peer_connected(status.as_ref().map_err(Clone::clone), w.a_name));
         decided(&peer);
         let live = match &death {
             Some(d) => {
@@ -94,7 +94,7 @@ pub async fn observe(w: &Watch<'_>, id: NodeId, death: Option<String>, reader: L
         None => observe::survey_loss(w.a, w.node, |id| id.parse::<u64>().is_ok_and(|n| w.ids.contains(&n))).await,
     };
     let lost = match &survey {
-        Ok(s) => checks::nothing_lost(s),
+        Ok(s) => check_safe("nothing-lost", || checks::nothing_lost(s)),
         Err(e) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
     };
     decided(&lost);
@@ -119,14 +119,16 @@ pub fn judge(backend: &Backend, o: Observed, plan: Option<&FaultPlan>, opts: &Ar
     let contained = match (&reads, &o.death) {
         (_, Some(d)) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {d}")),
         (None, _) => Check::new("damaged-reads-contained", Status::Unknown, "could not read B's records (see nothing-lost)"),
-        (Some(reads), None) => fault_checks::damaged_reads_contained(
-            reads,
-            o.survey.as_ref().map(|s| s.read_bound_s).unwrap_or(0.0),
-            &since,
-            &opts.patterns(),
-            &judged.signature,
-            o.log.source_path(),
-        ),
+        (Some(reads), None) => check_safe("damaged-reads-contained", || {
+            fault_checks::damaged_reads_contained(
+                reads,
+                o.survey.as_ref().map(|s| s.read_bound_s).unwrap_or(0.0),
+                &since,
+                &opts.patterns(),
+                &judged.signature,
+                o.log.source_path(),
+            )
+        }),
     };
     // Reads that all answered prove containment only with a log to show
     // nothing escaped while they ran.
@@ -255,9 +257,11 @@ fn judge_log(
             };
             let damaged: Option<std::collections::BTreeSet<String>> = survey.map(|s| s.damaged().into_iter().cloned().collect());
             let mut checks = vec![
-                injector::injector_fired(&injection),
-                fault_checks::blob_save_failure_logged(damaged.as_ref(), faults, entries, &patterns, &signature, path),
-                fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path),
+                check_safe("injector-fired", || injector::injector_fired(&injection)),
+                check_safe("blob-save-failure-logged", || {
+                    fault_checks::blob_save_failure_logged(damaged.as_ref(), faults, entries, &patterns, &signature, path)
+                }),
+                check_safe("no-uncaught-exception", || fault_checks::no_uncaught_exception(&signature, faults, entries, &patterns, path)),
             ];
             // A log the checks cannot see proves nothing either way.
             if let Some(why) = unseen {

@@ -1,0 +1,255 @@
+//! `corrupt-blob`: every Nth write to a blob file on node B is corrupted
+//! by the shim (`EFFECT=corrupt`: bytes flipped, zeroed or randomized, the
+//! write reported whole) while A's load replicates. Does any successful
+//! read on B return bytes that differ from A's? An error status or a hung
+//! read is not silent; a 200 with other bytes is. `--corrupt-interval 0`
+//! is the control: B runs without the shim, nothing is corrupted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use blobfail_vocab::vars;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Map};
+
+use super::blob_save::{observe, ID_SPACE, TABLE};
+use super::{Ctx, Scenario};
+use crate::api::NodeApi;
+use crate::backend::{self, Backend};
+use crate::cluster::NodeSetup;
+use crate::exec::table;
+use crate::journal::{Phases, PlannedCheck};
+use crate::model::{Check, Report, Status};
+use crate::topology::Topology;
+use crate::workload;
+
+const CHECKS: &[PlannedCheck] = &[PlannedCheck { name: "no-silent-corruption", needs: &["a", "b"] }];
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "corrupt-blob",
+    about: "Every Nth blob write on node B is corrupted (reported whole) while A's load replicates; no read on B may return other bytes.",
+    checks: |_| CHECKS,
+    phases: &[("workload", "workload"), ("settle", "settle"), ("checks", "checks"), ("teardown", "teardown")],
+    options: &["corrupt_interval", "corrupt_mode", "requests", "concurrency", "settle"],
+    local_only: &["corrupt_interval", "corrupt_mode"],
+    cannot_attach: Some("it preloads the shim into node B: it needs a cluster it starts itself"),
+    variants: None,
+    run: run_boxed,
+};
+
+/// corrupt-blob's options.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "corrupt-blob")]
+pub struct Args {
+    /// corrupt-blob: every Nth write to a blob file on node B is corrupted; 0: none (the control, B without the shim) [7].
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub corrupt_interval: u64,
+    /// corrupt-blob: how the bytes change: flip (one bit), zero (up to 16 bytes), random (up to 16 bytes).
+    #[arg(long, default_value = "flip", value_parser = ["flip", "zero", "random"])]
+    pub corrupt_mode: String,
+}
+
+fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
+    run(ctx).boxed()
+}
+
+/// `1st`, `2nd`, `3rd`, `7th`, `11th`, `21st`.
+pub fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// One successful read on B whose bytes are not A's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Differs {
+    pub id: String,
+    pub first_offset: usize,
+    pub len_b: usize,
+    pub len_a: usize,
+}
+
+/// The first offset where two byte strings differ (the shorter one's end when one is a prefix).
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => Some(i),
+        None if a.len() != b.len() => Some(a.len().min(b.len())),
+        None => None,
+    }
+}
+
+/// `no-silent-corruption`: no successful read on B returned bytes other
+/// than A's. `compared`: the records read on both; `not_answered`: reads of
+/// B that failed or hung (not silent); `corruptions`: the shim's count.
+pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: usize, corruptions: usize) -> Check {
+    const NAME: &str = "no-silent-corruption";
+    if !differs.is_empty() {
+        let lines = differs
+            .iter()
+            .map(|d| format!("record {}: first differing byte at offset {} (B served {} bytes, A {})", d.id, d.first_offset, d.len_b, d.len_a))
+            .collect();
+        return Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "{} of {compared} reads on B answered with success and bytes that differ from A's ({corruptions} writes corrupted on B; {not_answered} reads failed or hung):",
+                differs.len()
+            ),
+        )
+        .with_lines(lines);
+    }
+    if compared == 0 {
+        return Check::new(NAME, Status::Unknown, "no record was read on both nodes, so nothing to compare");
+    }
+    Check::new(
+        NAME,
+        Status::Pass,
+        format!(
+            "every successful read on B returned A's bytes: {} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} writes corrupted on B)",
+            compared - not_answered
+        ),
+    )
+}
+
+async fn run(ctx: &Ctx<'_>) -> Result<Report> {
+    let opts = &ctx.args.corrupt_blob;
+    let blob = &ctx.args.blob_save;
+    let label = ctx.label(SCENARIO.name);
+    let mut phases = Phases::begin(ctx.journal, &label, ctx.out, CHECKS);
+    let backend::Choice::Local(local) = ctx.backend else { anyhow::bail!("corrupt-blob needs a local cluster") };
+    let log = ctx.out.join("faults.jsonl");
+    let b_env: Vec<(String, String)> = if opts.corrupt_interval == 0 {
+        Vec::new()
+    } else {
+        let shim = crate::fault::find_shim(local.shim.as_deref())?;
+        [
+            ("LD_PRELOAD", shim.display().to_string()),
+            (vars::CALLS, "write".into()),
+            (vars::INTERVAL, opts.corrupt_interval.to_string()),
+            (vars::EFFECT, "corrupt".into()),
+            (vars::CORRUPT, opts.corrupt_mode.clone()),
+            (vars::SEED, ctx.seed.to_string()),
+            (vars::LOG, log.display().to_string()),
+            (vars::UV_USE_IO_URING, "0".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    };
+    let setups = [NodeSetup::plain("a"), NodeSetup { env: b_env, ..NodeSetup::plain("b") }];
+    let mut backend = Backend::local(local, &Topology::pair(), &setups, ctx.out, &mut phases, ctx.progress, ctx.journal).await?;
+    if opts.corrupt_interval == 0 {
+        eprintln!("blobfail: corruption: none (the control: node B runs without the shim)");
+    } else {
+        eprintln!(
+            "blobfail: corruption: every {} write to a blob file on node B ({}, seed {}), reported whole",
+            ordinal(opts.corrupt_interval),
+            opts.corrupt_mode,
+            ctx.seed
+        );
+    }
+    let (a, b) = (backend.api("a"), backend.api("b"));
+    let ids = workload::draw_ids(ctx.seed, blob.requests, ID_SPACE);
+    let load = phases.time("workload", backend.supervise(workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.progress))).await?;
+    let settle = Duration::from_secs_f64(blob.settle);
+    let settled =
+        phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?;
+    let step = ctx.progress.step("comparing B's blobs with A's");
+    let t = Instant::now();
+    let comparing = compare(&a, &b);
+    let compared = backend.supervise(comparing).await?;
+    phases.record("checks", t.elapsed());
+    step.finish("compared");
+    let t = Instant::now();
+    backend.teardown(false, ctx.progress).await;
+    phases.record("teardown", t.elapsed());
+    backend.check_outside()?;
+
+    let corruptions = table::read(&log).iter().filter(|l| l["effect"] == "corrupt").count();
+    let mut figures = Map::new();
+    figures.insert("seed".into(), json!(ctx.seed));
+    figures.insert("corrupt_interval".into(), json!(opts.corrupt_interval));
+    figures.insert("corrupt_mode".into(), json!(opts.corrupt_mode));
+    figures.insert("writes_corrupted_on_b".into(), json!(corruptions));
+    figures.insert("requests_ok".into(), json!(load.ok));
+    figures.insert("records_a".into(), json!(settled.records_a));
+    figures.insert("records_b".into(), json!(settled.records_b));
+    let check = match compared {
+        Ok((n, differs, not_answered)) => {
+            figures.insert("records_compared".into(), json!(n));
+            figures.insert("reads_differing_on_b".into(), json!(differs.len()));
+            figures.insert("reads_not_answered_on_b".into(), json!(not_answered));
+            no_silent_corruption(n, &differs, not_answered, corruptions)
+        }
+        Err(e) => Check::new("no-silent-corruption", Status::Unknown, format!("could not compare the nodes' blobs: {e:#}")),
+    };
+    ctx.journal.decided(&check);
+    phases.into_figures(&mut figures);
+    let mut files = Map::new();
+    files.insert("run_dir".into(), json!(ctx.out));
+    if opts.corrupt_interval > 0 {
+        files.insert("fault_log".into(), json!(log));
+    }
+    files.insert("report".into(), json!(ctx.out.join("report.json")));
+    Ok(super::finish(ctx, &label, &mut backend, false, vec![check], figures, files))
+}
+
+/// Surveys A and B (blob-save's survey: sizes and SHA-256), then reads the
+/// bytes of each record whose blob B served differently, to name the first
+/// differing offset. (records compared, differing reads, reads of B that
+/// failed or hung).
+async fn compare(a: &NodeApi, b: &NodeApi) -> Result<(usize, Vec<Differs>, usize)> {
+    let s = observe::survey_loss(a, b, |id| id.parse::<u64>().is_ok_and(|x| x < ID_SPACE)).await?;
+    let suspects: Vec<String> = s.blob_differs_on_b.iter().cloned().chain(s.blob_short_on_b.keys().cloned()).collect();
+    let mut differs = Vec::new();
+    for id in suspects {
+        let t = Duration::from_secs(20);
+        let (ba, bb) = futures::join!(a.blob_bytes(TABLE, &id, "image", t), b.blob_bytes(TABLE, &id, "image", t));
+        if let (Ok(ba), Ok(bb)) = (ba, bb) {
+            if let Some(at) = first_difference(&ba, &bb) {
+                differs.push(Differs { id, first_offset: at, len_b: bb.len(), len_a: ba.len() });
+            }
+        }
+    }
+    Ok((s.compared, differs, s.blob_unreadable_on_b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [1, 2, 3, 7, 11, 12, 13, 21, 22, 103].into_iter().map(ordinal).collect();
+        assert_eq!(got, ["1st", "2nd", "3rd", "7th", "11th", "12th", "13th", "21st", "22nd", "103rd"]);
+    }
+
+    #[test]
+    fn the_first_difference_is_found_or_the_shorter_end() {
+        assert_eq!(first_difference(b"abcd", b"abcd"), None);
+        assert_eq!(first_difference(b"abcd", b"abXd"), Some(2));
+        assert_eq!(first_difference(b"abcd", b"ab"), Some(2));
+        assert_eq!(first_difference(b"", b"x"), Some(0));
+    }
+
+    #[test]
+    fn silent_corruption_fails_naming_each_record_and_offset() {
+        let d = vec![Differs { id: "17".into(), first_offset: 4096, len_b: 51200, len_a: 51200 }];
+        let c = no_silent_corruption(254, &d, 3, 36);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.starts_with("1 of 254 reads on B answered with success and bytes that differ from A's (36 writes corrupted on B; 3 reads failed or hung):"));
+        assert_eq!(c.lines, ["record 17: first differing byte at offset 4096 (B served 51200 bytes, A 51200)"]);
+        let c = no_silent_corruption(254, &[], 0, 0);
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Pass, "every successful read on B returned A's bytes: 254 of 254 records compared byte for byte (0 reads failed or hung; 0 writes corrupted on B)")
+        );
+        assert_eq!(no_silent_corruption(0, &[], 0, 0).status, Status::Unknown);
+    }
+}

@@ -1,0 +1,111 @@
+//! crash-recovery on stock harperdb 4.7.29, both ways: node B killed once
+//! A's load has replicated (`--crash-at` past its last write: the driver's
+//! SIGKILL after the load), then restarted on the same root. As a process
+//! crash (`--power-loss none`) B keeps every record whole; after a power
+//! cut (`--power-loss all`, rolled back from the shim's journal) B keeps
+//! every record (LMDB fdatasyncs each commit) but none of their blob files
+//! (created, never synced, their directory never synced), and every read of
+//! one hangs with an escaped ENOENT. One test: the two runs share the
+//! assertions' setup, each on a fresh cluster.
+
+use std::time::Duration;
+
+use blobfail_suite::driver::*;
+use serde_json::Value;
+
+const BOUND: Duration = Duration::from_secs(10 * 60);
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn run_crash(loss: &str) -> (Run, Value, std::path::PathBuf, tempfile::TempDir) {
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let run = run_bounded(
+        blobfail(&[
+            "run",
+            "crash-recovery",
+            "--requests",
+            "100",
+            "--seed",
+            "7",
+            "--crash-at",
+            "1000000",
+            "--power-loss",
+            loss,
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        BOUND,
+    );
+    let report = read_json(&out.join("report.json"));
+    (run, report, out, dir)
+}
+
+#[test]
+fn a_process_crash_keeps_every_record_and_a_power_cut_keeps_the_records_without_their_blobs() {
+    let _one_cluster = cluster_lock();
+
+    // The control: a process crash, the page cache survives.
+    let (run, report, out, _dir) = run_crash("none");
+    let want = [
+        ("restarted", "pass"),
+        ("caught-up", "pass"),
+        ("nothing-lost", "pass"),
+        ("no-uncaught-exception", "pass"),
+        // Nothing damaged: nothing to judge, never a pass.
+        ("damaged-reads-contained", "unknown"),
+    ];
+    assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);
+    assert_eq!(run.code(), Some(2), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("blobfail: crash points (B's Nth write under its root): 1000000 (seed 7"), "{}", run.stderr);
+    assert!(run.stderr.contains("blobfail: node B crashed at write 1000000: no write 1000000 (B made fewer): SIGKILL after the load"), "{}", run.stderr);
+    let f = &report["figures"];
+    assert_eq!(f["power_loss"], "none");
+    assert_eq!(f["power_loss_undone"], 0);
+    let records = f["records_on_a"].as_u64().unwrap();
+    assert!(records > 0);
+    assert_eq!(f["records_on_b"], records);
+    assert_eq!(f["records_damaged_on_b"], 0);
+    // The shim journaled B's blob and LMDB writes alike.
+    let journal = std::fs::read_to_string(out.join("journal-b.jsonl")).unwrap();
+    assert!(journal.lines().any(|l| l.contains(r#""op":"write""#) && l.contains("/blobs/")), "no blob write journaled");
+    assert!(journal.lines().any(|l| l.contains(r#""op":"write""#) && l.contains("/database/data.mdb")), "no LMDB write journaled");
+    assert_nothing_left(&out);
+
+    // The power cut: every unsynced change of B's files undone.
+    let (run, report, out, _dir) = run_crash("all");
+    let want = [
+        ("restarted", "pass"),
+        ("caught-up", "pass"),
+        ("nothing-lost", "fail"),
+        // The escapes come with the reads, which damaged-reads-contained judges.
+        ("no-uncaught-exception", "pass"),
+        ("damaged-reads-contained", "fail"),
+    ];
+    assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);
+    assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let f = &report["figures"];
+    assert_eq!(f["power_loss"], "all");
+    let records = f["records_on_a"].as_u64().unwrap();
+    // Every record kept, every blob lost.
+    assert_eq!(f["records_on_b"], records);
+    assert_eq!(f["records_missing_on_b"], 0);
+    assert_eq!(f["records_damaged_on_b"], records);
+    assert_eq!(f["reads_hung_on_b"], records);
+    assert_eq!(f["power_loss_blob_files"].as_u64().unwrap(), records);
+    let lost = check(&report, "nothing-lost")["evidence"].as_str().unwrap().to_string();
+    assert!(lost.starts_with(&format!("{records} of {records} records on A are lost or damaged on B ({records} records on B)")), "{lost}");
+    let reads = check(&report, "damaged-reads-contained")["evidence"].as_str().unwrap().to_string();
+    assert!(reads.starts_with(&format!("{records} reads of damaged records on B: {records} hung")), "{reads}");
+    assert!(reads.contains(&format!("gained {records} uncaughtException entries tied to the fault during the reads ({records} name a faulted file)")), "{reads}");
+    assert!(run.stderr.contains("blobfail: node B power loss (mode all, writeback 0 s): "), "{}", run.stderr);
+    assert!(out.join("journal-b.applied").is_file());
+    assert_nothing_left(&out);
+}
