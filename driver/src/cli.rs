@@ -419,7 +419,7 @@ mod tests {
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--requests", "3"]),
-            "--requests does not apply to backlog-memory: it is an option of blob-save, crash-recovery, fault-heal and corrupt-blob"
+            "--requests does not apply to backlog-memory: it is an option of blob-save, crash-recovery, corrupt-blob and fault-heal"
         );
         assert_eq!(
             refusal(&["blobfail", "run", "backlog-memory", "--attach", "--node-a", "http://a:9925", "--node-b", "http://b:9925"]),

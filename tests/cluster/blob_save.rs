@@ -144,12 +144,13 @@ fn assert_run_all_combines_both_scenarios(run: &Run, out: &Path) {
     assert_eq!(combined["scenario"], "all");
     assert_eq!(combined["verdict"], "fail");
     let scenarios: Vec<&str> = combined["scenarios"].as_array().unwrap().iter().map(|s| s["scenario"].as_str().unwrap()).collect();
-    assert_eq!(scenarios, ["blob-save", "backlog-memory", "crash-recovery", "corrupt-blob"]);
+    assert_eq!(scenarios, ["blob-save", "backlog-memory", "crash-recovery", "corrupt-blob", "fault-heal"]);
     assert_eq!(check(&combined, "blob-save/no-uncaught-exception")["status"], "fail");
     assert_eq!(check(&combined, "blob-save/liveness")["status"], "pass");
     assert_eq!(check(&combined, "backlog-memory/caught-up")["status"], "pass");
-    // blob-save's seven checks, backlog-memory's four, crash-recovery's five, corrupt-blob's one.
-    assert_eq!(combined["checks"].as_array().unwrap().len(), 17);
+    // blob-save's seven checks, backlog-memory's four, crash-recovery's five, corrupt-blob's one, fault-heal's two.
+    assert_eq!(combined["checks"].as_array().unwrap().len(), 19);
+    assert_eq!(check(&combined, "fault-heal/serving-after-heal")["status"], "pass");
     assert_eq!(check(&combined, "crash-recovery/restarted")["status"], "pass");
     // Each scenario keeps its own folder and report.
     for (sub, verdict) in [("blob-save", "fail"), ("backlog-memory", "pass")] {
@@ -159,8 +160,8 @@ fn assert_run_all_combines_both_scenarios(run: &Run, out: &Path) {
     }
     assert!(out.join("backlog-memory/memory.svg").is_file());
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testsuite ").count(), 4, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 17, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 5, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 19, "{junit}");
     assert!(run.stdout.contains("all scenarios: FAIL (a check failed)"), "{}", run.stdout);
 }
 

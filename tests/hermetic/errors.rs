@@ -70,7 +70,7 @@ fn bad_option_values_exit_2() {
         ),
         (
             vec!["run", "no-such-scenario"],
-            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, crash-recovery, fault-heal, corrupt-blob, partition-heal, all]; see `blobfail run --help`",
+            "blobfail: invalid value 'no-such-scenario' for '<SCENARIO>' [possible values: blob-save, backlog-memory, crash-recovery, corrupt-blob, fault-heal, partition-heal, all]; see `blobfail run --help`",
         ),
         (
             vec!["run", "backlog-memory", "--rss-limit", "lots"],
@@ -113,7 +113,7 @@ fn an_option_that_does_not_apply_to_the_scenario_or_backend_is_refused() {
              which needs nodes this run started)",
         ),
         (vec!["run", "blob-save", "--records", "9"], "blobfail: --records does not apply to blob-save: it is an option of backlog-memory"),
-        (vec!["run", "backlog-memory", "--requests", "9"], "blobfail: --requests does not apply to backlog-memory: it is an option of blob-save, crash-recovery, fault-heal and corrupt-blob"),
+        (vec!["run", "backlog-memory", "--requests", "9"], "blobfail: --requests does not apply to backlog-memory: it is an option of blob-save, crash-recovery, corrupt-blob and fault-heal"),
         (vec!["run", "all", "--node-b", "http://127.0.0.1:9925"], "blobfail: --node-b applies with --attach only (to reach an existing cluster)"),
         (
             vec!["run", "backlog-memory", "--sweep", "x1,x4", "--transactions", "9"],

@@ -51,8 +51,8 @@ pub const ALL: [&Scenario; 6] = [
     &blob_save::SCENARIO,
     &backlog_memory::SCENARIO,
     &crash_recovery::SCENARIO,
-    &fault_heal::SCENARIO,
     &corrupt_blob::SCENARIO,
+    &fault_heal::SCENARIO,
     &partition_heal::SCENARIO,
 ];
 
@@ -66,9 +66,9 @@ pub struct Args {
     #[command(flatten)]
     pub crash_recovery: crash_recovery::Args,
     #[command(flatten)]
-    pub fault_heal: fault_heal::Args,
-    #[command(flatten)]
     pub corrupt_blob: corrupt_blob::Args,
+    #[command(flatten)]
+    pub fault_heal: fault_heal::Args,
     #[command(flatten)]
     pub partition_heal: partition_heal::Args,
     #[command(flatten)]
