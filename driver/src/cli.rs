@@ -80,13 +80,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run any program with the shim preloaded and armed; pass its exit status through.
-    Exec(crate::exec::ExecArgs),
-    /// Roll a journaled run's files back as a power cut would leave them.
-    PowerLoss(crate::exec::PowerLossArgs),
-    /// Change the plan of every process that maps a control file: init, arm, heal, show, set VAR=VALUE….
-    Ctl(crate::exec::CtlArgs),
-    /// Run a scenario on a fresh two-node cluster (or an attached one) and judge it.
+    /// Run a scenario on a fresh cluster of loopback nodes (two by default) or an attached one, and judge it.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Write the Harper component the scenarios need (the LargeLocation table), to deploy on nodes for --attach.
@@ -115,6 +109,12 @@ pub enum Command {
         #[arg(long, value_name = "VERSION", default_value = "4.7.29")]
         harper_version: String,
     },
+    /// Run any program with the shim preloaded and armed; pass its exit status through.
+    Exec(crate::exec::ExecArgs),
+    /// Roll a journaled run's files back as a power cut would leave them.
+    PowerLoss(crate::exec::PowerLossArgs),
+    /// Change the plan of every process that maps a control file: init, arm, heal, show, set VAR=VALUE….
+    Ctl(crate::exec::CtlArgs),
 }
 
 /// `blobfail run`: the scenario, then the option groups.

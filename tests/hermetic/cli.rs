@@ -51,7 +51,8 @@ fn run_options() -> Vec<String> {
     opts
 }
 
-const SCENARIOS: [&str; 3] = ["blob-save", "backlog-memory", "all"];
+const SCENARIOS: [&str; 7] =
+    ["blob-save", "backlog-memory", "crash-recovery", "corrupt-blob", "fault-heal", "partition-heal", "all"];
 
 /// What bash offers after `line` with the generated script sourced: the
 /// completion function run as bash runs it on <TAB>.
@@ -85,7 +86,11 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 #[test]
 fn completions_are_generated_for_bash_zsh_and_fish() {
     let commands = help_commands();
-    assert_eq!(&commands[..4], ["run", "component", "completions", "doctor"], "blobfail --help");
+    assert_eq!(
+        commands,
+        ["run", "component", "completions", "shim-path", "doctor", "exec", "power-loss", "ctl", "help"],
+        "blobfail --help"
+    );
     let run_opts = run_options();
     for want in ["--out", "--junit", "--attach", "--node-b", "--fault", "--rss-limit", "--help"] {
         assert!(run_opts.iter().any(|o| o == want), "run --help lacks {want}: {run_opts:?}");
