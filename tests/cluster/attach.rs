@@ -54,15 +54,6 @@ fn kept(stdout: &str) -> (String, Vec<u32>) {
     (password, pgids)
 }
 
-fn statuses(report: &Value) -> Vec<(String, String)> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
-        .collect()
-}
-
 /// The JUnit file holds one testcase per check of the report, in order, a
 /// `<failure>` exactly for the failed ones and `<skipped>` for the unknown
 /// ones, each with the evidence as its message.

@@ -15,15 +15,6 @@ use serde_json::Value;
 
 const BOUND: Duration = Duration::from_secs(10 * 60);
 
-fn statuses(report: &Value) -> Vec<(String, String)> {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
-        .collect()
-}
-
 fn run_crash(loss: &str) -> (Run, Value, std::path::PathBuf, tempfile::TempDir) {
     let dir = run_folder();
     let out = path_of(&dir);

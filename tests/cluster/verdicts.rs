@@ -13,16 +13,6 @@ use serde_json::Value;
 
 const BOUND: Duration = Duration::from_secs(10 * 60);
 
-/// The statuses of a report's checks, by name, in the report's order.
-fn statuses(report: &Value) -> Vec<(String, String)> {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
-        .collect()
-}
-
 fn expect_statuses(report: &Value, want: &[(&str, &str)]) {
     let want: Vec<(String, String)> = want.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect();
     assert_eq!(statuses(report), want, "checks (status, evidence): {:#}", report["checks"]);

@@ -11,10 +11,6 @@ use serde_json::Value;
 
 const CHECKS: [&str; 5] = ["converged", "same-winner", "nothing-lost", "no-uncaught-exception", "peer-connected"];
 
-fn statuses(report: &Value) -> Vec<(String, String)> {
-    report["checks"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect()
-}
-
 fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect()
 }

@@ -115,6 +115,16 @@ pub fn read_json(path: &Path) -> Value {
 }
 
 /// The named check of a report, failing the test with the report's checks if absent.
+/// The statuses of a report's checks, by name, in the report's order.
+pub fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .expect("a report's checks")
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
         .as_array()
