@@ -268,8 +268,25 @@ fn kill_restart_of_b_mid_load_is_in_the_history_and_b_comes_back_caught_up() {
         assert_eq!(injector["status"], "pass", "{injector}");
     }
     let status = |name: &str| check(&report, name)["status"].as_str().unwrap().to_string();
-    for (name, want) in [("peer-connected", "pass"), ("liveness", "pass"), ("restarted", "pass"), ("caught-up", "pass")] {
+    for (name, want) in [("peer-connected", "pass"), ("liveness", "pass"), ("restarted", "pass")] {
         assert_eq!(status(name), want, "{name}: {}", check(&report, name)["evidence"]);
+    }
+    // B catches up after its restart, as a rule. Once in a CI run on
+    // 4.7.29 it stayed one record short for the whole settle ("node B's
+    // record count was 92 of A's 93 when the settle ended after 5.3 s"):
+    // then caught-up says so with the counts, and nothing-lost cannot pass.
+    let caught_up = check(&report, "caught-up");
+    let caught_up_evidence = caught_up["evidence"].as_str().unwrap();
+    match caught_up["status"].as_str().unwrap() {
+        "pass" => {}
+        "fail" => {
+            assert!(
+                caught_up_evidence.starts_with("node B's record count was ") && caught_up_evidence.contains(" when the settle ended after "),
+                "{caught_up_evidence}"
+            );
+            assert_ne!(status("nothing-lost"), "pass", "B is short of A's records: {}", check(&report, "nothing-lost")["evidence"]);
+        }
+        other => panic!("caught-up {other}: {caught_up_evidence}"),
     }
     // What B lost, as ever; or, seen on 4.7.29 with this seed, B's restart
     // sends its records back to A with the blobs it failed to save, and A
