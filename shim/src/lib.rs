@@ -77,9 +77,9 @@ use matcher::{Intent, ResolvedPath};
 /// and family each reports.
 macro_rules! entry_enum {
     (
-        opens { $( $osym:ident: $ov:ident, $oreal:ident: $oty:ty; )* }
+        opens { $( $osym:ident: $ov:ident, $ofam:ident, $oreal:ident: fn($($oa:ident: $ot:ty),* $(; ... $ova:ident: $ovt:ty)?) -> $or:ty = $ofail:expr, [$($oshape:tt)*]; )* }
         calls { $( $sym:ident: $v:ident, $fam:ident, $real:ident: fn($($a:ident: $t:ty),*) -> $r:ty = $fail:expr, [$($shape:tt)*]; )* }
-        helpers { $( $hsym:ident: $hreal:ident: fn($($ha:ident: $ht:ty),*) -> $hr:ty = $hfail:expr; )* }
+        helpers { $( $hsym:ident: $hreal:ident: fn($($ha:ident: $ht:ty),*) -> $hr:ty = $hfail:expr, [$($hshape:tt)*]; )* }
     ) => {
         /// The libc functions the shim stands in for, by the name it reports.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +88,7 @@ macro_rules! entry_enum {
         impl Entry {
             pub(crate) fn family(self) -> Family {
                 match self {
-                    $(Entry::$ov => Family::Open,)*
+                    $(Entry::$ov => Family::$ofam,)*
                     $(Entry::$v => Family::$fam,)*
                 }
             }

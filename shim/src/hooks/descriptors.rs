@@ -3,7 +3,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_int, c_long, c_uint, c_void};
+use std::ffi::{c_int, c_long, c_uint};
 
 use libc::FILE;
 
@@ -12,7 +12,7 @@ use super::*;
 
 #[cold]
 #[inline(never)]
-extern "C" fn close_tracked(fd: c_int) -> c_int {
+pub(super) extern "C" fn close_tracked(fd: c_int) -> c_int {
     if !fds::marked(fd) {
         // Only shared a slot with a tracked descriptor (see `fds::maybe_marked`).
         // SAFETY: the caller's argument to the real function.
@@ -33,15 +33,6 @@ extern "C" fn close_tracked(fd: c_int) -> c_int {
     }
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if fds::maybe_marked(fd) {
-        return close_tracked(fd);
-    }
-    // SAFETY: the caller's argument to the real function.
-    unsafe { REAL_CLOSE.f()(fd) }
-}
-
 /// Not a call that fails (libc closes the stream's descriptor internally,
 /// out of our sight): only clears the descriptor's mark.
 #[unsafe(no_mangle)]
@@ -60,51 +51,6 @@ pub unsafe extern "C" fn close_range(lo: c_uint, hi: c_uint, flags: c_int) -> c_
     }
     // SAFETY: the caller's arguments to the real function.
     unsafe { REAL_CLOSE_RANGE.f()(lo, hi, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    // SAFETY: the caller's argument to the real function.
-    let new = unsafe { REAL_DUP.f()(fd) };
-    crate::after_dup(fd, new);
-    new
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
-    // SAFETY: the caller's arguments to the real function.
-    let new = unsafe { REAL_DUP2.f()(fd, to) };
-    crate::after_dup(fd, new);
-    new
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup3(fd: c_int, to: c_int, flags: c_int) -> c_int {
-    // SAFETY: the caller's arguments to the real function.
-    let new = unsafe { REAL_DUP3.f()(fd, to, flags) };
-    crate::after_dup(fd, new);
-    new
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int {
-    // SAFETY: the caller's arguments to the real function (see the note on
-    // variadic functions at the top).
-    let r = unsafe { REAL_FCNTL.f()(fd, cmd, arg) };
-    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
-        crate::after_dup(fd, r);
-    }
-    r
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: *mut c_void) -> c_int {
-    // SAFETY: as in `fcntl`.
-    let r = unsafe { REAL_FCNTL64.f()(fd, cmd, arg) };
-    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
-        crate::after_dup(fd, r);
-    }
-    r
 }
 
 // ---------------------------------------------------------------------------

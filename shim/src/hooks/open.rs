@@ -15,7 +15,7 @@ use super::*;
 /// The armed hook's common case first: an absolute path without the
 /// needle, nothing to track: a jump to the real function, with no frame.
 #[inline(never)]
-unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub(super) unsafe fn open_like(real: &Real<OpenFn>, entry: Entry, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: `path` comes from the C caller of open(), which requires NULL
     // or a NUL-terminated string valid for the duration of the call.
     let skip = unsafe { cannot_match(path) };
@@ -80,7 +80,7 @@ unsafe fn open_checked(
 
 /// As `open_like`: the common case first, with no frame.
 #[inline(never)]
-unsafe fn openat_like(
+pub(super) unsafe fn openat_like(
     real: &Real<OpenatFn>,
     entry: Entry,
     dirfd: c_int,
@@ -145,48 +145,8 @@ unsafe fn openat_checked(
     fd
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_OPEN) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open_like(&REAL_OPEN, Entry::Open, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_OPEN64) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open_like(&REAL_OPEN64, Entry::Open64, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_OPENAT) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat_like(&REAL_OPENAT, Entry::Openat, dirfd, path, flags, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_OPENAT64) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags, mode as std::ffi::c_uint) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat_like(&REAL_OPENAT64, Entry::Openat64, dirfd, path, flags, mode) }
-}
-
 #[inline(never)]
-unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
+pub(super) unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
     let verdict = if unsafe { cannot_match(path) } {
         Verdict::Pass
@@ -204,7 +164,7 @@ unsafe fn open2_like(real: &Real<Open2Fn>, entry: Entry, path: *const c_char, fl
 }
 
 #[inline(never)]
-unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+pub(super) unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: as in `open_like`.
     let verdict = if unsafe { cannot_match(path) } {
         Verdict::Pass
@@ -221,49 +181,8 @@ unsafe fn openat2_like(real: &Real<Openat2Fn>, entry: Entry, dirfd: c_int, path:
     fd
 }
 
-/// `_FORTIFY_SOURCE`'s `open` when the compiler could not see a mode.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = fast(&REAL_OPEN_2) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open2_like(&REAL_OPEN_2, Entry::Open2, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = fast(&REAL_OPEN64_2) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { open2_like(&REAL_OPEN64_2, Entry::Open64_2, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = fast(&REAL_OPENAT_2) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat2_like(&REAL_OPENAT_2, Entry::Openat2, dirfd, path, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Some(f) = fast(&REAL_OPENAT64_2) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(dirfd, path, flags) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { openat2_like(&REAL_OPENAT64_2, Entry::Openat64_2, dirfd, path, flags) }
-}
-
 #[inline(never)]
-unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
+pub(super) unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mode: mode_t) -> c_int {
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
     // SAFETY: as in `open_like`.
     let verdict = if unsafe { cannot_match(path) } {
@@ -281,28 +200,8 @@ unsafe fn creat_like(real: &Real<CreatFn>, entry: Entry, path: *const c_char, mo
     fd
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_CREAT) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { creat_like(&REAL_CREAT, Entry::Creat, path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
-    if let Some(f) = fast(&REAL_CREAT64) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { creat_like(&REAL_CREAT64, Entry::Creat64, path, mode) }
-}
-
 #[inline(never)]
-unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mode: *const c_char) -> *mut FILE {
+pub(super) unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mode: *const c_char) -> *mut FILE {
     // SAFETY: fopen's caller passes NUL-terminated `path` and `mode` (or NULL,
     // which we leave for the real function to reject).
     let mut verdict = Verdict::Pass;
@@ -319,28 +218,8 @@ unsafe fn fopen_like(real: &Real<FopenFn>, entry: Entry, path: *const c_char, mo
     file
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    if let Some(f) = fast(&REAL_FOPEN) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { fopen_like(&REAL_FOPEN, Entry::Fopen, path, mode) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    if let Some(f) = fast(&REAL_FOPEN64) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { fopen_like(&REAL_FOPEN64, Entry::Fopen64, path, mode) }
-}
-
 #[inline(never)]
-unsafe fn freopen_like(
+pub(super) unsafe fn freopen_like(
     real: &Real<FreopenFn>,
     entry: Entry,
     path: *const c_char,
@@ -371,22 +250,3 @@ unsafe fn freopen_like(
     file
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    if let Some(f) = fast(&REAL_FREOPEN) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode, stream) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { freopen_like(&REAL_FREOPEN, Entry::Freopen, path, mode, stream) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    if let Some(f) = fast(&REAL_FREOPEN64) {
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { f(path, mode, stream) };
-    }
-    // SAFETY: our caller's arguments, passed on as received.
-    unsafe { freopen_like(&REAL_FREOPEN64, Entry::Freopen64, path, mode, stream) }
-}

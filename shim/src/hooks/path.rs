@@ -3,7 +3,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_int, c_uint};
+use std::ffi::c_char;
 
 use super::*;
 
@@ -30,7 +30,7 @@ pub(super) unsafe fn path_action(entry: Entry, dir: Dir, path: *const c_char) ->
 /// # Safety
 /// Both paths are NULL or NUL-terminated strings valid for the call.
 #[inline(always)]
-unsafe fn rename_action(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new: *const c_char) -> Action {
+pub(super) unsafe fn rename_action(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new: *const c_char) -> Action {
     if !crate::family_armed(entry) {
         return Action::Pass;
     }
@@ -40,29 +40,5 @@ unsafe fn rename_action(entry: Entry, od: Dir, old: *const c_char, nd: Dir, new:
     }
     // SAFETY: as above.
     crate::check_rename(entry, (od, || unsafe { c_bytes(old) }), (nd, || unsafe { c_bytes(new) }))
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
-    // SAFETY: the caller passes NULL or NUL-terminated paths.
-    let action = unsafe { rename_action(Entry::Rename, Dir::Cwd, old, Dir::Cwd, new) };
-    // SAFETY: the caller's arguments to the real function.
-    acted(action, fail_fd, 0, || unsafe { REAL_RENAME.f()(old, new) })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int {
-    // SAFETY: as in `rename`.
-    let action = unsafe { rename_action(Entry::Renameat, dir_of(od), old, dir_of(nd), new) };
-    // SAFETY: the caller's arguments to the real function.
-    acted(action, fail_fd, 0, || unsafe { REAL_RENAMEAT.f()(od, old, nd, new) })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn renameat2(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int {
-    // SAFETY: as in `rename`.
-    let action = unsafe { rename_action(Entry::Renameat2, dir_of(od), old, dir_of(nd), new) };
-    // SAFETY: the caller's arguments to the real function.
-    acted(action, fail_fd, 0, || unsafe { REAL_RENAMEAT2.f()(od, old, nd, new, flags) })
 }
 

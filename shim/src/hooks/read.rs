@@ -6,9 +6,9 @@
 
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 
-use libc::{iovec, off64_t, off_t, size_t, ssize_t};
+use libc::{iovec, ssize_t};
 
 use super::*;
 use crate::ReadVerdict;
@@ -25,7 +25,7 @@ const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
 /// `iov_base`, as its call needs.
 #[cold]
 #[inline(never)]
-unsafe fn read_tracked(
+pub(super) unsafe fn read_tracked(
     entry: Entry,
     fd: c_int,
     iov: &[iovec],
@@ -88,82 +88,16 @@ unsafe fn read_tracked(
     }
 }
 
-#[cold]
-#[inline(never)]
-unsafe extern "C" fn read_slow(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    if !fds::marked(fd) {
-        // Only shared a slot with a tracked descriptor (see `fds::maybe_marked`).
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { REAL_READ.f()(fd, buf, n) };
-    }
-    let one = [iovec { iov_base: buf, iov_len: n }];
-    // SAFETY: the caller's buffer, which its read fills.
-    unsafe { read_tracked(Entry::Read, fd, &one, || REAL_READ.f()(fd, buf, n), |v, c| REAL_READV.f()(fd, v, c)) }
-}
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    if fds::maybe_marked(fd) {
-        // SAFETY: our caller's arguments, passed on.
-        return unsafe { read_slow(fd, buf, n) };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_READ.f()(fd, buf, n) }
-}
-
-macro_rules! pread_hook {
-    ($name:ident, $real:ident, $entry:ident, $off:ty) => {
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(fd: c_int, buf: *mut c_void, n: size_t, off: $off) -> ssize_t {
-            if fds::marked(fd) {
-                let one = [iovec { iov_base: buf, iov_len: n }];
-                // SAFETY: as in `read`.
-                return unsafe {
-                    read_tracked(Entry::$entry, fd, &one, || $real.f()(fd, buf, n, off), |v, c| {
-                        REAL_PREADV64.f()(fd, v, c, off as off64_t)
-                    })
-                };
-            }
-            // SAFETY: the caller's arguments to the real function.
-            unsafe { $real.f()(fd, buf, n, off) }
-        }
-    };
-}
-
-pread_hook!(pread, REAL_PREAD, Pread, off_t);
-pread_hook!(pread64, REAL_PREAD64, Pread64, off64_t);
 
 /// The caller's iovec array, when it is one a read could take.
 ///
 /// # Safety
 /// `iov` is the caller's array of `cnt` entries, or `cnt` is out of range.
-unsafe fn entries<'a>(iov: *const iovec, cnt: c_int) -> Option<&'a [iovec]> {
+pub(super) unsafe fn entries<'a>(iov: *const iovec, cnt: c_int) -> Option<&'a [iovec]> {
     if iov.is_null() || !(0..=libc::UIO_MAXIOV).contains(&cnt) {
         return None;
     }
     // SAFETY: the caller of readv promises `cnt` entries.
     Some(unsafe { std::slice::from_raw_parts(iov, cnt as usize) })
 }
-
-macro_rules! readv_hook {
-    ($name:ident, $real:ident, $entry:ident, ($($a:ident: $t:ty),*)) => {
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(fd: c_int, iov: *const iovec, cnt: c_int $(, $a: $t)*) -> ssize_t {
-            if fds::marked(fd) {
-                // SAFETY: the caller's array, as readv takes it.
-                if let Some(v) = unsafe { entries(iov, cnt) } {
-                    // SAFETY: the caller's entries, which its read fills.
-                    return unsafe { read_tracked(Entry::$entry, fd, v, || $real.f()(fd, iov, cnt $(, $a)*), |w, c| $real.f()(fd, w, c $(, $a)*)) };
-                }
-            }
-            // SAFETY: the caller's arguments to the real function.
-            unsafe { $real.f()(fd, iov, cnt $(, $a)*) }
-        }
-    };
-}
-
-readv_hook!(readv, REAL_READV, Readv, ());
-readv_hook!(preadv, REAL_PREADV, Preadv, (off: off_t));
-readv_hook!(preadv64, REAL_PREADV64, Preadv64, (off: off64_t));
-readv_hook!(preadv2, REAL_PREADV2, Preadv2, (off: off_t, flags: c_int));
-readv_hook!(preadv64v2, REAL_PREADV64V2, Preadv64v2, (off: off64_t, flags: c_int));

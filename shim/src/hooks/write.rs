@@ -5,7 +5,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use libc::{iovec, off64_t, off_t, size_t, ssize_t};
+use libc::{iovec, ssize_t};
 
 use super::*;
 use crate::{AfterWrite, WriteVerdict};
@@ -26,7 +26,7 @@ const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
 /// readable at `iov_base` for the duration of the call.
 #[cold]
 #[inline(never)]
-unsafe fn write_tracked(
+pub(super) unsafe fn write_tracked(
     entry: Entry,
     fd: c_int,
     iov: &[iovec],
@@ -106,67 +106,6 @@ unsafe fn write_tracked(
     }
 }
 
-// The slow paths of the hottest hooks are `extern "C"` functions of their
-// own: Rust takes those as never unwinding, so the hook needs no frame of
-// its own (no landing pad) and reaches them, like the real function, with
-// a jump. With `fds::maybe_marked`, an untracked `write` or `close` is 7
-// instructions: zero-extend, address, load, test, branch, load, jump.
-
-#[cold]
-#[inline(never)]
-unsafe extern "C" fn write_slow(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    if !fds::marked(fd) {
-        // Only shared a slot with a tracked descriptor (see `fds::maybe_marked`).
-        // SAFETY: the caller's arguments to the real function.
-        return unsafe { REAL_WRITE.f()(fd, buf, n) };
-    }
-    let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
-    // SAFETY: the caller's buffer, of which the real write reads `n` bytes.
-    unsafe {
-        write_tracked(Entry::Write, fd, &one, None, || REAL_WRITE.f()(fd, buf, n), |v, c| REAL_WRITEV.f()(fd, v, c))
-    }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    if fds::maybe_marked(fd) {
-        // SAFETY: our caller's arguments, passed on.
-        return unsafe { write_slow(fd, buf, n) };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_WRITE.f()(fd, buf, n) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
-    if fds::marked(fd) {
-        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
-        // SAFETY: as in `write`.
-        return unsafe {
-            write_tracked(Entry::Pwrite, fd, &one, Some(off), || REAL_PWRITE.f()(fd, buf, n, off), |v, c| {
-                REAL_PWRITEV64.f()(fd, v, c, off)
-            })
-        };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITE.f()(fd, buf, n, off) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t {
-    if fds::marked(fd) {
-        let one = [iovec { iov_base: buf.cast_mut(), iov_len: n }];
-        // SAFETY: as in `write`.
-        return unsafe {
-            write_tracked(Entry::Pwrite64, fd, &one, Some(off), || REAL_PWRITE64.f()(fd, buf, n, off), |v, c| {
-                REAL_PWRITEV64.f()(fd, v, c, off)
-            })
-        };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITE64.f()(fd, buf, n, off) }
-}
-
 /// The total length of an iovec array, or None when it is not valid to read
 /// (the real call then reports the error itself).
 ///
@@ -187,7 +126,7 @@ unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> Option<usize> {
 /// `iov`/`cnt` are the caller's, as writev takes them.
 #[cold]
 #[inline(never)]
-unsafe fn writev_tracked(
+pub(super) unsafe fn writev_tracked(
     entry: Entry,
     fd: c_int,
     iov: *const iovec,
@@ -203,59 +142,5 @@ unsafe fn writev_tracked(
     let entries = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
     // SAFETY: the caller's entries, read by its own call.
     unsafe { write_tracked(entry, fd, entries, offset, || real(iov, cnt), &real) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    if fds::marked(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Writev, fd, iov, cnt, None, |v, c| REAL_WRITEV.f()(fd, v, c)) };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_WRITEV.f()(fd, iov, cnt) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
-    if fds::marked(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Pwritev, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV.f()(fd, v, c, off)) };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITEV.f()(fd, iov, cnt, off) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
-    if fds::marked(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { writev_tracked(Entry::Pwritev64, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64.f()(fd, v, c, off)) };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITEV64.f()(fd, iov, cnt, off) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
-    if fds::marked(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe {
-            writev_tracked(Entry::Pwritev2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV2.f()(fd, v, c, off, flags))
-        };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITEV2.f()(fd, iov, cnt, off, flags) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
-    if fds::marked(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe {
-            writev_tracked(Entry::Pwritev64v2, fd, iov, cnt, Some(off), |v, c| REAL_PWRITEV64V2.f()(fd, v, c, off, flags))
-        };
-    }
-    // SAFETY: the caller's arguments to the real function.
-    unsafe { REAL_PWRITEV64V2.f()(fd, iov, cnt, off, flags) }
 }
 

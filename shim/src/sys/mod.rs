@@ -161,14 +161,21 @@ macro_rules! c_name {
     };
 }
 
+/// The function-pointer type of a row's prototype: variadic when the row
+/// has a `; ...` part.
+macro_rules! real_fn {
+    (($($t:ty),*) ... $vt:ty => $r:ty) => { unsafe extern "C" fn($($t),*, ...) -> $r };
+    (($($t:ty),*) => $r:ty) => { unsafe extern "C" fn($($t),*) -> $r };
+}
+
 /// The real functions of every row of the entry table (`crate::table`).
 macro_rules! real_functions {
     (
-        opens { $( $osym:ident: $ov:ident, $oreal:ident: $oty:ty; )* }
+        opens { $( $osym:ident: $ov:ident, $ofam:ident, $oreal:ident: fn($($oa:ident: $ot:ty),* $(; ... $ova:ident: $ovt:ty)?) -> $or:ty = $ofail:expr, [$($oshape:tt)*]; )* }
         calls { $( $sym:ident: $v:ident, $fam:ident, $real:ident: fn($($a:ident: $t:ty),*) -> $r:ty = $fail:expr, [$($shape:tt)*]; )* }
-        helpers { $( $hsym:ident: $hreal:ident: fn($($ha:ident: $ht:ty),*) -> $hr:ty = $hfail:expr; )* }
+        helpers { $( $hsym:ident: $hreal:ident: fn($($ha:ident: $ht:ty),*) -> $hr:ty = $hfail:expr, [$($hshape:tt)*]; )* }
     ) => {
-        $( pub static $oreal: Real<$oty> = Real::new(c_name!($osym)); )*
+        $( pub static $oreal: Real<real_fn!(($($ot),*) $(... $ovt)? => $or)> = Real::new(c_name!($osym)); )*
         $( lazy_real!($real, c_name!($sym), fn($($a: $t),*) -> $r, $fail); )*
         $( lazy_real!($hreal, c_name!($hsym), fn($($ha: $ht),*) -> $hr, $hfail); )*
 
