@@ -1,5 +1,6 @@
-//! `close` and what else ends a descriptor's life or copies it (`fclose`,
-//! `close_range`, `dup`, `fcntl(F_DUPFD)`), and `syscall()`.
+//! `close`'s body (its export, like `dup`'s and `fcntl`'s, is generated from
+//! the entry table), and the hand-written exports of what else ends a
+//! descriptor's life (`fclose`, `close_range`) and of `syscall()`.
 
 #![allow(clippy::missing_safety_doc)]
 

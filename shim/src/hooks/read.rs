@@ -1,5 +1,7 @@
-//! The read family's exports (`CALLS=read`). An untracked descriptor: the
-//! same one-byte table load and jump as `write`; a tracked one asks
+//! The read family's shared body (`CALLS=read`; the exports are generated
+//! from the entry table, shapes `[read buf]` and `[read vec]`). An
+//! untracked descriptor: the same one-byte table load and jump as `write`;
+//! a tracked one asks
 //! [`crate::check_read`], whose effects are fail, short (half the bytes
 //! asked, at least 1) and corrupt (the caller's buffer, which a read
 //! fills, gets changed bytes after the real read), besides the crashes.
@@ -12,9 +14,6 @@ use libc::{iovec, ssize_t};
 
 use super::*;
 use crate::ReadVerdict;
-
-const MAX_IOV: usize = 64;
-const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
 
 /// A read on a tracked descriptor into `iov` (`read` makes one entry of its
 /// buffer). `whole()` is the caller's call as made; `realv(v, c)` the same
@@ -44,18 +43,8 @@ pub(super) unsafe fn read_tracked(
             if len < 2 {
                 return whole();
             }
-            let mut cut = [NO_IOV; MAX_IOV];
-            let (mut left, mut k) = (len / 2, 0);
-            for e in iov.iter().take(MAX_IOV) {
-                if left == 0 {
-                    break;
-                }
-                let take = e.iov_len.min(left);
-                cut[k] = iovec { iov_base: e.iov_base, iov_len: take };
-                left -= take;
-                k += 1;
-            }
-            realv(cut.as_ptr(), k as c_int)
+            let (cut, k) = first_bytes(iov, len / 2);
+            realv(cut.as_ptr(), k)
         }
         ReadVerdict::Corrupt { seq, number } => {
             let n = whole();

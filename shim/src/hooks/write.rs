@@ -1,5 +1,7 @@
-//! The write family's exports. An untracked descriptor: one bounds check,
-//! one byte load, one pointer load, a jump.
+//! The write family's shared bodies (the exports are generated from the
+//! entry table, shapes `[write buf]` and `[write vec]`): a write on a
+//! tracked descriptor, cut short by the space budget, spliced by `corrupt`,
+//! failed or delayed as decided.
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -10,12 +12,6 @@ use libc::{iovec, ssize_t};
 use super::*;
 use crate::{AfterWrite, WriteVerdict};
 
-
-/// Most iovec entries a vectored write cut short by the space budget (or
-/// spliced by `corrupt`) passes on: a longer one is cut there, a short write.
-const MAX_CUT_IOV: usize = 64;
-
-const NO_IOV: iovec = iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
 
 /// A write on a tracked descriptor, its data as iovec entries (`write` and
 /// `pwrite` make one of their buffer). `whole()` is the caller's call as
@@ -44,18 +40,8 @@ pub(super) unsafe fn write_tracked(
             } else if allowed == 0 {
                 0
             } else {
-                let mut cut = [NO_IOV; MAX_CUT_IOV];
-                let (mut left, mut k) = (allowed, 0);
-                for e in iov.iter().take(MAX_CUT_IOV) {
-                    if left == 0 {
-                        break;
-                    }
-                    let take = e.iov_len.min(left);
-                    cut[k] = iovec { iov_base: e.iov_base, iov_len: take };
-                    left -= take;
-                    k += 1;
-                }
-                realv(cut.as_ptr(), k as c_int)
+                let (cut, k) = first_bytes(iov, allowed);
+                realv(cut.as_ptr(), k)
             };
             crate::write_done(budgeted, n);
             match then {
@@ -66,8 +52,8 @@ pub(super) unsafe fn write_tracked(
             }
         }
         WriteVerdict::Corrupt { seq, number } => {
-            let mut parts: [&[u8]; MAX_CUT_IOV] = [&[]; MAX_CUT_IOV];
-            let k = iov.len().min(MAX_CUT_IOV);
+            let mut parts: [&[u8]; MAX_IOV] = [&[]; MAX_IOV];
+            let k = iov.len().min(MAX_IOV);
             for (p, e) in parts.iter_mut().zip(iov) {
                 if !e.iov_base.is_null() {
                     // SAFETY: the caller's call reads these bytes; we only read them.
@@ -78,7 +64,7 @@ pub(super) unsafe fn write_tracked(
             // The caller's entries, with the changed bytes as an entry of
             // their own, from this stack frame: the caller's buffer is
             // never written.
-            let mut out = [NO_IOV; MAX_CUT_IOV + 2];
+            let mut out = [NO_IOV; MAX_IOV + 2];
             let mut m = 0;
             for (i, e) in iov.iter().take(k).enumerate() {
                 if i != c.part {
