@@ -20,6 +20,14 @@ pub(crate) fn family_armed(entry: Entry) -> bool {
     armed().is_some_and(|c| c.calls.has(entry.family()) || c.journal_path_nul().is_some())
 }
 
+/// `decide(cfg)` when the shim is armed, else `pass`; a panic inside (a
+/// bug) becomes `pass` too, so it never crosses into C.
+#[inline(always)]
+fn armed_or<T: Copy>(pass: T, decide: impl FnOnce(&'static Config) -> T) -> T {
+    let Some(cfg) = armed() else { return pass };
+    std::panic::catch_unwind(AssertUnwindSafe(|| decide(cfg))).unwrap_or(pass)
+}
+
 /// The decision for one open-family call. `path` is only asked for when
 /// the call could count, so a disarmed shim or a read under `ops=write`
 /// costs no `strlen`. A panic here (a bug) must not cross into C, so it
@@ -191,8 +199,7 @@ fn decide_open(cfg: &Config, entry: Entry, open: Open, path: ResolvedPath) -> Ve
 
 /// A call on one path (truncate, mkdir, unlink and their variants).
 pub(crate) fn check_path_call<'p>(entry: Entry, dir: Dir, path: impl FnOnce() -> Option<&'p [u8]>) -> Action {
-    let Some(cfg) = armed() else { return Action::Pass };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(Action::Pass, |cfg| {
         let Some(p) = path() else { return Action::Pass };
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
         let Some(resolved) = resolve(dir, p, &mut buf) else { return Action::Pass };
@@ -211,8 +218,7 @@ pub(crate) fn check_path_call<'p>(entry: Entry, dir: Dir, path: impl FnOnce() ->
             );
         }
         act(cfg)
-    }))
-    .unwrap_or(Action::Pass)
+    })
 }
 
 /// A rename: it matches when either path does.
@@ -221,8 +227,7 @@ pub(crate) fn check_rename<'p, 'q>(
     (old_dir, old): (Dir, impl FnOnce() -> Option<&'p [u8]>),
     (new_dir, new): (Dir, impl FnOnce() -> Option<&'q [u8]>),
 ) -> Action {
-    let Some(cfg) = armed() else { return Action::Pass };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(Action::Pass, |cfg| {
         let (Some(old), Some(new)) = (old(), new()) else { return Action::Pass };
         let mut b1 = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
         let mut b2 = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
@@ -253,20 +258,17 @@ pub(crate) fn check_rename<'p, 'q>(
             );
         }
         act(cfg)
-    }))
-    .unwrap_or(Action::Pass)
+    })
 }
 
 /// A call on a tracked descriptor that fails whole (sync, close,
 /// ftruncate, fallocate).
 pub(crate) fn check_fd_call(entry: Entry, fd: i32) -> Action {
-    let Some(cfg) = armed() else { return Action::Pass };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(Action::Pass, |cfg| {
         let Some(fault) = decide(cfg, entry) else { return Action::Pass };
         log_fd_fault(cfg, entry, fd, (fault.seq, fault.number), None, logged_errno(cfg));
         act(cfg)
-    }))
-    .unwrap_or(Action::Pass)
+    })
 }
 
 /// What a write hook on a tracked descriptor does.
@@ -300,8 +302,7 @@ pub(crate) enum AfterWrite {
 /// applies the effect.
 pub(crate) fn check_write(entry: Entry, fd: i32, len: usize) -> WriteVerdict {
     let pass = WriteVerdict::Write { allowed: len, budgeted: 0, then: AfterWrite::Return };
-    let Some(cfg) = armed() else { return pass };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(pass, |cfg| {
         if let Some(fault) = decide(cfg, entry) {
             return write_effect(cfg, entry, fd, (fault.seq, fault.number), len, None);
         }
@@ -316,8 +317,7 @@ pub(crate) fn check_write(entry: Entry, fd: i32, len: usize) -> WriteVerdict {
             return write_effect(cfg, entry, fd, (n, n), len, Some(granted));
         }
         WriteVerdict::Write { allowed: granted, budgeted: granted, then: AfterWrite::Return }
-    }))
-    .unwrap_or(pass)
+    })
 }
 
 /// A triggered write of `len` bytes; `granted`: what the space budget lets
@@ -365,8 +365,7 @@ fn write_effect(cfg: &Config, entry: Entry, fd: i32, numbers: (u64, u64), len: u
 /// `corrupt`: what to change in a write whose data is `parts` (its iovec
 /// entries, in order), logged with where and how many bytes.
 pub(crate) fn corrupt_data(entry: Entry, fd: i32, (seq, number): (u64, u64), parts: &[&[u8]]) -> Option<Corruption> {
-    let cfg = armed()?;
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(None, |cfg| {
         let c = corrupt::choose(cfg.corrupt, cfg.seed, number, parts)?;
         if cfg.log_path_nul().is_some() {
             let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); sys::PATH_MAX];
@@ -384,8 +383,7 @@ pub(crate) fn corrupt_data(entry: Entry, fd: i32, (seq, number): (u64, u64), par
             );
         }
         Some(c)
-    }))
-    .unwrap_or(None)
+    })
 }
 
 /// What a read hook on a tracked descriptor does.
@@ -403,8 +401,7 @@ pub(crate) enum ReadVerdict {
 
 /// A read on a tracked descriptor, when reads are chosen.
 pub(crate) fn check_read(entry: Entry, fd: i32) -> ReadVerdict {
-    let Some(cfg) = armed() else { return ReadVerdict::Pass };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
+    armed_or(ReadVerdict::Pass, |cfg| {
         let Some(fault) = decide(cfg, entry) else { return ReadVerdict::Pass };
         let numbers = (fault.seq, fault.number);
         if cfg.effect == Effect::Corrupt {
@@ -418,8 +415,7 @@ pub(crate) fn check_read(entry: Entry, fd: i32) -> ReadVerdict {
             Effect::Short => ReadVerdict::Short,
             _ => ReadVerdict::Pass,
         }
-    }))
-    .unwrap_or(ReadVerdict::Pass)
+    })
 }
 
 /// After a budgeted write: gives back what it did not write.

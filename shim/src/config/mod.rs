@@ -216,61 +216,24 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     {
         return Parsed::Off;
     }
-    let mut problems: [Option<Problem<'a>>; MAX_PROBLEMS] = [None; MAX_PROBLEMS];
-    let mut n = 0;
-    let mut problem = |var, value, what| {
-        problems[n] = Some(Problem { var, value, what });
-        n += 1;
-    };
+    let mut env = Reader { get, problems: [None; MAX_PROBLEMS], n: 0 };
 
-    let interval = match interval_raw.map(|raw| (raw, parse_u64(raw))) {
-        None => 0,
-        Some((_, Some(v))) if v >= 1 => v,
-        Some((raw, _)) => {
-            problem(VAR_INTERVAL, raw, "not a whole number from 1 to 18446744073709551615");
-            0
-        }
-    };
-    let skip = match get(VAR_SKIP) {
-        None => 0,
-        Some(raw) => parse_u64(raw).unwrap_or_else(|| {
-            problem(VAR_SKIP, raw, "not a whole number >= 0");
-            0
-        }),
-    };
-    let max = match get(VAR_MAX) {
-        None => None,
-        Some(raw) if raw.eq_ignore_ascii_case(b"none") => None,
-        Some(raw) => match parse_u64(raw) {
-            Some(v) => Some(v),
-            None => {
-                problem(VAR_MAX, raw, "not a whole number >= 0 or `none`");
-                None
-            }
-        },
-    };
+    let interval = env.value(VAR_INTERVAL, 0, "not a whole number from 1 to 18446744073709551615", |raw| {
+        parse_u64(raw).filter(|&v| v >= 1)
+    });
+    let skip = env.value(VAR_SKIP, 0, "not a whole number >= 0", parse_u64);
+    let max = env.value(VAR_MAX, None, "not a whole number >= 0 or `none`", |raw| {
+        if raw.eq_ignore_ascii_case(b"none") { Some(None) } else { parse_u64(raw).map(Some) }
+    });
     let errno_set = get(VAR_ERRNO).is_some();
-    let errno = match get(VAR_ERRNO) {
-        None => libc::ENOENT,
-        Some(raw) => parse_errno(raw).unwrap_or_else(|| {
-            problem(VAR_ERRNO, raw, "not an errno name or number (e.g. ENOENT, EIO, ENOSPC, 28)");
-            libc::ENOENT
-        }),
-    };
-    let ops = match get(VAR_OPS) {
-        None => Ops::Write,
-        Some(raw) if raw.eq_ignore_ascii_case(b"write") => Ops::Write,
-        Some(raw) if raw.eq_ignore_ascii_case(b"all") => Ops::All,
-        Some(raw) => {
-            problem(VAR_OPS, raw, "neither `write` nor `all`");
-            Ops::Write
-        }
-    };
+    let errno = env.value(VAR_ERRNO, libc::ENOENT, "not an errno name or number (e.g. ENOENT, EIO, ENOSPC, 28)", parse_errno);
+    let ops =
+        env.value(VAR_OPS, Ops::Write, "neither `write` nor `all`", |raw| one_of(raw, [(b"write", Ops::Write), (b"all", Ops::All)]));
     let mut needle = [0u8; MAX_NEEDLE + 1];
     let needle_src = match get(VAR_PATH) {
         None => DEFAULT_NEEDLE,
         Some(raw) if raw.len() > MAX_NEEDLE => {
-            problem(VAR_PATH, raw, "longer than 256 bytes");
+            env.problem(VAR_PATH, raw, "longer than 256 bytes");
             DEFAULT_NEEDLE
         }
         Some(raw) => raw,
@@ -280,7 +243,7 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
     let log_len = match get(VAR_LOG) {
         None => 0,
         Some(raw) if raw.len() > MAX_LOG_PATH => {
-            problem(VAR_LOG, raw, "longer than PATH_MAX");
+            env.problem(VAR_LOG, raw, "longer than PATH_MAX");
             0
         }
         Some(raw) => {
@@ -289,95 +252,54 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         }
     };
 
-    let calls = match get(VAR_CALLS) {
-        None => Calls::OPEN,
-        Some(raw) => parse_calls(raw).unwrap_or_else(|| {
-            problem(
-                VAR_CALLS,
-                raw,
-                "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink, read (or `all`)",
-            );
-            Calls::OPEN
-        }),
-    };
+    let calls = env.value(
+        VAR_CALLS,
+        Calls::OPEN,
+        "not a comma list of open, write, sync, close, rename, truncate, mkdir, unlink, read (or `all`)",
+        parse_calls,
+    );
     let space = match get(VAR_SPACE) {
         None => None,
         Some(raw) => match parse_size(raw) {
             Ok(v) => Some(v),
             Err(e) => {
-                problem(VAR_SPACE, raw, e.what());
+                env.problem(VAR_SPACE, raw, e.what());
                 None
             }
         },
     };
-    let delay_ns = match get(VAR_DELAY) {
-        None => 0,
-        Some(raw) => parse_delay(raw).unwrap_or_else(|| {
-            problem(VAR_DELAY, raw, "not a duration: a whole number with ns, us, ms or s (e.g. 50ms), up to 1 hour");
-            0
-        }),
-    };
-    let scope = match get(VAR_SCOPE) {
-        None => Scope::Process,
-        Some(raw) if raw.eq_ignore_ascii_case(b"process") => Scope::Process,
-        Some(raw) if raw.eq_ignore_ascii_case(b"tree") => Scope::Tree,
-        Some(raw) => {
-            problem(VAR_SCOPE, raw, "neither `process` nor `tree`");
-            Scope::Process
-        }
-    };
-    let deny_io_uring = match get(VAR_URING) {
-        None => true,
-        Some(raw) if raw.eq_ignore_ascii_case(b"deny") => true,
-        Some(raw) if raw.eq_ignore_ascii_case(b"allow") => false,
-        Some(raw) => {
-            problem(VAR_URING, raw, "neither `deny` nor `allow`");
-            true
-        }
-    };
+    let delay_ns =
+        env.value(VAR_DELAY, 0, "not a duration: a whole number with ns, us, ms or s (e.g. 50ms), up to 1 hour", parse_delay);
+    let scope = env.value(VAR_SCOPE, Scope::Process, "neither `process` nor `tree`", |raw| {
+        one_of(raw, [(b"process", Scope::Process), (b"tree", Scope::Tree)])
+    });
+    let deny_io_uring =
+        env.value(VAR_URING, true, "neither `deny` nor `allow`", |raw| one_of(raw, [(b"deny", true), (b"allow", false)]));
 
     let effect = match get(VAR_EFFECT) {
         None => Effect::Fail,
         Some(raw) => match Effect::from_name(raw) {
             Some(e) if !effect_fits(e, interval, calls, space) => {
-                problem(VAR_EFFECT, raw, effect_misfit(e));
+                env.problem(VAR_EFFECT, raw, effect_misfit(e));
                 e
             }
             Some(e) => e,
             None => {
-                problem(VAR_EFFECT, raw, "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short");
+                env.problem(VAR_EFFECT, raw, "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short");
                 Effect::Fail
             }
         },
     };
-    let crash_group = match get(VAR_CRASH) {
-        None => false,
-        Some(raw) if raw.eq_ignore_ascii_case(b"process") => false,
-        Some(raw) if raw.eq_ignore_ascii_case(b"group") => true,
-        Some(raw) => {
-            problem(VAR_CRASH, raw, "neither `process` nor `group`");
-            false
-        }
-    };
-    let corrupt = match get(VAR_CORRUPT) {
-        None => CorruptMode::Flip,
-        Some(raw) => CorruptMode::from_name(raw).unwrap_or_else(|| {
-            problem(VAR_CORRUPT, raw, "neither `flip`, `zero` nor `random`");
-            CorruptMode::Flip
-        }),
-    };
-    let seed = match get(VAR_SEED) {
-        None => 0,
-        Some(raw) => parse_u64(raw).unwrap_or_else(|| {
-            problem(VAR_SEED, raw, "not a whole number >= 0");
-            0
-        }),
-    };
+    let crash_group = env.value(VAR_CRASH, false, "neither `process` nor `group`", |raw| {
+        one_of(raw, [(b"process", false), (b"group", true)])
+    });
+    let corrupt = env.value(VAR_CORRUPT, CorruptMode::Flip, "neither `flip`, `zero` nor `random`", CorruptMode::from_name);
+    let seed = env.value(VAR_SEED, 0, "not a whole number >= 0", parse_u64);
     let mut journal = [0u8; MAX_LOG_PATH + 1];
     let journal_len = match get(VAR_JOURNAL) {
         None => 0,
         Some(raw) if raw.len() > MAX_LOG_PATH - 8 => {
-            problem(VAR_JOURNAL, raw, "longer than PATH_MAX less 8");
+            env.problem(VAR_JOURNAL, raw, "longer than PATH_MAX less 8");
             0
         }
         Some(raw) => {
@@ -386,8 +308,8 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         }
     };
 
-    if n > 0 {
-        return Parsed::Invalid { problems };
+    if env.n > 0 {
+        return Parsed::Invalid { problems: env.problems };
     }
     let prefilter_len = match needle_src {
         [head @ .., b'/'] => head.len(),
@@ -418,6 +340,35 @@ pub fn parse<'a>(get: impl Fn(&'static str) -> Option<&'a [u8]>) -> Parsed<'a> {
         journal,
         journal_len,
     })
+}
+
+/// The variables as `parse` reads them, and the problems found so far.
+struct Reader<'a, G> {
+    get: G,
+    problems: [Option<Problem<'a>>; MAX_PROBLEMS],
+    n: usize,
+}
+
+impl<'a, G: Fn(&'static str) -> Option<&'a [u8]>> Reader<'a, G> {
+    fn problem(&mut self, var: &'static str, value: &'a [u8], what: &'static str) {
+        self.problems[self.n] = Some(Problem { var, value, what });
+        self.n += 1;
+    }
+
+    /// `var` through `parse`: `default` when unset, or (a problem, `what`
+    /// it is) when `parse` refuses it.
+    fn value<T>(&mut self, var: &'static str, default: T, what: &'static str, parse: impl FnOnce(&'a [u8]) -> Option<T>) -> T {
+        let Some(raw) = (self.get)(var) else { return default };
+        parse(raw).unwrap_or_else(|| {
+            self.problem(var, raw, what);
+            default
+        })
+    }
+}
+
+/// The value of the word `raw` is (any case), among `words`.
+fn one_of<T: Copy, const N: usize>(raw: &[u8], words: [(&[u8], T); N]) -> Option<T> {
+    words.iter().find(|(w, _)| raw.eq_ignore_ascii_case(w)).map(|&(_, v)| v)
 }
 
 /// Whether every call the plan can trigger is one the effect acts on: the
