@@ -15,15 +15,16 @@
 #              start-up (loader, constructors) drops out; "added" is that
 #              minus the same figure without preload;
 #   node       fs.writeFileSync of 64-byte files, interleaved the same way;
-#   writes     callgrind of bench/writeloop.c: write() and close() on a
-#              descriptor the shim does not track, per call.
+#   writes     callgrind of bench/writeloop.c: write(), read(), their p-
+#              and v- variants, and close() on a descriptor the shim does
+#              not track, per call.
 #
 # Writes bench/out/results.md (the tables, machine and load) and raw TSVs
 # next to it, and prints the tables. Knobs (environment):
 #   BENCH_REPS=31 BENCH_ITERS=100000 BENCH_STRACE_ITERS=3000
 #   BENCH_CG_ITERS=100000 BENCH_NODE_ITERS=20000
 #   BENCH_DIR=<dir for the files; default a fresh dir on /dev/shm, else $TMPDIR>
-#   BENCH_WRITES_ONLY=1: only the write/close callgrind counts (a minute)
+#   BENCH_WRITES_ONLY=1: only the write/read/close callgrind counts (a few minutes)
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -143,7 +144,7 @@ WCASES=(
 log "callgrind: write and close loops, 0 and $CG_ITERS iterations per case"
 for c in "${WCASES[@]}"; do
     label=${c%%|*}; read -r -a vars <<<"${c#*|}"
-    for loop in write close; do
+    for loop in write read pwrite pread writev preadv close; do
         a=$(wcg_count "$loop" 0 "${vars[@]}")
         b=$(wcg_count "$loop" "$CG_ITERS" "${vars[@]}")
         printf '%s\t%s\t%s\n' "$label" "$loop" "$(awk -v a="$a" -v b="$b" -v n="$CG_ITERS" 'BEGIN{printf "%.1f", (b-a)/n}')" >>"$WCG"
