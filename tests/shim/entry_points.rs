@@ -231,3 +231,50 @@ fn coreutils_cp_tee_dd() {
     assert_eq!(std::fs::read_to_string(sb.path().join("other/back")).unwrap(), "old");
     assert_eq!(std::fs::read(sb.path().join("other/dd")).unwrap(), [0; 1024]);
 }
+
+/// The variadic opens hand the caller's mode on (the exports take it as a
+/// fixed parameter): each file gets the mode it was created with, whether
+/// the call went straight through (disarmed; armed, not matching), was
+/// counted (matching), or counted and its descriptor tracked; and a
+/// matching create the shim fails creates nothing.
+#[test]
+fn c_variadic_opens_create_files_with_the_callers_mode() {
+    let program = c_program("modes", &[]);
+    let want = "open 640\nopen64 604\nopenat 460\nopenat64 406\ncreat 641\ncreat64 614\nopen_tmpfile 600\n";
+    let plans: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "1000")],
+        &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "1000"), ("HARPER_TEST_BLOB_FAIL_CALLS", "open,write")],
+    ];
+    for vars in plans {
+        for sub in ["blobs", "other"] {
+            let sb = Sandbox::new();
+            let mut cmd = Command::new(&program);
+            cmd.arg(sb.path().join(sub));
+            let run = run_preloaded(cmd, vars);
+            run.assert_success();
+            assert_eq!(run.stdout(), want, "{vars:?}, under {sub}/");
+            if !vars.is_empty() {
+                // Under blobs/ all 7 matched (the O_TMPFILE open as its folder's) and none failed.
+                let summary = run.shim_lines().into_iter().find(|l| l.starts_with("blobfail: summary ")).unwrap();
+                let matching = if sub == "blobs" { 7 } else { 0 };
+                assert!(summary.contains(&format!(" matching={matching} ")), "{summary}");
+                assert!(summary.contains(" faults=0"), "{summary}");
+            }
+        }
+    }
+    // Every 2nd matching create fails: open64, openat64, creat64 create nothing.
+    let sb = Sandbox::new();
+    let mut cmd = Command::new(&program);
+    cmd.arg(sb.blobs());
+    let run = run_preloaded(cmd, &[("HARPER_TEST_BLOB_FAIL_INTERVAL", "2")]);
+    run.assert_success();
+    assert_eq!(
+        run.stdout(),
+        "open 640\nopen64 err 2\nopenat 460\nopenat64 err 2\ncreat 641\ncreat64 err 2\nopen_tmpfile 600\n"
+    );
+    let mut left: Vec<String> =
+        std::fs::read_dir(sb.blobs()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["f0", "f2", "f4"]);
+}
