@@ -8,7 +8,8 @@
 //! - `entry_enum` (lib.rs): the `Entry` enum, its names and families;
 //! - `real_functions` (sys/mod.rs): the real functions, found with
 //!   `dlsym(RTLD_NEXT)`, and `resolve_all`;
-//! - `exports` (hooks/mod.rs): every exported function, by its shape:
+//! - `exports` (hooks/shapes.rs, expanded in hooks/mod.rs): every exported
+//!   function, by its shape:
 //!   - `[open BODY]`: an open; disarmed, one load and a jump to the real
 //!     function, else the open-like body `BODY` (`hooks/open.rs`);
 //!   - `[mkstemp FLAGS]`: an open of the template's path, for writing;
@@ -32,8 +33,10 @@
 //! as a fixed last parameter (see `hooks/mod.rs`).
 //!
 //! The opens' real functions are `Real` (a null check, so the disarmed
-//! fast path can tell "resolved" with one load); the rest are `Lazy` (one
-//! load and a jump; a first-call function resolves them). `helpers` are
+//! fast path can tell "resolved" with one load; their bodies return the
+//! failure value with ENOSYS when it is missing); the rest are `Lazy` (one
+//! load and a jump; a first-call function resolves them, or returns the
+//! failure value). `helpers` are
 //! hooked or used, never counted. Adding an entry point of a known shape
 //! is one row here.
 
