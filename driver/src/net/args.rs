@@ -13,7 +13,7 @@ pub const LINK_NEMESES: [&str; 2] = ["slow-link", "cut-stream"];
 /// The settings of the link nemeses (`--nemesis slow-link|cut-stream`, on
 /// the link between each faulted node and node a).
 #[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "Network nemesis (blob-save --nemesis slow-link|cut-stream; root and iptables)")]
+#[command(next_help_heading = "Network nemesis (blob-save and backlog-memory --nemesis slow-link|cut-stream; root and iptables)")]
 pub struct LinkArgs {
     /// slow-link: how long each chunk is held, each way [200ms unless --bandwidth].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
@@ -30,6 +30,17 @@ pub struct LinkArgs {
     /// cut-stream: and again every SIZE more bytes [1MiB].
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub cut_every: Option<String>,
+}
+
+/// backlog-memory run alone takes only the link nemeses (on B's link with a,
+/// during its catch-up); `what` is the run's scenario, or `all`.
+pub fn fits(what: &str, nemesis: Option<&str>) -> Result<(), String> {
+    match nemesis {
+        Some(n) if what == "backlog-memory" && !LINK_NEMESES.contains(&n) => Err(format!(
+            "--nemesis {n} does not apply to backlog-memory: it takes slow-link or cut-stream (on B's link with a, during B's catch-up)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A link nemesis as the run applies it.
