@@ -21,6 +21,12 @@ fn bad_network_input_is_refused_with_one_line() {
         "--nemesis pause does not apply to backlog-memory: it takes slow-link or cut-stream (on B's link with a, during B's catch-up)",
     );
     fails_with(&["run", "backlog-memory", "--nemesis", "slow-link", "--nemesis-for", "3"], &[], "--nemesis-for does not apply to backlog-memory: it is an option of blob-save");
+    // One link per run: a proxy per faulted link is not built (docs/network.md).
+    fails_with(
+        &["run", "blob-save", "--nodes", "3", "--faulted", "b,c", "--nemesis", "slow-link"],
+        &[],
+        "--nemesis slow-link acts on one link, a faulted node's with node a: pass one --faulted node, not 2",
+    );
     fails_with(&["run", "crash-recovery", "--latency", "5ms"], &[], "--latency does not apply to crash-recovery: it is an option of blob-save and backlog-memory");
     fails_with(
         &["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--node-b", "http://127.0.0.1:2", "--password", "x", "--latency", "5ms"],
