@@ -45,6 +45,13 @@ pub async fn install(args: &Args) -> Result<()> {
         bail!("--nemesis {} acts on one link: pass one --faulted node (its link with node a)", plan.nemesis);
     }
     let net = session::private().map_err(|why| anyhow!("--nemesis {} needs a private network namespace: {why}", plan.nemesis))?;
+    // A scenario before this one in the same run (`run all`) that ended in
+    // an error left its proxy: out first, or its rule would catch the
+    // new nodes' connections.
+    let left = slot().take();
+    if let Some(Installed { link, .. }) = left {
+        link.remove(net).await.map_err(|e| anyhow!("--nemesis {}: taking out the last scenario's proxy failed: {e}", plan.nemesis))?;
+    }
     let link = Link::install_port(net, REPLICATION_PORT).await.map_err(|e| anyhow!("--nemesis {}: {e}", plan.nemesis))?;
     *slot() = Some(Installed { link, plan });
     Ok(())
