@@ -325,6 +325,7 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
     args.scenarios.blob_save_net.plan(args.scenarios.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)?;
+    crate::net::args::fits(&what, args.scenarios.blob_save.nemesis.as_deref(), args.scenarios.blob_save.faulted.0.len()).map_err(anyhow::Error::msg)?;
     // blob-save's fault plans: an override contradicts a plan only when given.
     args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {

@@ -1,8 +1,9 @@
 //! End to end on a real harperdb 4.7.29 cluster, inside the run's own
 //! network namespace: `partition-heal` seen both ways (a healed partition
-//! passes every check; a partition never healed fails each check that
-//! watches the link), and blob-save under `--nemesis cut-stream`, whose
-//! proxy must cut exactly where it was told to.
+//! passes every check; a partition never healed, with B's blob saves
+//! failing, fails every check, each for its real cause), and blob-save
+//! under `--nemesis cut-stream`, whose proxy must cut exactly where it was
+//! told to.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ fn actions(figures: &Value) -> Vec<String> {
 }
 
 #[test]
-fn a_healed_partition_converges_and_one_never_healed_fails_every_link_check() {
+fn a_healed_partition_converges_and_one_never_healed_with_b_failing_blob_saves_fails_every_check() {
     let _one_cluster = cluster_lock();
     let host_rules = std::process::Command::new("iptables").args(["-w", "-S"]).output().unwrap().stdout;
 
@@ -49,18 +50,24 @@ fn a_healed_partition_converges_and_one_never_healed_fails_every_link_check() {
     assert!(check(&report, "peer-connected")["evidence"].as_str().unwrap().contains("not by cluster_status"));
     assert_nothing_left(&out);
 
-    // The partition is never healed: the link checks fail for that real cause.
+    // The partition is never healed: the link checks fail for that real
+    // cause. And B's blob saves fail (the shim on B fails every open of a
+    // blob file): 4.7.29 lets each failure escape as an uncaughtException,
+    // which no-uncaught-exception must catch.
     let dir = run_folder();
     let out = path_of(&dir);
     let run = run_bounded(
-        blobfail(&["run", "partition-heal", "--no-heal", "--writes", "10", "--conflicts", "5", "--blob-writes", "3", "--hold", "1", "--converge-timeout", "3", "--out", out.to_str().unwrap()]),
+        blobfail(&[
+            "run", "partition-heal", "--no-heal", "--fail-blob-opens", "1", "--writes", "10", "--conflicts", "5", "--blob-writes", "3", "--hold", "1",
+            "--converge-timeout", "3", "--out", out.to_str().unwrap(),
+        ]),
         Duration::from_secs(240),
     );
     assert_eq!(run.code(), Some(1), "stdout {}\nstderr {}", run.stdout, run.stderr);
     let report = read_json(&out.join("report.json"));
     assert_eq!(
         statuses(&report),
-        expect(&[("converged", "fail"), ("same-winner", "fail"), ("nothing-lost", "fail"), ("no-uncaught-exception", "pass"), ("peer-connected", "fail")])
+        expect(&[("converged", "fail"), ("same-winner", "fail"), ("nothing-lost", "fail"), ("no-uncaught-exception", "fail"), ("peer-connected", "fail")])
     );
     let lost = check(&report, "nothing-lost");
     assert_eq!(
@@ -69,9 +76,29 @@ fn a_healed_partition_converges_and_one_never_healed_fails_every_link_check() {
             "a: 10 records missing: b-0, b-1, b-2, b-3, b-4, b-5 … (10 in all)",
             "a: 3 blobs not whole: 100000 (no record), 100001 (no record), 100002 (no record)",
             "b: 10 records missing: a-0, a-1, a-2, a-3, a-4, a-5 … (10 in all)",
-            "b: 3 blobs not whole: 200000 (no record), 200001 (no record), 200002 (no record)"
+            // B acknowledged its own three blobs, and cannot serve them.
+            "b: 6 blobs not whole: 100000 (unreadable (no answer within 5 s)), 100001 (unreadable (no answer within 5 s)), \
+             100002 (unreadable (no answer within 5 s)), 200000 (no record), 200001 (no record), 200002 (no record)"
         ])
     );
+    // Each of B's three blob saves failed at its open, and escaped; a read of
+    // such a blob (the convergence's) logs the same again.
+    let shim = &report["figures"]["shim_on_b"];
+    assert_eq!((shim["plan"].as_str(), shim["every"].as_u64(), shim["faults_injected"].as_u64()), (Some("open-enoent"), Some(1), Some(3)));
+    let uncaught = check(&report, "no-uncaught-exception");
+    let lines: Vec<&str> = uncaught["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let evidence = uncaught["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with(&format!("{} uncaughtException entries in the nodes' logs\n", lines.len())), "{evidence}");
+    let blobs = format!("{}/", out.join("node-b").join("root").join("blobs").join("data").join("0").join("0").display());
+    let file_of = |line: &str| -> String {
+        assert!(line.starts_with("b hdb.log:"), "{line}");
+        let (_, rest) = line.split_once(" [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '").unwrap_or_else(|| panic!("{line}"));
+        rest.strip_prefix(blobs.as_str()).and_then(|f| f.strip_suffix("'] {")).unwrap_or_else(|| panic!("{line}")).to_string()
+    };
+    let mut saves: Vec<String> = lines.iter().take(3).map(|l| file_of(l)).collect();
+    saves.sort();
+    assert_eq!(saves, ["1", "2", "3"], "{lines:?}");
+    assert!(lines.iter().all(|l| ["1", "2", "3"].contains(&file_of(l).as_str())), "{lines:?}");
     assert_eq!(check(&report, "same-winner")["lines"].as_array().unwrap().len(), 5);
     assert!(check(&report, "peer-connected")["evidence"].as_str().unwrap().starts_with("probe records did not cross 2 of 2 links within 15 s: a → b, b → a"));
     // Healed after the checks, still exactly.
@@ -121,5 +148,49 @@ fn cut_stream_resets_the_replication_link_exactly_every_m_bytes_under_blob_save(
     assert!(removed[0].as_str().unwrap().starts_with("-t nat -A OUTPUT -p tcp --dport 9933 -m mark ! --mark 0x6266 -j REDIRECT --to-ports "));
     assert!(f["faulted_blob_files"]["files"].as_u64().unwrap() > 0);
     assert_eq!(check(&report, "healed")["status"], "pass");
+    assert_nothing_left(&out);
+}
+
+#[test]
+fn slow_link_caps_the_link_through_backlog_memorys_catch_up_and_comes_out_exactly() {
+    let _one_cluster = cluster_lock();
+    let dir = run_folder();
+    let out = path_of(&dir);
+    let run = run_bounded(
+        blobfail(&[
+            "run", "backlog-memory", "--transactions", "2", "--records", "100", "--after-catch-up", "0", "--nemesis", "slow-link", "--bandwidth",
+            "32KiB/s", "--out", out.to_str().unwrap(),
+        ]),
+        Duration::from_secs(240),
+    );
+    assert_eq!(run.code(), Some(0), "stdout {}\nstderr {}", run.stdout, run.stderr);
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(
+        statuses(&report),
+        expect(&[("caught-up", "pass"), ("no-worker-oom", "pass"), ("peak-rss-below-limit", "pass"), ("peak-anon-below-limit", "pass")])
+    );
+    let f = &report["figures"];
+    assert_eq!(f["nemesis_link"], "slow-link: 32768 B/s");
+    // On B's link with a through the catch-up, off once B caught up.
+    let history: Vec<(&str, &str, &str)> = f["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["nemesis"].as_str().unwrap(), e["node"].as_str().unwrap(), e["what"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, [("slow-link", "b", "started"), ("slow-link", "b", "stopped")]);
+    assert_eq!(f["history"][0]["detail"], "slow-link: 32768 B/s on the link b-a, through the proxy");
+    let toxic = f["nemesis_proxy"]["bytes_toxic"].as_u64().unwrap();
+    assert!(f["history"][1]["detail"].as_str().unwrap().starts_with(&format!("the link b-a passes bytes untouched again; under the nemesis {toxic} bytes, 0 resets")));
+    // The backlog's payloads (200 records of 1 KiB) all crossed under the cap,
+    // so the catch-up took at least their bytes at 32 KiB/s, even were they
+    // spread over both of the link's database sockets.
+    assert!(toxic >= 200 * 1024, "{toxic}");
+    let catch_up = f["catch_up_seconds"].as_f64().unwrap();
+    assert!(catch_up >= 200.0 * 1024.0 / (2.0 * 32768.0), "{catch_up}");
+    assert_eq!(f["records_b"], 200);
+    let removed = f["nemesis_rules_removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].as_str().unwrap().starts_with("-t nat -A OUTPUT -p tcp --dport 9933 -m mark ! --mark 0x6266 -j REDIRECT --to-ports "));
     assert_nothing_left(&out);
 }

@@ -14,7 +14,20 @@ fn bad_network_input_is_refused_with_one_line() {
     fails_with(&["run", "blob-save", "--latency", "5ms"], &[], "--latency applies with --nemesis slow-link or cut-stream only");
     fails_with(&["run", "blob-save", "--nemesis", "pause", "--cut-after", "1MiB"], &[], "--cut-after applies with --nemesis slow-link or cut-stream only");
     fails_with(&["run", "blob-save", "--nemesis", "cut-stream", "--jitter", "5ms"], &[], "--jitter applies to --nemesis slow-link, not cut-stream");
-    fails_with(&["run", "backlog-memory", "--cut-after", "1MiB"], &[], "--cut-after does not apply to backlog-memory: it is an option of blob-save");
+    fails_with(&["run", "backlog-memory", "--cut-after", "1MiB"], &[], "--cut-after applies with --nemesis slow-link or cut-stream only");
+    fails_with(
+        &["run", "backlog-memory", "--nemesis", "pause"],
+        &[],
+        "--nemesis pause does not apply to backlog-memory: it takes slow-link or cut-stream (on B's link with a, during B's catch-up)",
+    );
+    fails_with(&["run", "backlog-memory", "--nemesis", "slow-link", "--nemesis-for", "3"], &[], "--nemesis-for does not apply to backlog-memory: it is an option of blob-save");
+    // One link per run: a proxy per faulted link is not built (docs/network.md).
+    fails_with(
+        &["run", "blob-save", "--nodes", "3", "--faulted", "b,c", "--nemesis", "slow-link"],
+        &[],
+        "--nemesis slow-link acts on one link, a faulted node's with node a: pass one --faulted node, not 2",
+    );
+    fails_with(&["run", "crash-recovery", "--latency", "5ms"], &[], "--latency does not apply to crash-recovery: it is an option of blob-save and backlog-memory");
     fails_with(
         &["run", "blob-save", "--attach", "--node-a", "http://127.0.0.1:1", "--node-b", "http://127.0.0.1:2", "--password", "x", "--latency", "5ms"],
         &[],

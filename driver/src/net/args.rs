@@ -13,7 +13,7 @@ pub const LINK_NEMESES: [&str; 2] = ["slow-link", "cut-stream"];
 /// The settings of the link nemeses (`--nemesis slow-link|cut-stream`, on
 /// the link between each faulted node and node a).
 #[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "Network nemesis (blob-save --nemesis slow-link|cut-stream; root and iptables)")]
+#[command(next_help_heading = "Network nemesis (blob-save and backlog-memory --nemesis slow-link|cut-stream; root and iptables)")]
 pub struct LinkArgs {
     /// slow-link: how long each chunk is held, each way [200ms unless --bandwidth].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
@@ -30,6 +30,23 @@ pub struct LinkArgs {
     /// cut-stream: and again every SIZE more bytes [1MiB].
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub cut_every: Option<String>,
+}
+
+/// What the link nemeses refuse, whatever their settings: another nemesis
+/// on backlog-memory run alone (`what` is the run's scenario, or `all`;
+/// backlog-memory takes only a link's, on B's link with a, during its
+/// catch-up), and more than one faulted node (`faulted`): the proxy acts on
+/// one link, a faulted node's with a (a proxy per link is not built).
+pub fn fits(what: &str, nemesis: Option<&str>, faulted: usize) -> Result<(), String> {
+    match nemesis {
+        Some(n) if what == "backlog-memory" && !LINK_NEMESES.contains(&n) => Err(format!(
+            "--nemesis {n} does not apply to backlog-memory: it takes slow-link or cut-stream (on B's link with a, during B's catch-up)"
+        )),
+        Some(n) if LINK_NEMESES.contains(&n) && faulted > 1 => Err(format!(
+            "--nemesis {n} acts on one link, a faulted node's with node a: pass one --faulted node, not {faulted}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A link nemesis as the run applies it.
@@ -130,6 +147,23 @@ mod tests {
     fn plan(args: &[&str]) -> Result<Option<LinkPlan>, String> {
         let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied())).map_err(|e| e.to_string())?;
         t.n.plan(t.nemesis.as_deref())
+    }
+
+    #[test]
+    fn a_link_nemesis_takes_one_faulted_node_and_backlog_memory_only_a_link_nemesis() {
+        assert_eq!(fits("blob-save", Some("slow-link"), 1), Ok(()));
+        assert_eq!(fits("backlog-memory", Some("cut-stream"), 1), Ok(()));
+        assert_eq!(fits("blob-save", Some("pause"), 2), Ok(()));
+        assert_eq!(fits("all", Some("pause"), 1), Ok(()));
+        assert_eq!(fits("backlog-memory", None, 1), Ok(()));
+        assert_eq!(
+            fits("blob-save", Some("cut-stream"), 2),
+            Err("--nemesis cut-stream acts on one link, a faulted node's with node a: pass one --faulted node, not 2".into())
+        );
+        assert_eq!(
+            fits("backlog-memory", Some("kill-restart"), 1),
+            Err("--nemesis kill-restart does not apply to backlog-memory: it takes slow-link or cut-stream (on B's link with a, during B's catch-up)".into())
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! `--nemesis slow-link|cut-stream` as blob-save runs it, through the
-//! driver's `Nemesis` model: the proxy goes on the replication port before
-//! the nodes start (a redirect cannot move a connection already made);
-//! `start` on a faulted node aims it at the link between that node and node
-//! a and turns the toxic on; `stop` turns it off (the heal); after the
-//! teardown the redirect rule comes out exactly, checked, and the proxy's
-//! counts and the faulted node's blob files by size go in the figures.
+//! `--nemesis slow-link|cut-stream` as blob-save runs it (halfway through
+//! its load) and backlog-memory (around each catch-up: `switch`), through
+//! the driver's `Nemesis` model: the proxy goes on the replication port
+//! before the nodes start (a redirect cannot move a connection already
+//! made); `start` on a faulted node aims it at the link between that node
+//! and node a and turns the toxic on; `stop` turns it off (the heal); after
+//! the teardown the redirect rule comes out exactly, checked, and the
+//! proxy's counts and the faulted node's blob files by size go in the
+//! figures.
 
 use std::sync::Mutex;
 
@@ -13,11 +15,11 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Map, Value};
 
-use super::args::LinkPlan;
+use super::args::{LinkPlan, LINK_NEMESES};
 use super::nemesis::{Link, NodeAddr};
 use super::session;
 use crate::cluster::Cluster;
-use crate::nemesis::Nemesis;
+use crate::nemesis::{History, Nemesis};
 use crate::ports::REPLICATION_PORT;
 use crate::scenario::Args;
 
@@ -43,6 +45,13 @@ pub async fn install(args: &Args) -> Result<()> {
         bail!("--nemesis {} acts on one link: pass one --faulted node (its link with node a)", plan.nemesis);
     }
     let net = session::private().map_err(|why| anyhow!("--nemesis {} needs a private network namespace: {why}", plan.nemesis))?;
+    // A scenario before this one in the same run (`run all`) that ended in
+    // an error left its proxy: out first, or its rule would catch the
+    // new nodes' connections.
+    let left = slot().take();
+    if let Some(Installed { link, .. }) = left {
+        link.remove(net).await.map_err(|e| anyhow!("--nemesis {}: taking out the last scenario's proxy failed: {e}", plan.nemesis))?;
+    }
     let link = Link::install_port(net, REPLICATION_PORT).await.map_err(|e| anyhow!("--nemesis {}: {e}", plan.nemesis))?;
     *slot() = Some(Installed { link, plan });
     Ok(())
@@ -87,6 +96,19 @@ impl Nemesis for LinkNemesis {
         }
         .boxed()
     }
+}
+
+/// backlog-memory's hook around each catch-up: the link nemesis that
+/// `--nemesis` names (if any) on, or off, on B's link with a, each start
+/// and stop an event of `history`.
+pub async fn switch(args: &Args, cluster: &mut Cluster, history: &mut History, on: bool) -> Result<()> {
+    let Some(&name) = args.blob_save.nemesis.as_deref().and_then(|n| LINK_NEMESES.iter().find(|l| **l == n)) else {
+        return Ok(());
+    };
+    let nemesis = LinkNemesis(name);
+    let (what, detail) = if on { ("started", nemesis.start(cluster, "b").await?) } else { ("stopped", nemesis.stop(cluster, "b").await?) };
+    history.record(name, "b", what, detail, None);
+    Ok(())
 }
 
 /// Takes the proxy out (its rule removed exactly, checked) and puts its

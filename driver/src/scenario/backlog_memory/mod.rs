@@ -89,6 +89,12 @@ pub const SCENARIO: Scenario = Scenario {
         "growth_limit",
         "shim_on_b",
         "interval",
+        "nemesis",
+        "latency",
+        "jitter",
+        "bandwidth",
+        "cut_after",
+        "cut_every",
     ],
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
@@ -216,10 +222,13 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         let shim = fault::find_shim(local.shim.as_deref())?;
         b_setup.env = FaultPlan::blob_writes(shim, interval, fault_log.clone()).env();
     }
+    // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
+    crate::net::on_load::install(ctx.args).await?;
     let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");
+    let mut history = crate::nemesis::History::begin();
 
     // Each backlog in transactions of --records records: a sweep keeps the
     // transactions' shape and raises their count.
@@ -243,7 +252,10 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             in_flight: opts.commits_in_flight,
         };
         first += count;
+        // The link nemesis, if any, on B's link with a through each catch-up.
+        crate::net::on_load::switch(ctx.args, cluster, &mut history, true).await?;
         let o = catch_up::once(cluster, batches, timeout, after, &mut phases, progress).await?;
+        crate::net::on_load::switch(ctx.args, cluster, &mut history, false).await?;
         let caught_up = o.catch_up.is_some();
         observed.push(o);
         // A B that did not catch up (or died) has answered the question.
@@ -270,6 +282,10 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         (b_spec.stderr.as_path(), read_output(&b_spec.stderr)),
     ]);
     let mut figures = Map::new();
+    crate::net::on_load::remove(&mut figures, None).await?;
+    if !history.events().is_empty() {
+        figures.insert("history".into(), json!(history.events()));
+    }
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(out));
     let checks = match &opts.sweep {

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
+use crate::fault::{self, FaultPlan};
 use crate::harper_log::parse_log;
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
@@ -66,7 +67,7 @@ pub const SCENARIO: Scenario = Scenario {
         ("checks", "checks"),
         ("teardown", "teardown"),
     ],
-    options: &["partition", "writes", "conflicts", "blob_writes", "hold", "converge_timeout", "no_heal"],
+    options: &["partition", "writes", "conflicts", "blob_writes", "hold", "converge_timeout", "no_heal", "fail_blob_opens"],
     local_only: &[],
     cannot_attach: Some("it partitions the nodes' network, which needs nodes this run started in its own network namespace"),
     variants: None,
@@ -99,6 +100,10 @@ pub struct Args {
     /// same-winner, nothing-lost and peer-connected).
     #[arg(long)]
     pub no_heal: bool,
+    /// partition-heal: also preload the blob-write shim on B, failing every Nth open of a blob file
+    /// (ENOENT, blob-save's open-enoent): B's blob saves fail beside the partition.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fail_blob_opens: Option<u64>,
 }
 
 impl Args {
@@ -162,8 +167,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         Err(why) => return Ok(without_network(ctx, &why)),
     };
     let (nodes, spec) = plan(&opts.partition).map_err(anyhow::Error::msg)?;
-    let setups: Vec<NodeSetup> = nodes.iter().map(|n| NodeSetup::plain(*n)).collect();
-    // Every node joins a; "faulted" means nothing here (no shim): the partition is the fault.
+    let mut setups: Vec<NodeSetup> = nodes.iter().map(|n| NodeSetup::plain(*n)).collect();
+    // --fail-blob-opens: the shim on B, armed from its start, beside the partition.
+    let fault_log = out.join("faults.jsonl");
+    let shim_plan = match opts.fail_blob_opens {
+        Some(every) => Some((FaultPlan::blob_writes(fault::find_shim(local.shim.as_deref())?, every, fault_log.clone()), every)),
+        None => None,
+    };
+    if let (Some((plan, _)), Some(b)) = (&shim_plan, setups.iter_mut().find(|s| s.name == NodeId::from("b"))) {
+        b.env = plan.env();
+    }
+    // Every node joins a; "faulted" names B, which alone may carry the shim: the partition is the fault.
     let topology = Topology::star(nodes.len(), &[NodeId::from("b")]).map_err(anyhow::Error::msg)?;
     let mut backend = Backend::local(local, &topology, &setups, out, &mut phases, progress, ctx.journal).await?;
     super::test_panic_hook("join");
@@ -369,6 +383,13 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         json!(crossings.iter().map(|c| json!({"from": c.from, "to": c.to, "seconds": c.seconds})).collect::<Vec<_>>()),
     );
     figures.insert("nemesis_history".into(), Value::Array(history));
+    if let Some((plan, every)) = &shim_plan {
+        let injected = fault::read_fault_log(&fault_log)?.len();
+        figures.insert(
+            "shim_on_b".into(),
+            json!({"plan": plan.spec.plan, "every": every, "faults_injected": injected, "log": fault_log}),
+        );
+    }
     figures.insert("network".into(), json!(net.describe()));
     phases.into_figures(&mut figures);
     let mut files = Map::new();
