@@ -294,7 +294,13 @@ fn a_worker_heap_too_small_for_the_backlog_fails_no_worker_oom_and_caught_up() {
     assert!(why.starts_with(&format!("{} lines with ERR_WORKER_OUT_OF_MEMORY", lines.len())), "{why}");
 
     let caught = evidence(&report, "caught-up");
-    assert!(caught.starts_with("B's record_count was ") && caught.ends_with(" of A's 8000 when the 40 s bound ran out"), "{caught}");
+    // Harper restarts the worker each time it runs out, and so B never
+    // catches up; on a loaded machine (a CI run) Harper's main process once
+    // gave up instead and exited, which caught-up reports as B's death
+    // with the cause from B's output.
+    let bound_ran_out = caught.starts_with("B's record_count was ") && caught.ends_with(" of A's 8000 when the 40 s bound ran out");
+    let b_died = caught.starts_with("B did not catch up: node b (pid ") && caught.contains(" died: ") && caught.contains("(ERR_WORKER_OUT_OF_MEMORY in its output)");
+    assert!(bound_ran_out || b_died, "{caught}");
     assert_eq!(report["figures"]["records_a"], 8000);
     assert!(report["figures"]["catch_up_seconds"].is_null());
     assert_nothing_left(&out);

@@ -192,8 +192,54 @@ pub fn assert_nothing_left(run: &Path) {
             assert!(!is_alive(pid), "node pid {pid} ({ip}) is still alive after the run");
             assert!(group_members(pid).is_empty(), "process group {pid} still has members: {:?}", group_members(pid));
         }
-        assert_eq!(listening_ports(ip), Vec::<u16>::new(), "ports still listening on {ip} after the run");
+        // A port still listening is this run's only if its owner is: on a
+        // shared machine another run (outside this suite's lock) may have
+        // taken the freed address since. An owner that cannot be found is
+        // counted as this run's.
+        let ours: Vec<(u16, Option<u32>)> = listening_ports(ip)
+            .into_iter()
+            .map(|port| (port, listener_pid(ip, port)))
+            .filter(|(port, owner)| match owner {
+                Some(pid) if !belongs_to(*pid, run) => {
+                    eprintln!("note: {ip}:{port} listens, but its owner (pid {pid}) is not of run {}", run.display());
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        assert_eq!(ours, Vec::new(), "ports still listening on {ip} after the run (port, owner pid)");
     }
+}
+
+/// The pid of the process holding a listening TCP socket on `ip:port`, from
+/// /proc/net/tcp and the processes' descriptors.
+fn listener_pid(ip: Ipv4Addr, port: u16) -> Option<u32> {
+    let local = format!("{:08X}:{port:04X}", u32::from_le_bytes(ip.octets()));
+    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let inode = tcp.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")).then(|| f.get(9).map(|i| i.to_string())).flatten()
+    })?;
+    let target = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target)) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Whether process `pid` names the run folder `run` in its command line,
+/// environment or working directory (every node the driver starts does).
+fn belongs_to(pid: u32, run: &Path) -> bool {
+    let needle = run.to_string_lossy().into_owned();
+    let has = |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).is_ok_and(|b| String::from_utf8_lossy(&b).contains(&needle));
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(run));
+    // Unreadable (gone, or not ours to read): counted as the run's.
+    let readable = std::fs::metadata(format!("/proc/{pid}/environ")).is_ok();
+    !readable || cwd || has("cmdline") || has("environ")
 }
 
 /// A run folder path as the driver prints it.
