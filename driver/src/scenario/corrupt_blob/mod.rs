@@ -36,6 +36,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it preloads the shim into node B: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
+    judge: None,
 };
 
 /// corrupt-blob's options.
