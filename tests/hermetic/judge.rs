@@ -1,7 +1,9 @@
-//! Hermetic (no cluster): `blobfail judge DIR` on a committed run folder
+//! Hermetic (no cluster): `blobfail judge DIR` on committed run folders
 //! (`judge/blob-save/`: the observations.json and report.json of a real
-//! `blobfail run blob-save --seed 7 --requests 40` on harperdb 4.7.29)
-//! gives the run's statuses and evidence exactly; a setting given anew
+//! `blobfail run blob-save --seed 7 --requests 40` on harperdb 4.7.29;
+//! `judge/backlog-memory/`: of `blobfail run backlog-memory --transactions 4
+//! --records 100 --payload-bytes 256 --after-catch-up 1`) gives the run's
+//! statuses and evidence exactly; a setting given anew
 //! changes what it should; a folder that cannot be judged is one line and
 //! exit 2, with no report written.
 
@@ -13,14 +15,22 @@ use blobfail_suite::install::workspace_root;
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    workspace_root().join("tests/hermetic/judge/blob-save")
+    fixture_of("blob-save")
+}
+
+fn fixture_of(scenario: &str) -> PathBuf {
+    workspace_root().join("tests/hermetic/judge").join(scenario)
 }
 
 /// A fresh folder holding the fixture's observations.json (report.json is
 /// written beside it, never into the repository).
 fn saved_run() -> tempfile::TempDir {
+    saved_run_of("blob-save")
+}
+
+fn saved_run_of(scenario: &str) -> tempfile::TempDir {
     let dir = run_folder();
-    std::fs::copy(fixture().join("observations.json"), dir.path().join("observations.json")).unwrap();
+    std::fs::copy(fixture_of(scenario).join("observations.json"), dir.path().join("observations.json")).unwrap();
     dir
 }
 
@@ -105,6 +115,33 @@ fn a_log_pattern_given_anew_is_judged_with_and_out_takes_the_report_elsewhere() 
     // The rest rests on the survey and the shim's records, as the run saw them.
     assert_eq!(check(&report, "nothing-lost")["status"], "fail");
     assert_eq!(check(&report, "injector-fired")["status"], "pass");
+}
+
+#[test]
+fn a_saved_backlog_memory_folder_is_judged_again_and_a_lower_limit_fails_it() {
+    let dir = saved_run_of("backlog-memory");
+    let run = judge(&[dir.path().to_str().unwrap()]);
+    assert_eq!(run.code(), Some(0), "every check passed: exit 0\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let report = read_json(&dir.path().join("report.json"));
+    let ran = read_json(&fixture_of("backlog-memory").join("report.json"));
+    assert_eq!(checks_of(&report), checks_of(&ran), "not the run's checks");
+    assert_eq!(report["figures"], ran["figures"], "not the run's figures");
+    assert_eq!(
+        statuses(&report),
+        ["caught-up", "no-worker-oom", "peak-rss-below-limit", "peak-anon-below-limit"].map(|n| (n.to_string(), "pass".to_string()))
+    );
+    assert_eq!(check(&report, "caught-up")["evidence"], "B's record_count reached A's 400 4.9 s after B was launched");
+    let out = run_folder();
+    let run = judge(&[dir.path().to_str().unwrap(), "--rss-limit", "10MiB", "--out", out.path().to_str().unwrap()]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    let lower = read_json(&out.path().join("report.json"));
+    let rss = check(&lower, "peak-rss-below-limit");
+    assert_eq!(rss["status"], "fail");
+    assert!(rss["evidence"].as_str().unwrap().starts_with("peak RSS 246 MiB (kernel high-water mark VmHWM of pid 7260, reached between 4.5 and 5.0 s, after B's API answered) ≥ limit 10 MiB;"), "{}", rss["evidence"]);
+    assert_eq!(lower["figures"]["rss_limit_bytes"], 10 * 1024 * 1024);
+    assert_eq!(check(&lower, "peak-anon-below-limit")["status"], "pass");
+    let refused_here = judge(&[dir.path().to_str().unwrap(), "--failure-pattern", "x"]);
+    assert_one_line_error(&refused_here, "--failure-pattern does not apply to backlog-memory: it is a setting of blob-save");
 }
 
 /// `blobfail judge` with `args` refuses in one line containing `expect`,
