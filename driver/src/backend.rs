@@ -98,6 +98,7 @@ pub struct Attached {
 }
 
 /// Node B's log as the backend can read it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum NodeLog {
     /// B's `hdb.log`, read whole; `unseen` says why the checks cannot see
     /// through it (missing, unreadable, no start line), with its path.

@@ -64,6 +64,15 @@ Examples:
   blobfail doctor --shim ./target/release/libblobfail.so --harper-version 4.7.29
 Exit codes: 0 when everything a local run needs is there, 1 otherwise.";
 
+const JUDGE_EXAMPLES: &str = "\
+Examples:
+  blobfail judge /tmp/bf                                   the same verdicts as the run, from its folder
+  blobfail judge /tmp/bf --out /tmp/bf-again --failure-pattern 'Blob write failed'
+                                                           another log pattern, report.json elsewhere
+  blobfail judge /tmp/bm --rss-limit 1GiB                  backlog-memory with another limit
+A setting of another scenario is refused (exit 2).
+Exit codes: 0 every check passed, 1 a check failed, 2 no check failed but one could not decide, or the folder cannot be judged.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "blobfail",
@@ -115,6 +124,9 @@ pub enum Command {
     PowerLoss(crate::exec::PowerLossArgs),
     /// Change the plan of every process that maps a control file: init, arm, heal, show, set VAR=VALUE….
     Ctl(crate::exec::CtlArgs),
+    /// Judge a saved run folder again, without a cluster, from its observations.json (optionally with other settings).
+    #[command(after_help = JUDGE_EXAMPLES)]
+    Judge(crate::judge::JudgeCmd),
 }
 
 /// `blobfail run`: the scenario, then the option groups.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use blobfail_vocab::log as log_keys;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub mod plan;
 
@@ -59,7 +59,7 @@ pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// One injected fault, as the shim logs it (one JSON object per line).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FaultRecord {
     /// The k-th matching call in that process.
     pub seq: u64,
@@ -93,7 +93,7 @@ fn open_family() -> String {
 
 /// A process's summary, the fault log's last line of it (`"summary":true`),
 /// with the per-family counts.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogSummary {
     pub pid: u32,
     pub matching: u64,
@@ -107,7 +107,7 @@ pub struct LogSummary {
     pub space_faults: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FamilyCount {
     pub matching: u64,
     pub faults: u64,
@@ -126,7 +126,7 @@ impl LogSummary {
 }
 
 /// The fault log: one record per fault, and each exited process's summary.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FaultLog {
     pub records: Vec<FaultRecord>,
     pub summaries: Vec<LogSummary>,
@@ -173,7 +173,7 @@ pub fn by_pid(records: &[FaultRecord]) -> BTreeMap<u32, Vec<&FaultRecord>> {
 /// The shim's exit line: `blobfail: summary pid=<pid> matching=<n> faults=<n>`,
 /// then (when more than `open` was chosen) `<family>=<matching>/<faults>`
 /// per chosen family, and with a space budget `space_used=<n> space_faults=<n>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShimSummary {
     pub pid: u32,
     pub matching: u64,

@@ -54,7 +54,7 @@ impl Default for LogPatterns {
 
 /// One log entry: a timestamped line and its continuation lines (Harper
 /// prints an error's fields on the lines after it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     /// 1-based line number of the entry's first line.
     pub line: usize,

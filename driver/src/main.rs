@@ -17,10 +17,12 @@ mod exec;
 mod fault;
 mod harper_log;
 mod journal;
+mod judge;
 mod junit;
 mod model;
 mod monitor;
 mod net;
+mod observations;
 mod nemesis;
 mod ports;
 mod progress;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => return exec::exec(args),
         Command::PowerLoss(args) => return exec::power_loss(args),
         Command::Ctl(args) => return exec::ctl(args),
+        Command::Judge(cmd) => judge::judge(cmd),
         Command::Run(args) => cli::request(args, &matches).and_then(|req| {
             // Before the async runtime: its threads must start inside the namespace.
             net::session::prepare(&req)?;

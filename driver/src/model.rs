@@ -3,11 +3,11 @@
 //! why a run or one of its nodes stopped before its end. A leaf: it imports
 //! nothing of the driver.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Pass, fail or unknown: of one check, and (by `Status::of`) of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -53,14 +53,14 @@ impl Status {
 }
 
 /// One named check, its status and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub status: Status,
     /// A sentence, then for a failure the offending lines (shortened).
     pub evidence: String,
     /// The offending log lines in full (first line of each entry).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<String>,
 }
 

@@ -101,7 +101,7 @@ pub async fn run_gets(api: &NodeApi, table: &str, ids: &[u64], concurrency: usiz
 }
 
 /// How waiting for B to catch up with A ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Settled {
     pub records_a: Option<u64>,
     pub records_b: Option<u64>,

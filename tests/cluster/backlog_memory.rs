@@ -118,6 +118,9 @@ fn backlog_memory_catches_up_and_plots_the_memory_it_sampled() {
     }
     assert!(svg.matches("<polygon").count() >= 2, "the stacked anonymous and file-backed areas");
 
+    // The same verdicts again from the folder alone (observations.json).
+    super::judge::assert_judge_reproduces(&out);
+
     // B was stopped and restarted: two pids, both gone now.
     let nodes = nodes_of(&out);
     assert_eq!(nodes[1].1.len(), 2, "node B should have run twice: {:?}", nodes[1]);

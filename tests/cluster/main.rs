@@ -15,5 +15,6 @@ mod crash_recovery;
 mod fault_heal;
 mod fault_plans;
 mod install;
+mod judge;
 mod reliability;
 mod verdicts;

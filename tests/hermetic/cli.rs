@@ -88,7 +88,7 @@ fn completions_are_generated_for_bash_zsh_and_fish() {
     let commands = help_commands();
     assert_eq!(
         commands,
-        ["run", "component", "completions", "shim-path", "doctor", "exec", "power-loss", "ctl", "help"],
+        ["run", "component", "completions", "shim-path", "doctor", "exec", "power-loss", "ctl", "judge", "help"],
         "blobfail --help"
     );
     let run_opts = run_options();

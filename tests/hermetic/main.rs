@@ -13,4 +13,5 @@ mod containment;
 mod errors;
 mod fault_options;
 mod install;
+mod judge;
 mod release;

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use blobfail_vocab::vars;
 
@@ -79,6 +79,32 @@ pub struct PlanSpec {
     pub delay_ms: Option<u64>,
     /// Substring of the paths that match.
     pub path: String,
+}
+
+/// A plan as saved (`observations.json`): its name is read back as the
+/// named plan's, and an unknown name is refused.
+#[derive(Deserialize)]
+struct SavedPlan {
+    plan: String,
+    calls: Vec<String>,
+    interval: Option<u64>,
+    errno: Option<String>,
+    space_bytes: Option<u64>,
+    delay_ms: Option<u64>,
+    path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for PlanSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PlanSpec, D::Error> {
+        let p = SavedPlan::deserialize(d)?;
+        let plan = NAMES
+            .iter()
+            .copied()
+            .find(|n| *n == p.plan)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown fault plan {:?}", p.plan)))?;
+        let SavedPlan { calls, interval, errno, space_bytes, delay_ms, path, .. } = p;
+        Ok(PlanSpec { plan, calls, interval, errno, space_bytes, delay_ms, path })
+    }
 }
 
 /// Every named plan, in the order `--fault all` runs them.

@@ -22,7 +22,7 @@ pub use proc::{os_peak, read_group_memory, GroupMemory, OsPeak, OsPeakSource};
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 /// One memory sample of a node; `None` fields mean the sample failed (a gap).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Sample {
     /// Seconds since the node was launched.
     pub t: f64,

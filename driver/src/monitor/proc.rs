@@ -42,7 +42,7 @@ pub fn parse_stat_pgrp(stat: &str) -> Option<u32> {
 
 /// The memory of a node's process group, summed over its members.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupMemory {
     pub rss: u64,
     /// The largest member `VmHWM`, and whose it is.

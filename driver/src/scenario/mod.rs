@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::backend::{self, Backend};
 use crate::journal::{Journal, PlannedCheck};
 use crate::model::{Check, Report, Status};
+use crate::observations::{self, Judged, Saved};
 use crate::progress::Progress;
 
 pub mod backlog_memory;
@@ -44,6 +45,58 @@ pub struct Scenario {
     /// one per fault plan of `--fault a,b`); empty or None: one run.
     pub variants: Option<fn(&Args) -> Vec<&'static str>>,
     pub run: for<'a> fn(&'a Ctx<'a>) -> BoxFuture<'a, Result<Report>>,
+    /// How its saved observations are judged (`blobfail judge`); None: it
+    /// saves none yet.
+    pub judge: Option<Judge>,
+}
+
+/// A scenario's checks as a pure function of its saved observations and
+/// the settings `blobfail judge` may change.
+pub struct Judge {
+    pub judge: fn(&Value, &JudgeArgs) -> Result<Judged>,
+    /// The settings of `JudgeArgs` (clap ids) it takes; another is refused.
+    pub options: &'static [&'static str],
+}
+
+/// The settings `blobfail judge` may give anew; each None keeps the run's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JudgeArgs {
+    /// blob-save: log pattern of a contained blob-save failure [the run's].
+    #[arg(long, value_name = "TEXT")]
+    pub failure_pattern: Option<String>,
+    /// blob-save: log pattern of an escaped failure [the run's].
+    #[arg(long, value_name = "TEXT")]
+    pub uncaught_pattern: Option<String>,
+    /// backlog-memory: B's RSS must stay below this (bytes, or with KiB/MiB/GiB) [the run's].
+    #[arg(long, value_name = "SIZE", value_parser = backlog_memory::parse_size)]
+    pub rss_limit: Option<u64>,
+    /// backlog-memory: B's anonymous memory must stay below this [the run's].
+    #[arg(long, value_name = "SIZE", value_parser = backlog_memory::parse_size)]
+    pub anon_limit: Option<u64>,
+    /// backlog-memory --sweep: B's peak anonymous memory may grow by less than this many MiB per 10,000 records [the run's].
+    #[arg(long, value_name = "MIB", value_parser = parse_growth_limit)]
+    pub growth_limit: Option<f64>,
+}
+
+fn parse_growth_limit(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err(format!("{s:?} is not a positive number of MiB per 10,000 records")),
+    }
+}
+
+impl JudgeArgs {
+    /// The settings given (clap ids).
+    pub fn given(&self) -> Vec<&'static str> {
+        let all = [
+            ("failure_pattern", self.failure_pattern.is_some()),
+            ("uncaught_pattern", self.uncaught_pattern.is_some()),
+            ("rss_limit", self.rss_limit.is_some()),
+            ("anon_limit", self.anon_limit.is_some()),
+            ("growth_limit", self.growth_limit.is_some()),
+        ];
+        all.into_iter().filter(|(_, g)| *g).map(|(k, _)| k).collect()
+    }
 }
 
 /// Every scenario, in the order `blobfail run all` runs them.
@@ -140,4 +193,43 @@ pub fn finish(
     };
     ctx.journal.finished(&report);
     report
+}
+
+/// The end of a scenario that saves its observations: `observations.json`
+/// written into the run folder (atomically), then judged from what was
+/// saved, exactly as `blobfail judge` judges it, into the report (recorded
+/// in the run's journal). `figures` are those the judge does not make.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_observed(
+    ctx: &Ctx<'_>,
+    scenario: &Scenario,
+    label: &str,
+    backend: &mut Backend,
+    keep: bool,
+    observed: Value,
+    figures: Map<String, Value>,
+    mut files: Map<String, Value>,
+) -> Result<Report> {
+    let judge = scenario.judge.as_ref().ok_or_else(|| anyhow::anyhow!("internal error: {} has no judge", scenario.name))?;
+    let described = backend.describe(keep);
+    files.insert("observations".into(), Value::String(ctx.out.join(observations::FILE).display().to_string()));
+    let saved = Saved {
+        format: observations::FORMAT,
+        blobfail: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.to_string(),
+        label: label.to_string(),
+        title: backend.title(label),
+        harper: described.harper,
+        nodes: described.nodes,
+        files,
+        teardown: described.teardown,
+        figures,
+        observed,
+    };
+    observations::save(ctx.out, &saved)?;
+    let judged = (judge.judge)(&saved.observed, &JudgeArgs::default())?;
+    let mut report = saved.report(judged);
+    report.note = described.note;
+    ctx.journal.finished(&report);
+    Ok(report)
 }

@@ -26,6 +26,7 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 const EXACT_AGAIN: Duration = Duration::from_secs(5);
 
 /// What one catch-up showed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Observed {
     /// The backlog's size (records committed while B was down).
     pub backlog: u64,

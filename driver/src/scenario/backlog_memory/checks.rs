@@ -2,7 +2,9 @@
 //! record counts, its log and output, its memory samples) to pass / fail /
 //! unknown with the evidence.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Check, Status};
 
@@ -33,38 +35,55 @@ pub fn caught_up(records_a: u64, last_b: Option<u64>, catch_up_seconds: Option<f
     }
 }
 
+const OOM_PATTERN: &str = "ERR_WORKER_OUT_OF_MEMORY";
+
+/// One of B's outputs as `no-worker-oom` sees it: its path, and its lines
+/// with the pattern (`<file>:<line>: <text>`) or why it could not be seen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputSeen {
+    pub path: PathBuf,
+    pub oom_lines: Result<Vec<String>, String>,
+}
+
+/// Scans one output (its text, or why it could not be seen) for the lines
+/// `no-worker-oom` judges: what the run saves of it.
+pub fn scan_output(path: &Path, text: Result<String, String>) -> OutputSeen {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let oom_lines = text.map(|t| {
+        t.lines().enumerate().filter(|(_, l)| l.contains(OOM_PATTERN)).map(|(i, l)| format!("{name}:{}: {l}", i + 1)).collect()
+    });
+    OutputSeen { path: path.to_path_buf(), oom_lines }
+}
+
 /// `no-worker-oom`: no `ERR_WORKER_OUT_OF_MEMORY` in B's log or output.
 /// Each source is its text, or why it could not be seen (missing,
 /// unreadable, a log without Harper's start line): a line found is a FAIL
 /// whatever else; otherwise a source not seen makes it UNKNOWN.
+#[cfg(test)]
 pub fn no_worker_oom(sources: &[(&Path, Result<String, String>)]) -> Check {
+    let seen: Vec<OutputSeen> = sources.iter().map(|(p, t)| scan_output(p, t.clone())).collect();
+    no_worker_oom_seen(&seen)
+}
+
+/// `no-worker-oom` from the outputs as scanned (`scan_output`).
+pub fn no_worker_oom_seen(sources: &[OutputSeen]) -> Check {
     const NAME: &str = "no-worker-oom";
-    const PATTERN: &str = "ERR_WORKER_OUT_OF_MEMORY";
     let mut bad = Vec::new();
     let mut unseen = Vec::new();
-    for (path, text) in sources {
-        let text = match text {
-            Ok(t) => t,
-            Err(why) => {
-                unseen.push(why.clone());
-                continue;
-            }
-        };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        for (i, l) in text.lines().enumerate() {
-            if l.contains(PATTERN) {
-                bad.push(format!("{name}:{}: {l}", i + 1));
-            }
+    for s in sources {
+        match &s.oom_lines {
+            Ok(lines) => bad.extend(lines.iter().cloned()),
+            Err(why) => unseen.push(why.clone()),
         }
     }
-    let scanned: Vec<String> = sources.iter().map(|(p, _)| p.display().to_string()).collect();
+    let scanned: Vec<String> = sources.iter().map(|s| s.path.display().to_string()).collect();
     if !bad.is_empty() {
-        return Check::new(NAME, Status::Fail, format!("{} lines with {PATTERN}:", bad.len())).with_lines(bad);
+        return Check::new(NAME, Status::Fail, format!("{} lines with {OOM_PATTERN}:", bad.len())).with_lines(bad);
     }
     if sources.is_empty() || !unseen.is_empty() {
         return Check::new(NAME, Status::Unknown, format!("cannot see all of B's output: {}", unseen.join("; ")));
     }
-    Check::new(NAME, Status::Pass, format!("no {PATTERN} in {}", scanned.join(", ")))
+    Check::new(NAME, Status::Pass, format!("no {OOM_PATTERN} in {}", scanned.join(", ")))
 }
 
 /// The memory figures `peak-rss-below-limit` judges: the API's samples,

@@ -6,13 +6,14 @@
 
 pub mod catch_up;
 pub mod checks;
+pub mod judge;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
@@ -20,7 +21,7 @@ use crate::cluster::NodeSetup;
 use crate::topology::Topology;
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::Report;
 use crate::monitor;
 use crate::workload::Batches;
 use catch_up::Observed;
@@ -100,6 +101,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
     variants: None,
     run: run_boxed,
+    judge: Some(judge::JUDGE),
 };
 
 /// backlog-memory's options.
@@ -276,11 +278,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 
     let b_spec = cluster.node("b").spec().clone();
     use crate::harper_log::{read_node_log, read_output};
-    let oom = checks::no_worker_oom(&[
-        (b_spec.hdb_log.as_path(), read_node_log(&b_spec.hdb_log)),
-        (b_spec.stdout.as_path(), read_output(&b_spec.stdout)),
-        (b_spec.stderr.as_path(), read_output(&b_spec.stderr)),
-    ]);
+    let outputs = vec![
+        checks::scan_output(&b_spec.hdb_log, read_node_log(&b_spec.hdb_log)),
+        checks::scan_output(&b_spec.stdout, read_output(&b_spec.stdout)),
+        checks::scan_output(&b_spec.stderr, read_output(&b_spec.stderr)),
+    ];
     let mut figures = Map::new();
     crate::net::on_load::remove(&mut figures, None).await?;
     if !history.events().is_empty() {
@@ -288,24 +290,15 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(out));
-    let checks = match &opts.sweep {
+    match &opts.sweep {
         None => {
             let o = &observed[0];
-            let checks = vec![
-                o.caught_up(opts.catch_up_timeout),
-                oom,
-                o.peak_rss_below_limit(opts.rss_limit),
-                o.peak_anon_below_limit(opts.anon_limit),
-            ];
             let (csv, svg) = (out.join("memory.csv"), out.join("memory.svg"));
             monitor::write_csv(&csv, &o.samples)?;
             let title = format!("node B catching up on {} × {} records (harper {harper_version})", o.transactions, opts.records);
             monitor::plot::write_svg(&svg, &title, &o.samples, opts.rss_limit, o.catch_up)?;
             files.insert("memory_csv".into(), json!(csv));
             files.insert("memory_svg".into(), json!(svg));
-            figures.extend(o.figures());
-            figures.remove("backlog_records");
-            checks
         }
         Some(_) => {
             let mut csvs = Vec::new();
@@ -325,72 +318,31 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             files.insert("memory_csvs".into(), json!(csvs));
             files.insert("memory_svgs".into(), json!(svgs));
             files.insert("memory_growth_svg".into(), json!(growth));
-            let anon: Vec<(u64, Option<u64>)> = observed.iter().map(|o| (o.backlog, o.peak_anon().map(|p| p.0))).collect();
-            let xy: Vec<(f64, f64)> =
-                anon.iter().filter_map(|(r, a)| Some((*r as f64 / checks::PER_RECORDS, (*a)? as f64 / (1024.0 * 1024.0)))).collect();
-            figures.insert("anon_growth_mib_per_10k_records".into(), json!(checks::slope(&xy).map(|m| (m * 1000.0).round() / 1000.0)));
-            figures.insert("growth_limit_mib_per_10k_records".into(), json!(opts.growth_limit));
-            figures.insert("sweep".into(), Value::Array(observed.iter().map(|o| Value::Object(o.figures())).collect()));
-            let planned = opts.sweep.as_ref().map(|s| s.0.len()).unwrap_or(0);
-            let mut checks = vec![
-                sweep_caught_up(&observed, planned, opts.catch_up_timeout),
-                oom,
-                worst(&observed, |o| o.peak_rss_below_limit(opts.rss_limit), |o| o.peaks().os.ok().map(|p| p.bytes)),
-                worst(&observed, |o| o.peak_anon_below_limit(opts.anon_limit), |o| o.peak_anon().map(|p| p.0)),
-                checks::memory_bounded(&anon, opts.growth_limit),
-            ];
-            if observed.len() < planned {
-                let why = format!("the sweep stopped at the backlog of {} records, so not every size was measured", observed.last().map(|o| o.backlog).unwrap_or(0));
-                checks[4] = Check::new("memory-bounded", Status::Unknown, why);
-            }
-            checks
         }
-    };
+    }
 
     figures.insert("records_per_transaction".into(), json!(opts.records));
     figures.insert("commits_in_flight".into(), json!(opts.commits_in_flight));
     figures.insert("after_catch_up_window_seconds".into(), json!(opts.after_catch_up()));
     figures.insert("payload_bytes".into(), json!(opts.payload_bytes));
-    figures.insert("rss_limit_bytes".into(), json!(opts.rss_limit));
-    figures.insert("anon_limit_bytes".into(), json!(opts.anon_limit));
     if shim_interval.is_some() {
         figures.insert("faults_injected".into(), json!(fault::read_fault_log(&fault_log)?.len()));
     }
     phases.record("checks", checks_start.elapsed());
     phases.into_figures(&mut figures);
     files.insert("report".into(), json!(out.join("report.json")));
-    Ok(super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files))
-}
-
-/// `caught-up` over a sweep: passes when B caught up after every backlog;
-/// otherwise the first backlog it did not catch up on, and why.
-fn sweep_caught_up(observed: &[Observed], planned: usize, timeout: f64) -> Check {
-    if let Some(o) = observed.iter().find(|o| o.catch_up.is_none()) {
-        let c = o.caught_up(timeout);
-        return Check::new(&c.name, c.status, format!("after the backlog of {} records: {}", o.backlog, c.evidence));
-    }
-    let each: Vec<String> = observed
-        .iter()
-        .map(|o| format!("{} records in {:.1} s (A {})", o.backlog, o.catch_up.unwrap_or_default(), o.records_a))
-        .collect();
-    let status = if observed.len() == planned { Status::Pass } else { Status::Unknown };
-    Check::new("caught-up", status, format!("B's record_count reached A's after each backlog: {}", each.join(", ")))
-}
-
-/// The check of the backlog that judges worst: a failure first, then an
-/// undecided one, else the one with the largest `peak`; named by its size.
-fn worst(observed: &[Observed], check: impl Fn(&Observed) -> Check, peak: impl Fn(&Observed) -> Option<u64>) -> Check {
-    let rank = |s: Status| match s {
-        Status::Fail => 2,
-        Status::Unknown => 1,
-        Status::Pass => 0,
+    let observed = judge::Observed {
+        settings: judge::Settings {
+            rss_limit: opts.rss_limit,
+            anon_limit: opts.anon_limit,
+            growth_limit: opts.growth_limit,
+            catch_up_timeout: opts.catch_up_timeout,
+        },
+        sweep: opts.sweep.as_ref().map(|s| s.0.clone()),
+        backlogs: observed,
+        outputs,
     };
-    let (o, c) = observed
-        .iter()
-        .map(|o| (o, check(o)))
-        .max_by_key(|(o, c)| (rank(c.status), peak(o).unwrap_or(0)))
-        .expect("a sweep observed at least one backlog");
-    Check::new(&c.name, c.status, format!("backlog of {} records (the sweep's worst): {}", o.backlog, c.evidence))
+    super::finish_observed(ctx, &SCENARIO, SCENARIO.name, &mut backend, keep, serde_json::to_value(&observed)?, figures, files)
 }
 
 #[cfg(test)]

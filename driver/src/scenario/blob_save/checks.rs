@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::shorten;
@@ -82,7 +82,7 @@ pub fn liveness(p: &Probe) -> Check {
 }
 
 /// What comparing every record of A with B's copy found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LossSurvey {
     pub records_on_a: usize,
     pub records_on_b: usize,
@@ -95,8 +95,7 @@ pub struct LossSurvey {
     /// The bound on a read of B, in seconds.
     pub read_bound_s: f64,
     /// Where the survey's time went (listing the ids, reading A, reading B).
-    #[serde(skip)]
-    pub seconds: Vec<(&'static str, f64)>,
+    pub seconds: Vec<(String, f64)>,
     /// id → (bytes on B, bytes on A).
     pub blob_short_on_b: BTreeMap<String, (u64, u64)>,
     pub blob_differs_on_b: Vec<String>,

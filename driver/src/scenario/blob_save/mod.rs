@@ -12,6 +12,7 @@ pub mod checks;
 pub mod fault_checks;
 pub mod in_time;
 pub mod injector;
+pub mod judge;
 pub mod log_only;
 pub mod observe;
 pub mod per_node;
@@ -28,9 +29,8 @@ use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::plan::{self as fault_plan, Overrides};
 use crate::fault::{self, FaultPlan, PlanSpec};
-use crate::harper_log::LogPatterns;
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report};
+use crate::model::Report;
 use crate::workload;
 use crate::nemesis::History;
 use crate::topology::{parse_faulted, NodeId, Topology, MAX_NODES};
@@ -145,6 +145,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: None,
     variants: Some(variants),
     run: run_boxed,
+    judge: Some(judge::JUDGE),
 };
 
 /// With several fault plans (`--fault a,b` or `all`), one run per plan.
@@ -267,9 +268,6 @@ impl Args {
         Topology::star(self.nodes as usize, &self.faulted.0)
     }
 
-    fn patterns(&self) -> LogPatterns {
-        LogPatterns { failure: self.failure_pattern.clone(), uncaught: self.uncaught_pattern.clone() }
-    }
 }
 
 /// `--faulted`'s value: the named nodes.
@@ -468,46 +466,24 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     // seen here, its end kept by the teardown.
     backend.check_outside()?;
 
-    // Each faulted node's checks, then each check across them.
-    let mut per_check: Vec<Vec<(String, Check)>> = Vec::new();
+    // What the shim recorded on each faulted node (it exists only once the
+    // node has exited), then everything the checks read, saved and judged.
     let mut figures = Map::new();
     crate::net::on_load::remove(&mut figures, topology.faulted.first().and_then(|n| backend.files_of(n)).map(|s| s.root)).await?;
-    let mut node_figures = Map::new();
-    for (i, o) in observed.into_iter().enumerate() {
-        let n = o.node.clone();
-        let plan = plans.iter().find(|(f, _)| *f == n).map(|(_, p)| p);
-        let death = o.death.clone();
-        let (mut checks, figs) = per_node::judge(&backend, o, plan, opts)?;
-        if let (Some(nem), Some((_, back))) = (&nemesis, comebacks.iter().find(|(m, _)| *m == n)) {
-            let name = match nem.name() {
-                "kill-restart" => "restarted",
-                "slow-link" | "cut-stream" => "healed",
-                _ => "resumed",
-            };
-            checks.push(in_time::came_back(name, back));
-            let s = settled.iter().find(|(m, _)| *m == n).map(|(_, s)| s);
-            checks.push(in_time::caught_up(back, s, death.as_deref()));
-        }
-        for (k, c) in checks.into_iter().enumerate() {
-            if per_check.len() <= k {
-                per_check.push(Vec::new());
-            }
-            per_check[k].push((n.to_string(), c));
-        }
-        // The first faulted node's figures stand at the top, as with two nodes.
-        if i == 0 {
-            figures.extend(figs.clone());
-        }
-        if !single {
-            node_figures.insert(n.to_string(), Value::Object(figs));
-        }
+    let mut nodes = Vec::new();
+    for mut o in observed {
+        let plan = plans.iter().find(|(f, _)| *f == o.node).map(|(_, p)| p);
+        o.shim = per_node::read_shim(&backend, &o.node, plan)?;
+        nodes.push(o);
     }
-    let checks: Vec<Check> = per_check.into_iter().map(Check::across_nodes).collect();
-    if !single {
-        for c in &checks {
-            ctx.journal.decided(c);
-        }
-    }
+    let observed = judge::Observed {
+        settings: judge::Settings { failure_pattern: opts.failure_pattern.clone(), uncaught_pattern: opts.uncaught_pattern.clone() },
+        a_name: a_name.clone(),
+        nemesis: nemesis.as_ref().map(|n| n.name().to_string()),
+        nodes,
+        comebacks,
+        settled: settled.clone(),
+    };
 
     let mut put = |k: &str, v: Value| {
         figures.insert(k.to_string(), v);
@@ -520,7 +496,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     if topology != Topology::pair() {
         put("topology", json!(topology));
-        put("faulted_nodes", Value::Object(node_figures));
+        // Each faulted node's figures, from the judge (when several are faulted).
+        put("faulted_nodes", json!({}));
     }
     for (k, v) in backend.figures() {
         put(k, v);
@@ -576,5 +553,5 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         files.insert(key, json!(plan.log));
     }
     files.insert("report".into(), json!(out.join("report.json")));
-    Ok(super::finish(ctx, &label, &mut backend, keep, checks, figures, files))
+    super::finish_observed(ctx, &SCENARIO, &label, &mut backend, keep, serde_json::to_value(&observed)?, figures, files)
 }

@@ -7,15 +7,37 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checks::{self, LossSurvey};
 use super::TABLE;
 use crate::api::{BlobRead, NodeApi};
 
+/// What the liveness probe saw (the check is `liveness()` of it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Liveness {
-    pub check: crate::model::Check,
+    pub id: String,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub held: bool,
     pub seconds: f64,
+    /// Why B could not be asked (its last error), if it could not.
+    pub error: Option<String>,
+}
+
+impl Liveness {
+    pub fn check(&self) -> crate::model::Check {
+        let p = checks::Probe {
+            id: &self.id,
+            before: self.before,
+            after: self.after,
+            held: self.held,
+            seconds: self.seconds,
+            error: self.error.as_deref(),
+        };
+        checks::liveness(&p)
+    }
 }
 
 /// Upserts one fresh record on A and polls B until B holds that very
@@ -38,16 +60,14 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str, bound: Duration)
         Ok(n) => n,
         Err(e) => {
             let secs = start.elapsed().as_secs_f64();
-            let probe = checks::Probe { id: probe_id, before: None, after: None, held: false, seconds: secs, error: Some(&format!("{e:#}")) };
-            return Liveness { check: checks::liveness(&probe), seconds: secs };
+            return Liveness { id: probe_id.into(), before: None, after: None, held: false, seconds: secs, error: Some(format!("{e:#}")) };
         }
     };
     let upsert = json!({"operation":"upsert","database":"data","table":TABLE,
                         "records":[{"id": probe_id, "name": "blobfail liveness probe"}]});
     if let Err(e) = a.op(upsert, Duration::from_secs(30)).await {
-        let msg = format!("the upsert on A failed: {e:#}");
-        let probe = checks::Probe { id: probe_id, before: Some(before), after: None, held: false, seconds: 0.0, error: Some(&msg) };
-        return Liveness { check: checks::liveness(&probe), seconds: 0.0 };
+        let error = Some(format!("the upsert on A failed: {e:#}"));
+        return Liveness { id: probe_id.into(), before: Some(before), after: None, held: false, seconds: 0.0, error };
     }
     let mut held = false;
     let mut err = None;
@@ -64,8 +84,7 @@ pub async fn liveness(a: &NodeApi, b: &NodeApi, probe_id: &str, bound: Duration)
     }
     let secs = start.elapsed().as_secs_f64();
     let after = b.record_count(TABLE).await.ok();
-    let probe = checks::Probe { id: probe_id, before: Some(before), after, held, seconds: secs, error: err.as_deref() };
-    Liveness { check: checks::liveness(&probe), seconds: secs }
+    Liveness { id: probe_id.into(), before: Some(before), after, held, seconds: secs, error: err }
 }
 
 /// How long a read of B may go on after the last read that answered: on
@@ -101,7 +120,7 @@ pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> boo
         missing_on_b: on_a.difference(&on_b).cloned().collect(),
         ..Default::default()
     };
-    s.seconds.push(("survey_ids_seconds", t.elapsed().as_secs_f64()));
+    s.seconds.push(("survey_ids_seconds".into(), t.elapsed().as_secs_f64()));
     let both: Vec<String> = on_a.intersection(&on_b).cloned().collect();
     let t = Instant::now();
     let reads_a = async {
@@ -120,8 +139,8 @@ pub async fn survey_loss(a: &NodeApi, b: &NodeApi, compare: impl Fn(&str) -> boo
         (r, t.elapsed())
     };
     let ((reads_a, took_a), ((reads_b, bound), took_b)) = futures::join!(reads_a, reads_b);
-    s.seconds.push(("survey_reads_a_seconds", took_a.as_secs_f64()));
-    s.seconds.push(("survey_reads_b_seconds", took_b.as_secs_f64()));
+    s.seconds.push(("survey_reads_a_seconds".into(), took_a.as_secs_f64()));
+    s.seconds.push(("survey_reads_b_seconds".into(), took_b.as_secs_f64()));
     s.read_bound_s = (bound.as_secs_f64() * 10.0).round() / 10.0;
     let reads_a: BTreeMap<String, BlobRead> = reads_a.into_iter().collect();
     for id in both {

@@ -5,6 +5,8 @@
 //! read is not silent; a 200 with other bytes is. `--corrupt-interval 0`
 //! is the control: B runs without the shim, nothing is corrupted.
 
+pub mod judge;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -36,6 +38,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it preloads the shim into node B: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
+    judge: Some(judge::JUDGE),
 };
 
 /// corrupt-blob's options.
@@ -67,7 +70,7 @@ pub fn ordinal(n: u64) -> String {
 }
 
 /// One successful read on B whose bytes are not A's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Differs {
     pub id: String,
     pub first_offset: usize,
@@ -180,16 +183,13 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("requests_ok".into(), json!(load.ok));
     figures.insert("records_a".into(), json!(settled.records_a));
     figures.insert("records_b".into(), json!(settled.records_b));
-    let check = match compared {
-        Ok((n, differs, not_answered)) => {
-            figures.insert("records_compared".into(), json!(n));
-            figures.insert("reads_differing_on_b".into(), json!(differs.len()));
-            figures.insert("reads_not_answered_on_b".into(), json!(not_answered));
-            no_silent_corruption(n, &differs, not_answered, corruptions)
-        }
-        Err(e) => Check::new("no-silent-corruption", Status::Unknown, format!("could not compare the nodes' blobs: {e:#}")),
+    // Saved in observations.json and judged from there (corrupt_blob/judge.rs).
+    let observed = judge::Observed {
+        compared: compared
+            .map(|(records, differs, not_answered)| judge::Compared { records, differs, not_answered })
+            .map_err(|e| format!("{e:#}")),
+        corruptions,
     };
-    ctx.journal.decided(&check);
     phases.into_figures(&mut figures);
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(ctx.out));
@@ -197,7 +197,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         files.insert("fault_log".into(), json!(log));
     }
     files.insert("report".into(), json!(ctx.out.join("report.json")));
-    Ok(super::finish(ctx, &label, &mut backend, false, vec![check], figures, files))
+    super::finish_observed(ctx, &SCENARIO, &label, &mut backend, false, serde_json::to_value(&observed)?, figures, files)
 }
 
 /// Surveys A and B (blob-save's survey: sizes and SHA-256), then reads the

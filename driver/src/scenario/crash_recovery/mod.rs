@@ -46,6 +46,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
+    judge: None,
 };
 
 /// The crash point is drawn from 1..=WRITES_PER_REQUEST x `--requests`:

@@ -48,6 +48,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it arms and heals the shim in node B at run time: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
+    judge: None,
 };
 
 /// Seconds between 0 and 600.

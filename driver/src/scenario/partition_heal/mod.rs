@@ -72,6 +72,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it partitions the nodes' network, which needs nodes this run started in its own network namespace"),
     variants: None,
     run: run_boxed,
+    judge: None,
 };
 
 /// partition-heal's options.
