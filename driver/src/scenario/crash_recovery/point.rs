@@ -38,7 +38,7 @@ pub struct PointResult {
 
 /// How long B gets, once A's load is done and B's count matched A's (or
 /// stopped changing), to reach its crash point.
-const CRASH_WAIT: Duration = Duration::from_secs(2);
+const CRASH_WAIT: Duration = Duration::from_secs(5);
 
 /// How long B's count must stay unchanged, after the load, before B is
 /// taken to have received all it will, and the bound on that wait.
@@ -176,7 +176,6 @@ pub async fn run(
     };
     let restart_s = t.elapsed().as_secs_f64();
     phases.record("restart", t.elapsed());
-    figures.insert("restart_seconds".into(), json!(restart_s));
     figures.insert("restart_bound_seconds".into(), json!(restart_bound));
 
     let settle = Duration::from_secs_f64(blob.settle);
@@ -248,10 +247,12 @@ pub async fn run(
     // Late is not back: B answering after --restart-bound fails `restarted`;
     // the other checks still judge the B that came back.
     let restarted = match &back {
-        Ok(done) if restart_s > restart_bound => Check::new(
+        Ok(_) if restart_s > restart_bound => Check::new(
             "restarted",
             Status::Fail,
-            format!("node B did not come back within {restart_bound:.1} s of its restart (--restart-bound): it {done}, {restart_s:.1} s after it was started again"),
+            format!(
+                "node B did not come back within {restart_bound:.1} s of its restart (--restart-bound): its operations API answered {restart_s:.1} s after it was started again on the same root and address"
+            ),
         ),
         _ => in_time::came_back("restarted", &back),
     };
