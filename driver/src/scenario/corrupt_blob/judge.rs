@@ -27,8 +27,16 @@ pub struct Compared {
 pub struct Observed {
     /// The comparison, or why the nodes could not be compared.
     pub compared: Result<Compared, String>,
-    /// Writes the shim corrupted on B (its fault log).
+    /// Calls the shim corrupted on B (its fault log).
     pub corruptions: usize,
+    /// Which calls it corrupted: "write" (the files) or "read" (the bytes
+    /// Harper read back).
+    #[serde(default = "writes")]
+    pub calls: String,
+}
+
+fn writes() -> String {
+    "write".into()
 }
 
 pub const JUDGE: Judge = Judge { judge: judge_saved, options: &[] };
@@ -45,7 +53,7 @@ pub fn judge(o: &Observed) -> Judged {
             figures.insert("records_compared".into(), json!(c.records));
             figures.insert("reads_differing_on_b".into(), json!(c.differs.len()));
             figures.insert("reads_not_answered_on_b".into(), json!(c.not_answered));
-            check_safe("no-silent-corruption", || no_silent_corruption(c.records, &c.differs, c.not_answered, o.corruptions))
+            check_safe("no-silent-corruption", || no_silent_corruption(c.records, &c.differs, c.not_answered, o.corruptions, &o.calls))
         }
         Err(e) => Check::new("no-silent-corruption", Status::Unknown, format!("could not compare the nodes' blobs: {e}")),
     };

@@ -4,6 +4,8 @@
 //! read on B return bytes that differ from A's? An error status or a hung
 //! read is not silent; a 200 with other bytes is. `--corrupt-interval 0`
 //! is the control: B runs without the shim, nothing is corrupted.
+//! `--corrupt-calls read` corrupts what B reads back from its blob files
+//! instead (the files stay whole; the shim hands Harper other bytes).
 
 pub mod judge;
 
@@ -33,8 +35,8 @@ pub const SCENARIO: Scenario = Scenario {
     about: "Every Nth blob write on node B is corrupted (reported whole) while A's load replicates; no read on B may return other bytes.",
     checks: |_| CHECKS,
     phases: &[("workload", "workload"), ("settle", "settle"), ("checks", "checks"), ("teardown", "teardown")],
-    options: &["corrupt_interval", "corrupt_mode", "requests", "concurrency", "settle"],
-    local_only: &["corrupt_interval", "corrupt_mode"],
+    options: &["corrupt_interval", "corrupt_mode", "corrupt_calls", "requests", "concurrency", "settle"],
+    local_only: &["corrupt_interval", "corrupt_mode", "corrupt_calls"],
     cannot_attach: Some("it preloads the shim into node B: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
@@ -51,6 +53,9 @@ pub struct Args {
     /// corrupt-blob: how the bytes change: flip (one bit), zero (up to 16 bytes), random (up to 16 bytes).
     #[arg(long, default_value = "flip", value_parser = ["flip", "zero", "random"])]
     pub corrupt_mode: String,
+    /// corrupt-blob: what is corrupted: write (the bytes B writes to its blob files) or read (the bytes B reads back from them; the files stay whole).
+    #[arg(long, default_value = "write", value_parser = ["write", "read"])]
+    pub corrupt_calls: String,
 }
 
 fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
@@ -73,7 +78,9 @@ pub fn ordinal(n: u64) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Differs {
     pub id: String,
-    pub first_offset: usize,
+    /// None: the survey's read differed, a second read returned A's bytes
+    /// (a corrupted read, not a corrupted file).
+    pub first_offset: Option<usize>,
     pub len_b: usize,
     pub len_a: usize,
 }
@@ -90,18 +97,24 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 /// `no-silent-corruption`: no successful read on B returned bytes other
 /// than A's. `compared`: the records read on both; `not_answered`: reads of
 /// B that failed or hung (not silent); `corruptions`: the shim's count.
-pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: usize, corruptions: usize) -> Check {
+pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: usize, corruptions: usize, calls: &str) -> Check {
     const NAME: &str = "no-silent-corruption";
     if !differs.is_empty() {
         let lines = differs
             .iter()
-            .map(|d| format!("record {}: first differing byte at offset {} (B served {} bytes, A {})", d.id, d.first_offset, d.len_b, d.len_a))
+            .map(|d| match d.first_offset {
+                Some(at) => format!("record {}: first differing byte at offset {at} (B served {} bytes, A {})", d.id, d.len_b, d.len_a),
+                None => format!(
+                    "record {}: B served other bytes than A's (size or SHA-256) with a success status once, A's {} bytes when read again",
+                    d.id, d.len_a
+                ),
+            })
             .collect();
         return Check::new(
             NAME,
             Status::Fail,
             format!(
-                "{} of {compared} reads on B answered with success and bytes that differ from A's ({corruptions} writes corrupted on B; {not_answered} reads failed or hung):",
+                "{} of {compared} reads on B answered with success and bytes that differ from A's ({corruptions} {calls}s corrupted on B; {not_answered} reads failed or hung):",
                 differs.len()
             ),
         )
@@ -114,7 +127,7 @@ pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: 
         NAME,
         Status::Pass,
         format!(
-            "every successful read on B returned A's bytes: {} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} writes corrupted on B)",
+            "every successful read on B returned A's bytes: {} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} {calls}s corrupted on B)",
             compared - not_answered
         ),
     )
@@ -133,7 +146,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         let shim = crate::fault::find_shim(local.shim.as_deref())?;
         [
             ("LD_PRELOAD", shim.display().to_string()),
-            (vars::CALLS, "write".into()),
+            (vars::CALLS, opts.corrupt_calls.clone()),
             (vars::INTERVAL, opts.corrupt_interval.to_string()),
             (vars::EFFECT, "corrupt".into()),
             (vars::CORRUPT, opts.corrupt_mode.clone()),
@@ -151,10 +164,13 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         eprintln!("blobfail: corruption: none (the control: node B runs without the shim)");
     } else {
         eprintln!(
-            "blobfail: corruption: every {} write to a blob file on node B ({}, seed {}), reported whole",
+            "blobfail: corruption: every {} {} {} a blob file on node B ({}, seed {}), {}",
             ordinal(opts.corrupt_interval),
+            opts.corrupt_calls,
+            if opts.corrupt_calls == "read" { "of" } else { "to" },
             opts.corrupt_mode,
-            ctx.seed
+            ctx.seed,
+            if opts.corrupt_calls == "read" { "the file left whole" } else { "reported whole" }
         );
     }
     let (a, b) = (backend.api("a"), backend.api("b"));
@@ -179,7 +195,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("seed".into(), json!(ctx.seed));
     figures.insert("corrupt_interval".into(), json!(opts.corrupt_interval));
     figures.insert("corrupt_mode".into(), json!(opts.corrupt_mode));
-    figures.insert("writes_corrupted_on_b".into(), json!(corruptions));
+    figures.insert("corrupt_calls".into(), json!(opts.corrupt_calls));
+    figures.insert(format!("{}s_corrupted_on_b", opts.corrupt_calls), json!(corruptions));
     figures.insert("requests_ok".into(), json!(load.ok));
     figures.insert("records_a".into(), json!(settled.records_a));
     figures.insert("records_b".into(), json!(settled.records_b));
@@ -189,6 +206,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             .map(|(records, differs, not_answered)| judge::Compared { records, differs, not_answered })
             .map_err(|e| format!("{e:#}")),
         corruptions,
+        calls: opts.corrupt_calls.clone(),
     };
     phases.into_figures(&mut figures);
     let mut files = Map::new();
@@ -212,9 +230,10 @@ async fn compare(a: &NodeApi, b: &NodeApi) -> Result<(usize, Vec<Differs>, usize
         let t = Duration::from_secs(20);
         let (ba, bb) = futures::join!(a.blob_bytes(TABLE, &id, "image", t), b.blob_bytes(TABLE, &id, "image", t));
         if let (Ok(ba), Ok(bb)) = (ba, bb) {
-            if let Some(at) = first_difference(&ba, &bb) {
-                differs.push(Differs { id, first_offset: at, len_b: bb.len(), len_a: ba.len() });
-            }
+            let first_offset = first_difference(&ba, &bb);
+            // Whole when read again: the survey's read was the corrupted one.
+            let len_b = if first_offset.is_some() { bb.len() } else { s.blob_short_on_b.get(&id).map_or(ba.len(), |(b, _)| *b as usize) };
+            differs.push(Differs { id, first_offset, len_b, len_a: ba.len() });
         }
     }
     Ok((s.compared, differs, s.blob_unreadable_on_b.len()))
@@ -240,16 +259,20 @@ mod tests {
 
     #[test]
     fn silent_corruption_fails_naming_each_record_and_offset() {
-        let d = vec![Differs { id: "17".into(), first_offset: 4096, len_b: 51200, len_a: 51200 }];
-        let c = no_silent_corruption(254, &d, 3, 36);
+        let d = vec![Differs { id: "17".into(), first_offset: Some(4096), len_b: 51200, len_a: 51200 }];
+        let c = no_silent_corruption(254, &d, 3, 36, "write");
         assert_eq!(c.status, Status::Fail);
         assert!(c.evidence.starts_with("1 of 254 reads on B answered with success and bytes that differ from A's (36 writes corrupted on B; 3 reads failed or hung):"));
         assert_eq!(c.lines, ["record 17: first differing byte at offset 4096 (B served 51200 bytes, A 51200)"]);
-        let c = no_silent_corruption(254, &[], 0, 0);
+        let c = no_silent_corruption(254, &[], 0, 0, "write");
         assert_eq!(
             (c.status, c.evidence.as_str()),
             (Status::Pass, "every successful read on B returned A's bytes: 254 of 254 records compared byte for byte (0 reads failed or hung; 0 writes corrupted on B)")
         );
-        assert_eq!(no_silent_corruption(0, &[], 0, 0).status, Status::Unknown);
+        assert_eq!(no_silent_corruption(0, &[], 0, 0, "write").status, Status::Unknown);
+        let d = vec![Differs { id: "9".into(), first_offset: None, len_b: 51200, len_a: 51200 }];
+        let c = no_silent_corruption(93, &d, 1, 12, "read");
+        assert!(c.evidence.starts_with("1 of 93 reads on B answered with success and bytes that differ from A's (12 reads corrupted on B; 1 reads failed or hung):"), "{}", c.evidence);
+        assert_eq!(c.lines, ["record 9: B served other bytes than A's (size or SHA-256) with a success status once, A's 51200 bytes when read again"]);
     }
 }

@@ -41,8 +41,19 @@ pub const SCENARIO: Scenario = Scenario {
         ("checks", "checks"),
         ("teardown", "teardown"),
     ],
-    options: &["power_loss", "crash_sweep", "crash_at", "requests", "concurrency", "settle", "failure_pattern", "uncaught_pattern"],
-    local_only: &["power_loss", "crash_sweep", "crash_at"],
+    options: &[
+        "power_loss",
+        "crash_sweep",
+        "crash_at",
+        "restart_bound",
+        "nodes",
+        "requests",
+        "concurrency",
+        "settle",
+        "failure_pattern",
+        "uncaught_pattern",
+    ],
+    local_only: &["power_loss", "crash_sweep", "crash_at", "restart_bound", "nodes"],
     cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
@@ -112,6 +123,18 @@ pub struct Args {
     /// crash-recovery: crash B at this write instead of one drawn from the seed.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub crash_at: Option<u64>,
+    /// crash-recovery: B passes `restarted` when its operations API answers within SECS of its restart
+    /// (the checks still wait up to 120 s for it).
+    #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = parse_bound)]
+    pub restart_bound: f64,
+}
+
+/// `--restart-bound`: seconds between 0 and 600.
+fn parse_bound(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 600.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 600, e.g. 30")),
+    }
 }
 
 /// The crash points of a run: `--crash-at`, or drawn from the seed.
@@ -257,6 +280,8 @@ mod tests {
         assert_eq!(PowerLoss::Writeback(2.5).to_string(), "writeback=2.5");
         assert!(PowerLoss::None.how().is_none());
         assert_eq!(PowerLoss::Writeback(3.0).how().map(|h| h.writeback), Some(3.0));
+        assert_eq!(parse_bound("2.5"), Ok(2.5));
+        assert!(parse_bound("0").unwrap_err().contains("between 0 and 600"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::model::{Check, Status};
 use crate::nemesis::ANSWER_BOUND;
 use crate::scenario::blob_save::{checks, fault_checks, in_time, observe, per_node, ID_SPACE, TABLE};
 use crate::scenario::Ctx;
-use crate::topology::Topology;
+use crate::topology::{NodeId, Topology};
 use crate::workload;
 
 /// What one crash point decided, and the figures it rests on.
@@ -36,8 +36,14 @@ pub struct PointResult {
     pub figures: Map<String, Value>,
 }
 
-/// How long B gets, once A's load is done, to reach its crash point.
+/// How long B gets, once A's load is done and B's count matched A's (or
+/// stopped changing), to reach its crash point.
 const CRASH_WAIT: Duration = Duration::from_secs(5);
+
+/// How long B's count must stay unchanged, after the load, before B is
+/// taken to have received all it will, and the bound on that wait.
+const CAUGHT_UP_QUIET: Duration = Duration::from_secs(2);
+const CAUGHT_UP_BOUND: Duration = Duration::from_secs(60);
 
 /// The shim on B: SIGKILL of B's group after its `n`th write under `root`,
 /// every change there journaled.
@@ -71,10 +77,14 @@ pub async fn run(
     phases: &mut Phases,
 ) -> Result<(PointResult, Backend)> {
     let blob = &ctx.args.blob_save;
-    let topology = Topology::pair();
+    // B faulted; with --nodes 3 a third node, C, joins A and stays healthy.
+    let topology = Topology::star(blob.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
     let shim = crate::fault::find_shim(local.shim.as_deref())?;
-    let setups = [NodeSetup::plain("a"), NodeSetup::plain("b")];
+    let setups: Vec<NodeSetup> = topology.nodes.iter().map(|n| NodeSetup::plain(n.clone())).collect();
     let mut backend = Backend::local(local, &topology, &setups, out, phases, ctx.progress, ctx.journal).await?;
+    if topology != Topology::pair() {
+        eprintln!("blobfail: topology: {}; node B crashes, the others stay up", topology.describe());
+    }
     let (a, b) = (backend.api("a"), backend.api("b"));
     let root = backend.files_of("b").context("node b's files")?.root;
     let root = root.canonicalize().unwrap_or(root);
@@ -97,7 +107,16 @@ pub async fn run(
     let t = Instant::now();
     let load = workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.progress).await;
     let mut crashed = backend.end("b");
-    while crashed.is_none() && t.elapsed() < CRASH_WAIT + Duration::from_secs_f64(load.seconds) {
+    // B takes in what A committed before a crash that comes late (a loaded
+    // machine lags B by seconds: a fixed wait once let a record reach B
+    // only after its restart, whole, in a run that meant to crash after
+    // the load). A crash meanwhile ends the wait: B's count stops.
+    if crashed.is_none() {
+        workload::settle(&a, &b, TABLE, CAUGHT_UP_QUIET, CAUGHT_UP_BOUND, ctx.progress).await;
+        crashed = backend.end("b");
+    }
+    let waited = Instant::now();
+    while crashed.is_none() && waited.elapsed() < CRASH_WAIT {
         tokio::time::sleep(Duration::from_millis(100)).await;
         crashed = backend.end("b");
     }
@@ -147,15 +166,17 @@ pub async fn run(
     // B restarted plain, on the same root and address.
     let t = Instant::now();
     let cluster = backend.cluster().context("a local cluster")?;
+    let restart_bound = ctx.args.crash_recovery.restart_bound;
     let back: Result<String, String> = match cluster.restart("b") {
         Err(e) => Err(format!("{e:#}")),
-        Ok(()) => match cluster.wait_answering("b", ANSWER_BOUND).await {
+        Ok(()) => match cluster.wait_answering("b", ANSWER_BOUND.max(Duration::from_secs_f64(restart_bound))).await {
             Ok(secs) => Ok(format!("restarted on the same root and address, answering in {secs:.1} s")),
             Err(e) => Err(format!("{e:#}")),
         },
     };
+    let restart_s = t.elapsed().as_secs_f64();
     phases.record("restart", t.elapsed());
-    figures.insert("restart_seconds".into(), json!(t.elapsed().as_secs_f64()));
+    figures.insert("restart_bound_seconds".into(), json!(restart_bound));
 
     let settle = Duration::from_secs_f64(blob.settle);
     let settled = match &back {
@@ -183,6 +204,16 @@ pub async fn run(
         }
         _ => (None, None, None),
     };
+    // What the healthy peers kept (--nodes 3): every record of A, whole.
+    for n in topology.unfaulted_peers() {
+        let peer = backend.api(&n);
+        let v = match backend.supervise(observe::survey_loss(&a, &peer, |id| id.parse::<u64>().is_ok_and(|x| x < ID_SPACE))).await? {
+            Ok(s) => json!({"records_on_a": s.records_on_a, "records": s.records_on_b, "missing": s.missing_on_b.len(), "damaged": s.damaged().len()}),
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        figures.insert(format!("unfaulted_{n}"), v);
+    }
+    figures.insert("nodes".into(), json!(topology.nodes.len()));
     phases.record("checks", t.elapsed());
     step.finish("observed");
     let t = Instant::now();
@@ -213,8 +244,20 @@ pub async fn run(
         (Some(Err(e)), _) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {e:#}")),
         _ => gone("damaged-reads-contained"),
     };
+    // Late is not back: B answering after --restart-bound fails `restarted`;
+    // the other checks still judge the B that came back.
+    let restarted = match &back {
+        Ok(_) if restart_s > restart_bound => Check::new(
+            "restarted",
+            Status::Fail,
+            format!(
+                "node B did not come back within {restart_bound:.1} s of its restart (--restart-bound): its operations API answered {restart_s:.1} s after it was started again on the same root and address"
+            ),
+        ),
+        _ => in_time::came_back("restarted", &back),
+    };
     let checks = vec![
-        in_time::came_back("restarted", &back),
+        restarted,
         in_time::caught_up(&back, settled.as_ref(), death.as_deref()),
         lost,
         uncaught,

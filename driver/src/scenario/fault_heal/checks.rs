@@ -32,6 +32,10 @@ pub struct HealWatch {
     pub window_records: usize,
     /// Faults the shim logged while armed.
     pub faults_in_window: u64,
+    /// Of `window_records`, those compared on both nodes at the first look.
+    pub judged_at_first: usize,
+    /// Those A could not serve at the first look: not judged.
+    pub unjudged_at_first: usize,
     /// id -> why it was damaged at the first look after the heal.
     pub damaged_at_first: BTreeMap<String, String>,
     /// id -> seconds after the heal of the first look that read it whole.
@@ -69,12 +73,24 @@ pub fn healed(w: &HealWatch) -> Check {
     }
     let first = w.looks.first().map_or(0.0, |l| l.0);
     if w.damaged_at_first.is_empty() {
+        if w.judged_at_first == 0 || w.unjudged_at_first > 0 {
+            return Check::new(
+                NAME,
+                Status::Unknown,
+                format!(
+                    "{} records written before the heal, {} of them compared on both nodes at the first look ({} A could not serve): not all judged",
+                    w.window_records, w.judged_at_first, w.unjudged_at_first
+                ),
+            );
+        }
+        // Nothing damaged, and every record the window could have damaged
+        // was read on B and found whole: that is a heal with nothing to do.
         return Check::new(
             NAME,
-            Status::Unknown,
+            Status::Pass,
             format!(
-                "{} records written before the heal ({} faults injected while armed), none damaged on B at the first look {first:.1} s after the heal: nothing to heal",
-                w.window_records, w.faults_in_window
+                "all {} records written before the heal read back on B with A's size and SHA-256 at the first look {first:.1} s after the heal ({} faults injected while armed: none damaged)",
+                w.judged_at_first, w.faults_in_window
             ),
         );
     }
@@ -110,14 +126,16 @@ pub fn healed(w: &HealWatch) -> Check {
 
 /// `serving-after-heal`: every record first written after the heal is on B
 /// whole (same blob size and SHA-256 as A): `nothing-lost`'s judgement,
-/// over those records only.
-pub fn serving_after_heal(s: &LossSurvey) -> Check {
+/// over those records only. `late`: the heal came only after they had
+/// replicated (`--heal-late`), so they met the faults.
+pub fn serving_after_heal(s: &LossSurvey, late: bool) -> Check {
     const NAME: &str = "serving-after-heal";
     if s.records_on_a == 0 {
         return Check::new(NAME, Status::Unknown, "no record was first written after the heal: nothing to judge".to_string());
     }
     let c = checks::nothing_lost(s);
-    Check { name: NAME.into(), evidence: format!("of the records first written after the heal: {}", c.evidence), ..c }
+    let when = if late { "after the heal was due (it came late, once they had replicated)" } else { "after the heal" };
+    Check { name: NAME.into(), evidence: format!("of the records first written {when}: {}", c.evidence), ..c }
 }
 
 #[cfg(test)]
@@ -129,6 +147,8 @@ mod tests {
             bound_s: 20.0,
             window_records: 30,
             faults_in_window: 4,
+            judged_at_first: 30,
+            unjudged_at_first: 0,
             damaged_at_first: damaged.iter().map(|d| (d.to_string(), "no answer within 2.0 s".into())).collect(),
             healed_at: healed.iter().map(|(d, t)| (d.to_string(), *t)).collect(),
             looks: vec![(3.0, damaged.len()), (6.0, damaged.len() - healed.len())],
@@ -136,11 +156,20 @@ mod tests {
     }
 
     #[test]
-    fn healed_is_unknown_with_nothing_damaged_pass_when_all_read_whole_fail_otherwise() {
+    fn healed_is_unknown_with_nothing_judged_pass_when_all_read_whole_fail_otherwise() {
         let c = healed(&watch(&[], &[]));
-        assert_eq!(c.status, Status::Unknown);
-        assert!(c.evidence.contains("30 records written before the heal (4 faults injected while armed), none damaged"), "{}", c.evidence);
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(
+            c.evidence,
+            "all 30 records written before the heal read back on B with A's size and SHA-256 at the first look 3.0 s after the heal (4 faults injected while armed: none damaged)"
+        );
         assert_eq!(healed(&HealWatch { window_records: 0, ..watch(&[], &[]) }).status, Status::Unknown);
+        let c = healed(&HealWatch { judged_at_first: 0, ..watch(&[], &[]) });
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Unknown, "30 records written before the heal, 0 of them compared on both nodes at the first look (0 A could not serve): not all judged")
+        );
+        assert_eq!(healed(&HealWatch { judged_at_first: 28, unjudged_at_first: 2, ..watch(&[], &[]) }).status, Status::Unknown);
         let w = watch(&["7", "11"], &[("7", 3.0), ("11", 6.0)]);
         assert_eq!(w.time_to_heal(), Some(6.0));
         let c = healed(&w);
@@ -156,12 +185,14 @@ mod tests {
 
     #[test]
     fn serving_after_heal_is_nothing_lost_over_the_records_after_the_heal() {
-        assert_eq!(serving_after_heal(&LossSurvey::default()).status, Status::Unknown);
+        assert_eq!(serving_after_heal(&LossSurvey::default(), false).status, Status::Unknown);
         let mut s = LossSurvey { records_on_a: 3, records_on_b: 3, compared: 3, ..Default::default() };
         s.blob_differs_on_b.push("5".into());
-        let c = serving_after_heal(&s);
+        let c = serving_after_heal(&s, false);
         assert_eq!((c.name.as_str(), c.status), ("serving-after-heal", Status::Fail));
         assert!(c.evidence.starts_with("of the records first written after the heal: 1 of 3 records on A"), "{}", c.evidence);
+        let c = serving_after_heal(&s, true);
+        assert!(c.evidence.starts_with("of the records first written after the heal was due (it came late, once they had replicated): 1 of 3"), "{}", c.evidence);
         assert_eq!(damaged_ids(&s).get("5").map(String::as_str), Some("bytes differ from A's"));
     }
 }

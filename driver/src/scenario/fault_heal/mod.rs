@@ -28,7 +28,7 @@ use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 use crate::nemesis::{History, Nemesis};
 use crate::scenario::blob_save::{observe, ID_SPACE, TABLE};
-use crate::topology::Topology;
+use crate::topology::{NodeId, Topology};
 use crate::workload;
 use checks::HealWatch;
 use control::ShimControl;
@@ -43,8 +43,8 @@ pub const SCENARIO: Scenario = Scenario {
     about: "Node B's blob faults are armed at run time for a window of A's load, then healed while B keeps running.",
     checks: |_| CHECKS,
     phases: &[("workload", "workload"), ("settle", "settle"), ("checks", "checks"), ("teardown", "teardown")],
-    options: &["arm_after", "armed_for", "heal_bound", "window_max", "interval", "requests", "concurrency", "settle"],
-    local_only: &["arm_after", "armed_for", "heal_bound", "window_max", "interval"],
+    options: &["arm_after", "armed_for", "heal_bound", "window_max", "heal_late", "nodes", "interval", "requests", "concurrency", "settle"],
+    local_only: &["arm_after", "armed_for", "heal_bound", "window_max", "heal_late", "nodes", "interval"],
     cannot_attach: Some("it arms and heals the shim in node B at run time: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
@@ -75,6 +75,10 @@ pub struct Args {
     /// fault-heal: at most N faults in the window (0: a control window that injects nothing).
     #[arg(long, value_name = "N")]
     pub window_max: Option<u64>,
+    /// fault-heal: the heal comes late: only once the rest of the load has replicated to B, so the
+    /// records written after the heal was due meet the faults (serving-after-heal judges them).
+    #[arg(long)]
+    pub heal_late: bool,
 }
 
 /// Requests kept for after the heal: a quarter of the load, at least one.
@@ -111,8 +115,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     nemesis.init_healed()?;
     let mut env = FaultPlan::blob_writes(shim, blob.interval, log.clone()).env();
     env.push((vars::CONTROL.into(), nemesis.file.display().to_string()));
-    let setups = [NodeSetup::plain("a"), NodeSetup { env, ..NodeSetup::plain("b") }];
-    let mut backend = Backend::local(local, &Topology::pair(), &setups, ctx.out, &mut phases, ctx.progress, ctx.journal).await?;
+    // B faulted; with --nodes 3 a third node, C, joins A and stays healthy.
+    let topology = Topology::star(blob.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
+    let setups: Vec<NodeSetup> = topology
+        .nodes
+        .iter()
+        .map(|n| if n.as_str() == "b" { NodeSetup { env: env.clone(), ..NodeSetup::plain("b") } } else { NodeSetup::plain(n.clone()) })
+        .collect();
+    let mut backend = Backend::local(local, &topology, &setups, ctx.out, &mut phases, ctx.progress, ctx.journal).await?;
+    if topology != Topology::pair() {
+        eprintln!("blobfail: topology: {}; the faults are armed and healed on node B only", topology.describe());
+    }
     let (a, b) = (backend.api("a"), backend.api("b"));
     let conc = blob.concurrency as usize;
     let mut figures = Map::new();
@@ -140,12 +153,15 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if let Some(rest) = armed_for.checked_sub(armed.elapsed()) {
         backend.supervise(tokio::time::sleep(rest)).await?;
     }
-    let cluster = backend.cluster().context("a local cluster")?;
-    let done = nemesis.stop(cluster, "b").await?;
-    history.record(nemesis.name(), "b", "stopped", done, None);
-    let healed_at = Instant::now();
+    let count_faults = || crate::exec::table::read(&log).iter().filter(|l| l["call"].is_string() && l["control"] != true).count() as u64;
+    if !opts.heal_late {
+        let cluster = backend.cluster().context("a local cluster")?;
+        let done = nemesis.stop(cluster, "b").await?;
+        history.record(nemesis.name(), "b", "stopped", done, None);
+    }
+    let mut healed_at = Instant::now();
     let armed_s = armed.elapsed().as_secs_f64();
-    let faults_in_window = crate::exec::table::read(&log).iter().filter(|l| l["call"].is_string() && l["control"] != true).count() as u64;
+    let faults_in_window = count_faults();
     let after = backend.supervise(workload::run_gets(&a, TABLE, &ids[end..], conc, ctx.progress)).await?;
     phases.record("workload", t.elapsed());
     let sets = first_written(&[&ids[..arm_at], &ids[arm_at..end], &ids[end..]]);
@@ -163,6 +179,20 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 
     let settle = Duration::from_secs_f64(blob.settle);
     let settled = phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?;
+    // --heal-late: the heal comes now, the rest of the load replicated under the faults.
+    let mut late_faults = 0;
+    if opts.heal_late {
+        let cluster = backend.cluster().context("a local cluster")?;
+        let done = nemesis.stop(cluster, "b").await?;
+        history.record(nemesis.name(), "b", "stopped", done, None);
+        eprintln!(
+            "blobfail: healed late, {:.1} s after the heal was due, once the rest of the load had replicated: {} more faults",
+            healed_at.elapsed().as_secs_f64(),
+            count_faults() - faults_in_window
+        );
+        healed_at = Instant::now();
+        late_faults = count_faults() - faults_in_window;
+    }
 
     // The looks: the window's records and those after the heal, read on
     // both nodes (blob-save's survey), again until the window's damaged
@@ -170,7 +200,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let step = ctx.progress.step("looking at node B's records after the heal");
     let t = Instant::now();
     let bound = Duration::from_secs_f64(opts.heal_bound);
-    let mut watch = HealWatch { bound_s: opts.heal_bound, window_records: window.len(), faults_in_window, ..Default::default() };
+    let mut watch = HealWatch { bound_s: opts.heal_bound, window_records: window.len(), faults_in_window: faults_in_window + late_faults, ..Default::default() };
     let serving = backend.supervise(observe::survey_loss(&a, &b, |id| post.contains(id))).await?;
     let mut look_error = serving.as_ref().err().map(|e| format!("{e:#}"));
     let mut first = true;
@@ -188,6 +218,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         if first {
             first = false;
             watch.damaged_at_first = damaged.clone();
+            watch.judged_at_first = s.compared;
+            watch.unjudged_at_first = s.unreadable_on_a.len();
         }
         for id in watch.damaged_at_first.keys() {
             if !damaged.contains_key(id) && !watch.healed_at.contains_key(id) {
@@ -201,6 +233,15 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         }
         backend.supervise(tokio::time::sleep(Duration::from_millis(500))).await?;
     }
+    // What the healthy peers kept (--nodes 3): every record of A, whole.
+    for n in topology.unfaulted_peers() {
+        let peer = backend.api(&n);
+        let v = match backend.supervise(observe::survey_loss(&a, &peer, |id| id.parse::<u64>().is_ok_and(|x| x < ID_SPACE))).await? {
+            Ok(s) => json!({"records_on_a": s.records_on_a, "records": s.records_on_b, "missing": s.missing_on_b.len(), "damaged": s.damaged().len()}),
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        figures.insert(format!("unfaulted_{n}"), v);
+    }
     phases.record("checks", t.elapsed());
     step.finish(&format!("{} looks", watch.looks.len()));
     let t = Instant::now();
@@ -210,7 +251,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let unknown = |name: &str, e: &str| Check::new(name, Status::Unknown, format!("could not compare the nodes' records: {e}"));
     let checks = vec![
         match &serving {
-            Ok(s) => checks::serving_after_heal(s),
+            Ok(s) => checks::serving_after_heal(s, opts.heal_late),
             Err(e) => unknown("serving-after-heal", &format!("{e:#}")),
         },
         match &look_error {
@@ -227,6 +268,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("requests_ok".into(), json!(before.ok + window_ok + after.ok));
     figures.insert("armed_seconds".into(), json!(armed_s));
     figures.insert("faults_in_window".into(), json!(faults_in_window));
+    figures.insert("heal_late".into(), json!(opts.heal_late));
+    figures.insert("faults_after_heal_was_due".into(), json!(late_faults));
+    figures.insert("nodes".into(), json!(topology.nodes.len()));
     figures.insert("records_written_before_arm".into(), json!(sets[0].len()));
     figures.insert("records_written_in_window".into(), json!(sets[1].len()));
     figures.insert("records_written_after_heal".into(), json!(post.len()));
