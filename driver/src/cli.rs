@@ -392,6 +392,14 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
 mod tests {
     use super::*;
 
+    /// clap's own consistency checks (unique ids and groups, valid
+    /// defaults). clap compiles them only with debug assertions, so they
+    /// bite in `cargo test` without `--release`.
+    #[test]
+    fn the_command_line_passes_clap_s_own_checks() {
+        Cli::command().debug_assert();
+    }
+
     fn refusal(args: &[&str]) -> String {
         let m = Cli::command().try_get_matches_from(args).unwrap();
         let Command::Run(run) = Cli::from_arg_matches(&m).unwrap().command else { panic!("not run") };

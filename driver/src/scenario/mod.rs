@@ -111,6 +111,7 @@ pub const ALL: [&Scenario; 6] = [
 
 /// The scenarios' own options, each group in its scenario's folder.
 #[derive(clap::Args, Debug, Clone)]
+#[group(id = "scenario options")]
 pub struct Args {
     #[command(flatten)]
     pub blob_save: blob_save::Args,

@@ -107,6 +107,9 @@ pub const SCENARIO: Scenario = Scenario {
 /// backlog-memory's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "backlog-memory")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "backlog-memory options")]
 pub struct Args {
     /// backlog-memory: transactions committed on A while B is down (a --sweep sets its own: size ÷ --records).
     #[arg(long, default_value_t = DEFAULT_TRANSACTIONS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -161,6 +161,9 @@ fn variants(args: &super::Args) -> Vec<&'static str> {
 /// blob-save's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "blob-save")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "blob-save options")]
 pub struct Args {
     /// blob-save: the fault plan on node B: open-enoent, write-enospc, fsync-eio, disk-full, slow-disk; several (a,b) or all run each on a fresh cluster.
     #[arg(long, default_value = "open-enoent", value_name = "PLAN[,PLAN…]|all")]

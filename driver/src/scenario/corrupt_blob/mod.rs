@@ -46,6 +46,9 @@ pub const SCENARIO: Scenario = Scenario {
 /// corrupt-blob's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "corrupt-blob")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "corrupt-blob options")]
 pub struct Args {
     /// corrupt-blob: every Nth write to a blob file on node B is corrupted; 0: none (the control, B without the shim) [7].
     #[arg(long, default_value_t = 7, value_name = "N")]

@@ -112,6 +112,9 @@ pub fn parse_power_loss(s: &str) -> Result<PowerLoss, String> {
 /// crash-recovery's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "crash-recovery")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "crash-recovery options")]
 pub struct Args {
     /// crash-recovery: what a power cut keeps of B's files: none (a process crash: the page cache survives),
     /// all (every unsynced write lost), writeback=SECS (writes older than SECS before the crash kept).

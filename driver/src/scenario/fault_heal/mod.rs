@@ -62,6 +62,9 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 /// fault-heal's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "fault-heal")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "fault-heal options")]
 pub struct Args {
     /// fault-heal: arm B's blob faults after this many of A's requests.
     #[arg(long, default_value_t = 100, value_name = "N")]

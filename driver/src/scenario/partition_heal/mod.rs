@@ -78,6 +78,9 @@ pub const SCENARIO: Scenario = Scenario {
 /// partition-heal's options.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "partition-heal")]
+// Its own group id: clap names a group after its struct, and every
+// scenario's struct is called Args.
+#[group(id = "partition-heal options")]
 pub struct Args {
     /// partition-heal: the two sets of nodes cut apart, e.g. `b|a`; one node alone is cut from every other.
     #[arg(long, default_value = "b", value_name = "SET|SET")]
