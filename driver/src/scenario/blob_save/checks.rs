@@ -296,3 +296,7 @@ mod tests {
     }
 
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod branch_tests;
