@@ -19,6 +19,7 @@
 # Not part of CI: the shim target alone takes hours on 2 cores (TESTING.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target/mutants
 
 if ! command -v cargo-mutants >/dev/null 2>&1; then
   echo "mutants: cargo-mutants is not installed: run \`cargo install cargo-mutants --locked\`" >&2
