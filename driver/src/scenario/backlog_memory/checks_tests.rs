@@ -63,6 +63,9 @@ fn peak_rss_from_the_kernel_alone_says_when_it_was_reached() {
         (c.status, c.evidence.as_str()),
         (Status::Pass, "peak RSS 600 MiB (kernel VmRSS of B's process group at 5.0 s, after B's API answered) < limit 1536 MiB; no API sample answered (9 of 10)")
     );
+    // Sampled exactly when the API first answered: after the replay.
+    let c = peak_rss_below_limit(&peaks(None, sampled(600 * MIB, 3.0)), 1536 * MIB);
+    assert!(c.evidence.contains("at 3.0 s, after B's API answered)"), "{}", c.evidence);
     let c = peak_rss_below_limit(&MemoryPeaks { first_answer: None, ..peaks(None, sampled(600 * MIB, 5.0)) }, 1536 * MIB);
     assert!(c.evidence.contains("at 5.0 s, B's API never answered)"), "{}", c.evidence);
     let ev = |after, by, first| {
@@ -122,8 +125,8 @@ fn peak_anon_exactly_at_the_limit_fails_and_a_zero_peak_is_no_peak() {
 
 #[test]
 fn memory_bounded_fails_exactly_at_the_limit_and_counts_distinct_sizes() {
-    // 10 MiB more per 10,000 records: a slope of exactly 10.
-    let line = [(10_000, Some(100 * MIB)), (20_000, Some(110 * MIB)), (40_000, Some(130 * MIB))];
+    // 10 MiB more per 10,000 records: a slope of exactly 10 (exact in floating point too).
+    let line = [(10_000, Some(100 * MIB)), (20_000, Some(110 * MIB)), (30_000, Some(120 * MIB))];
     let c = memory_bounded(&line, 10.0);
     assert_eq!(c.status, Status::Fail, "{}", c.evidence);
     assert!(c.evidence.starts_with("B's peak anonymous memory grows by 10.00 MiB per 10,000 records (least squares over 3 sizes"), "{}", c.evidence);
