@@ -125,6 +125,15 @@ fn nothing_lost_cannot_pass_with_nothing_written_or_nothing_read() {
     let a = snap("a", &[], &[]);
     let c = nothing_lost(&[a.clone()], &Written::default(), (512, &s));
     assert_eq!((c.status, c.evidence.as_str()), (Status::Unknown, "no write was acknowledged during the partition: nothing to judge"));
+    // One kind of write is enough to judge: a conflict alone, or a blob alone.
+    let mut conflict_only = Written::default();
+    conflict_only.conflicts.insert("c-0".into(), ("first".into(), "later".into()));
+    let c = nothing_lost(&[snap("a", &[("c-0", "later")], &[])], &conflict_only, (512, &s));
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "every node holds all 1 records and 0 blobs written during the partition (512 bytes, sha256 0123456789ab…, each)"));
+    let mut blob_only = Written::default();
+    blob_only.blobs.insert("100000".into(), "a".into());
+    let c = nothing_lost(&[snap("a", &[], &[("100000", whole())])], &blob_only, (512, &s));
+    assert_eq!(c.status, Status::Pass, "{}", c.evidence);
     let c = nothing_lost(&[], &written(), (512, &s));
     assert_eq!((c.status, c.evidence.as_str()), (Status::Unknown, "no node was read after the heal: nothing to judge"));
     let mut broken = a;
