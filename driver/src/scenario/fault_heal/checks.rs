@@ -165,7 +165,3 @@ mod tests {
         assert_eq!(damaged_ids(&s).get("5").map(String::as_str), Some("bytes differ from A's"));
     }
 }
-
-#[cfg(test)]
-#[path = "checks_tests.rs"]
-mod branch_tests;
