@@ -176,15 +176,16 @@ impl NodeApi {
         Ok(status)
     }
 
-    /// The bytes of `<table>/<id>.<attr>` as the node stores them
-    /// (`only-if-cached`), for a comparison byte by byte; an error status,
-    /// a failed request or no answer within `timeout` is an `Err`.
-    pub async fn blob_bytes(&self, table: &str, id: &str, attr: &str, timeout: Duration) -> Result<Vec<u8>, String> {
-        let url = self.rest_url(&format!("{table}/{id}.{attr}"));
+    /// GET `url` with `Cache-Control: only-if-cached` (Harper then answers
+    /// from what the node stores, 504 for a record it lacks, instead of
+    /// calling the table's source; verified on 4.7.29): the status and the
+    /// whole body, or why there is none (a failed request, a body cut off,
+    /// no answer within `timeout`).
+    async fn get_only_if_cached(&self, url: &str, timeout: Duration) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
         let fut = async {
             let resp = self
                 .http
-                .get(&url)
+                .get(url)
                 .basic_auth(&self.user, Some(&self.password))
                 .header("Cache-Control", "only-if-cached")
                 .send()
@@ -192,12 +193,20 @@ impl NodeApi {
                 .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
             let status = resp.status();
             let body = resp.bytes().await.map_err(|e| format!("body failed after {status}: {}", error_chain(&e)))?;
-            if !status.is_success() {
-                return Err(format!("answered {status}"));
-            }
-            Ok(body.to_vec())
+            Ok((status, body.to_vec()))
         };
         tokio::time::timeout(timeout, fut).await.unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f64())))
+    }
+
+    /// The bytes of `<table>/<id>.<attr>` as the node stores them
+    /// (`only-if-cached`), for a comparison byte by byte; an error status,
+    /// a failed request or no answer within `timeout` is an `Err`.
+    pub async fn blob_bytes(&self, table: &str, id: &str, attr: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+        let (status, body) = self.get_only_if_cached(&self.rest_url(&format!("{table}/{id}.{attr}")), timeout).await?;
+        if !status.is_success() {
+            return Err(format!("answered {status}"));
+        }
+        Ok(body)
     }
 
     /// Read `<table>/<id>.<attr>` as bytes, only from what the node stores:
@@ -205,35 +214,18 @@ impl NodeApi {
     /// calling the table's source for a record it lacks (verified on 4.7.29).
     pub async fn read_blob(&self, table: &str, id: &str, attr: &str, timeout: Duration) -> BlobRead {
         use sha2::{Digest, Sha256};
-        let url = self.rest_url(&format!("{table}/{id}.{attr}"));
-        let fut = async {
-            let resp = self
-                .http
-                .get(&url)
-                .basic_auth(&self.user, Some(&self.password))
-                .header("Cache-Control", "only-if-cached")
-                .send()
-                .await
-                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
-            let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| format!("body failed after {status}: {}", error_chain(&e)))?;
-            if status.as_u16() == 504 {
-                return Ok(BlobRead::NotHeld);
-            }
-            if !status.is_success() {
-                return Err(format!("answered {status}: {}", shorten(&String::from_utf8_lossy(&body), 120)));
-            }
-            let digest = Sha256::digest(&body);
-            Ok(BlobRead::Read {
-                len: body.len() as u64,
-                sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
-            })
+        let (status, body) = match self.get_only_if_cached(&self.rest_url(&format!("{table}/{id}.{attr}")), timeout).await {
+            Ok(answer) => answer,
+            Err(e) => return BlobRead::Failed(e),
         };
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(Ok(read)) => read,
-            Ok(Err(e)) => BlobRead::Failed(e),
-            Err(_) => BlobRead::Failed(format!("no answer within {} s", timeout.as_secs_f64())),
+        if status.as_u16() == 504 {
+            return BlobRead::NotHeld;
         }
+        if !status.is_success() {
+            return BlobRead::Failed(format!("answered {status}: {}", shorten(&String::from_utf8_lossy(&body), 120)));
+        }
+        let digest = Sha256::digest(&body);
+        BlobRead::Read { len: body.len() as u64, sha256: digest.iter().map(|b| format!("{b:02x}")).collect() }
     }
 }
 

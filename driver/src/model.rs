@@ -321,3 +321,7 @@ mod tests {
         assert_eq!(shorten_middle("short", 200), "short");
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod branch_tests;

@@ -417,3 +417,7 @@ mod tests {
         assert_eq!(memory_bounded(&[(1, Some(mib)), (2, None), (3, Some(mib))], 5.0).status, Status::Unknown);
     }
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod branch_tests;

@@ -295,3 +295,7 @@ mod tests {
     }
 
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod branch_tests;

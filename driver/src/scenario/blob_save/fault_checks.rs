@@ -342,3 +342,7 @@ mod tests {
         assert!(c.evidence.contains("0 hung (no answer within 2.0 s), 1 cut off without an answer (1 connection closed), 2 answered"), "{}", c.evidence);
     }
 }
+
+#[cfg(test)]
+#[path = "fault_checks_tests.rs"]
+mod branch_tests;

@@ -300,3 +300,7 @@ mod tests {
         assert_eq!(crash_points(5, None, Some(50), 1), (1..=10).collect::<Vec<u64>>());
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod join_tests;

@@ -89,6 +89,10 @@ pub fn converged(snaps: &[Snapshot], seconds: Option<f64>, bound: f64, healed: b
     if let Some(s) = snaps.iter().find(|s| s.error.is_some()) {
         return Check::new(NAME, Status::Unknown, format!("node {} could not be read: {}", s.node, s.error.as_deref().unwrap_or("")));
     }
+    // One node agrees with itself: agreement needs two to compare.
+    if snaps.len() < 2 {
+        return Check::new(NAME, Status::Unknown, format!("{} nodes were read after the heal: no two to compare", snaps.len()));
+    }
     let heal = if healed { "after the heal" } else { "with the partition still in place (--no-heal)" };
     let diffs: Vec<String> = snaps.windows(2).flat_map(|w| differences(&w[0], &w[1])).collect();
     let holding = snaps.iter().map(|s| format!("{} {} records and {} blobs", s.node, s.records.len(), s.blobs.len())).collect::<Vec<_>>().join(", ");
@@ -123,7 +127,7 @@ pub fn same_winner(snaps: &[Snapshot], written: &Written) -> Check {
         } else if versions.contains(&Some(first)) {
             earlier_won.push(id.clone());
         } else if !versions.contains(&Some(later)) {
-            diverged.push(format!("{id}: every node holds {:?}, which neither side wrote", versions.iter().next()));
+            diverged.push(format!("{id}: every node holds {:?}, which neither side wrote", versions.iter().next().copied().flatten().map_or("", |v| v.as_str())));
         }
     }
     let n = written.conflicts.len();
@@ -149,6 +153,12 @@ pub fn nothing_lost(snaps: &[Snapshot], written: &Written, blob: (u64, &str)) ->
     const NAME: &str = "nothing-lost";
     if let Some(s) = snaps.iter().find(|s| s.error.is_some()) {
         return Check::new(NAME, Status::Unknown, format!("node {} could not be read: {}", s.node, s.error.as_deref().unwrap_or("")));
+    }
+    if snaps.is_empty() {
+        return Check::new(NAME, Status::Unknown, "no node was read after the heal: nothing to judge");
+    }
+    if written.records.is_empty() && written.conflicts.is_empty() && written.blobs.is_empty() {
+        return Check::new(NAME, Status::Unknown, "no write was acknowledged during the partition: nothing to judge");
     }
     let mut lost = Vec::new();
     let mut nodes = BTreeSet::new();
@@ -197,6 +207,9 @@ pub fn nothing_lost(snaps: &[Snapshot], written: &Written, blob: (u64, &str)) ->
 /// `no-uncaught-exception`: no node's log has an `uncaughtException` entry.
 pub fn no_uncaught_exception(logs: &[(String, Result<Vec<LogEntry>, String>)], pattern: &str) -> Check {
     const NAME: &str = "no-uncaught-exception";
+    if logs.is_empty() {
+        return Check::new(NAME, Status::Unknown, "no node's log to read: nothing to judge");
+    }
     let mut lines = Vec::new();
     for (node, log) in logs {
         match log {
@@ -327,3 +340,7 @@ mod tests {
         assert_eq!(peer_connected(&[], 10.0, "").status, Status::Unknown);
     }
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod branch_tests;

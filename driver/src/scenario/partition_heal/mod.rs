@@ -364,7 +364,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         .iter()
         .map(|n| {
             let path = backend.files_of(n).map(|s| s.hdb_log).unwrap_or_default();
-            (n.to_string(), std::fs::read_to_string(&path).map(|t| parse_log(&t)).map_err(|e| format!("{}: {e}", path.display())))
+            // A log without Harper's start line is not one the check can see through.
+            (n.to_string(), crate::harper_log::read_node_log(&path).map(|t| parse_log(&t)))
         })
         .collect();
     let sha: String = Sha256::digest(vec![1u8; BLOB_BYTES]).iter().map(|b| format!("{b:02x}")).collect();
