@@ -126,12 +126,21 @@ pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: 
     if compared == 0 {
         return Check::new(NAME, Status::Unknown, "no record was read on both nodes, so nothing to compare");
     }
+    // Reads of B that failed or hung returned no bytes: with none left,
+    // nothing was compared byte for byte.
+    let read = compared.saturating_sub(not_answered);
+    if read == 0 {
+        return Check::new(
+            NAME,
+            Status::Unknown,
+            format!("none of the {compared} reads on B returned bytes ({not_answered} failed or hung), so nothing was compared byte for byte"),
+        );
+    }
     Check::new(
         NAME,
         Status::Pass,
         format!(
-            "every successful read on B returned A's bytes: {} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} {calls}s corrupted on B)",
-            compared - not_answered
+            "every successful read on B returned A's bytes: {read} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} {calls}s corrupted on B)"
         ),
     )
 }
@@ -273,6 +282,16 @@ mod tests {
             (Status::Pass, "every successful read on B returned A's bytes: 254 of 254 records compared byte for byte (0 reads failed or hung; 0 writes corrupted on B)")
         );
         assert_eq!(no_silent_corruption(0, &[], 0, 0, "write").status, Status::Unknown);
+        // Every read of B failed or hung: no bytes were compared, no PASS.
+        let c = no_silent_corruption(5, &[], 5, 2, "write");
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Unknown, "none of the 5 reads on B returned bytes (5 failed or hung), so nothing was compared byte for byte")
+        );
+        assert_eq!(no_silent_corruption(5, &[], 7, 2, "write").status, Status::Unknown);
+        let c = no_silent_corruption(5, &[], 4, 2, "write");
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.evidence.starts_with("every successful read on B returned A's bytes: 1 of 5 records compared byte for byte"), "{}", c.evidence);
         let d = vec![Differs { id: "9".into(), first_offset: None, len_b: 51200, len_a: 51200 }];
         let c = no_silent_corruption(93, &d, 1, 12, "read");
         assert!(c.evidence.starts_with("1 of 93 reads on B answered with success and bytes that differ from A's (12 reads corrupted on B; 1 reads failed or hung):"), "{}", c.evidence);
