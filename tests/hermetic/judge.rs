@@ -141,7 +141,7 @@ fn a_saved_backlog_memory_folder_is_judged_again_and_a_lower_limit_fails_it() {
     assert_eq!(lower["figures"]["rss_limit_bytes"], 10 * 1024 * 1024);
     assert_eq!(check(&lower, "peak-anon-below-limit")["status"], "pass");
     let refused_here = judge(&[dir.path().to_str().unwrap(), "--failure-pattern", "x"]);
-    assert_one_line_error(&refused_here, "--failure-pattern does not apply to backlog-memory: it is a setting of blob-save");
+    assert_one_line_error(&refused_here, "--failure-pattern does not apply to backlog-memory: it is a setting of blob-save, crash-recovery");
 }
 
 /// `blobfail judge` with `args` refuses in one line containing `expect`,
