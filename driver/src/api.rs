@@ -19,7 +19,7 @@ pub struct NodeApi {
 }
 
 /// What reading a record's blob back through REST gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BlobRead {
     /// The whole body: its length and SHA-256 (hex).
     Read { len: u64, sha256: String },

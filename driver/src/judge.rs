@@ -35,7 +35,8 @@ pub fn judge(cmd: JudgeCmd) -> Result<Status> {
         anyhow!("{} holds observations of an unknown scenario {:?} (this blobfail knows {})", path.display(), saved.scenario, known.join(", "))
     })?;
     let Some(judge) = &s.judge else {
-        bail!("{} holds observations of {}, which this blobfail cannot judge again", path.display(), s.name);
+        let judged: Vec<&str> = scenario::ALL.iter().filter(|o| o.judge.is_some()).map(|o| o.name).collect();
+        bail!("{} holds observations of {}, which this blobfail cannot judge again (it judges {})", path.display(), s.name, judged.join(", "));
     };
     for given in cmd.settings.given() {
         if !judge.options.contains(&given) {

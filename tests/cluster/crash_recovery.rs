@@ -60,6 +60,8 @@ fn a_process_crash_keeps_every_record_and_a_power_cut_keeps_the_records_without_
     assert!(journal.lines().any(|l| l.contains(r#""op":"write""#) && l.contains("/blobs/")), "no blob write journaled");
     assert!(journal.lines().any(|l| l.contains(r#""op":"write""#) && l.contains("/database/data.mdb")), "no LMDB write journaled");
     assert_nothing_left(&out);
+    // blobfail judge gives the same checks from observations.json alone.
+    crate::judge::assert_judge_reproduces(&out);
 
     // The power cut: every unsynced change of B's files undone; three nodes;
     // B given 1 s to answer again (it takes seconds on an installed root).
@@ -114,4 +116,5 @@ fn a_process_crash_keeps_every_record_and_a_power_cut_keeps_the_records_without_
     assert_eq!((c["records_on_a"].as_u64(), c["records"].as_u64()), (Some(records), Some(records)), "{c:#}");
     assert_eq!((c["missing"].as_u64(), c["damaged"].as_u64()), (Some(0), Some(0)), "{c:#}");
     assert_nothing_left(&out);
+    crate::judge::assert_judge_reproduces(&out);
 }

@@ -65,6 +65,8 @@ fn a_heal_with_nothing_damaged_passes_and_a_late_heal_leaves_records_damaged_on_
     let want = format!("all {before} records written before the heal read back on B with A's size and SHA-256 at the first look ");
     assert!(healed["evidence"].as_str().unwrap().starts_with(&want), "{healed:#}");
     assert!(healed["evidence"].as_str().unwrap().ends_with("after the heal (0 faults injected while armed: none damaged)"), "{healed:#}");
+    // blobfail judge gives the same checks from observations.json alone.
+    crate::judge::assert_judge_reproduces(&out);
 
     // The real effect: every 7th blob write-open fails with ENOENT while
     // armed, and the heal comes late: after the rest of the load replicated.
@@ -98,4 +100,5 @@ fn a_heal_with_nothing_damaged_passes_and_a_late_heal_leaves_records_damaged_on_
     let want = format!("{damaged} of {damaged} records damaged on B by the window ({faults} faults) are still damaged 6 s after the heal");
     assert!(healed["evidence"].as_str().unwrap().starts_with(&want), "{healed:#}");
     assert_eq!(history(&report), armed_healed);
+    crate::judge::assert_judge_reproduces(&out);
 }

@@ -1,5 +1,5 @@
-//! `blobfail judge` on a real run's folder: the same statuses and evidence
-//! as the run's own report.json, from observations.json alone. Called from
+//! `blobfail judge` on a real run's folder: the same statuses, evidence and
+//! figures as the run's own report.json, from observations.json alone. Called from
 //! a cluster test that keeps its run folder (no cluster run of its own).
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Judges the run folder `out` again (into a fresh folder) and asserts
 /// that every check's name, status, evidence and lines are the run's, in
-/// the run's order, with the same verdict and exit code.
+/// the run's order, with the same figures, verdict and exit code.
 pub fn assert_judge_reproduces(out: &Path) {
     let run_report: Value = read_json(&out.join("report.json"));
     assert!(out.join("observations.json").is_file(), "the run saved no observations.json in {}", out.display());
@@ -38,6 +38,7 @@ pub fn assert_judge_reproduces(out: &Path) {
             .collect()
     };
     assert_eq!(fields(&report), fields(&run_report), "blobfail judge gave other checks than the run");
+    assert_eq!(report["figures"], run_report["figures"], "blobfail judge gave other figures than the run");
     // The human report names every check with the run's status.
     for (name, status) in statuses(&run_report) {
         let tag = status.to_uppercase();

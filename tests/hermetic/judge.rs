@@ -141,7 +141,7 @@ fn a_saved_backlog_memory_folder_is_judged_again_and_a_lower_limit_fails_it() {
     assert_eq!(lower["figures"]["rss_limit_bytes"], 10 * 1024 * 1024);
     assert_eq!(check(&lower, "peak-anon-below-limit")["status"], "pass");
     let refused_here = judge(&[dir.path().to_str().unwrap(), "--failure-pattern", "x"]);
-    assert_one_line_error(&refused_here, "--failure-pattern does not apply to backlog-memory: it is a setting of blob-save");
+    assert_one_line_error(&refused_here, "--failure-pattern does not apply to backlog-memory: it is a setting of blob-save, crash-recovery");
 }
 
 /// `blobfail judge` with `args` refuses in one line containing `expect`,
@@ -175,8 +175,8 @@ fn a_folder_that_cannot_be_judged_is_one_line_and_exit_2() {
     refused(other.path(), &[], "is in observations format 99 (written by blobfail 0.1.0), this blobfail reads format 1");
     let unknown = with(&|v| v["scenario"] = "no-such-scenario".into());
     refused(unknown.path(), &[], "holds observations of an unknown scenario \"no-such-scenario\" (this blobfail knows blob-save, backlog-memory");
-    let not_judged = with(&|v| v["scenario"] = "partition-heal".into());
-    refused(not_judged.path(), &[], "holds observations of partition-heal, which this blobfail cannot judge again");
+    // (Every scenario saves its observations now: the refusal of one that
+    // does not, `judge: None`, has no scenario left to be shown with.)
     let mangled = with(&|v| v["observed"] = serde_json::json!({"nodes": 3}));
     refused(mangled.path(), &[], "the observations are not blob-save's");
     let garbled = run_folder();

@@ -49,6 +49,8 @@ fn a_healed_partition_converges_and_one_never_healed_with_b_failing_blob_saves_f
     assert!(check(&report, "same-winner")["evidence"].as_str().unwrap().starts_with("each of the 5 ids written on both sides holds the later write on every node"));
     assert!(check(&report, "peer-connected")["evidence"].as_str().unwrap().contains("not by cluster_status"));
     assert_nothing_left(&out);
+    // blobfail judge gives the same checks and figures from observations.json alone.
+    crate::judge::assert_judge_reproduces(&out);
 
     // The partition is never healed: the link checks fail for that real
     // cause. And B's blob saves fail (the shim on B fails every open of a
@@ -104,6 +106,7 @@ fn a_healed_partition_converges_and_one_never_healed_with_b_failing_blob_saves_f
     // Healed after the checks, still exactly.
     assert_eq!(actions(&report["figures"]), ["start", "heal"]);
     assert_nothing_left(&out);
+    crate::judge::assert_judge_reproduces(&out);
     let after = std::process::Command::new("iptables").args(["-w", "-S"]).output().unwrap().stdout;
     assert_eq!(after, host_rules, "the host's rules changed");
 }

@@ -12,6 +12,9 @@
 //! cluster lock); `refusals` gives them bad input.
 
 mod cluster;
+/// The cluster group's `assert_judge_reproduces` (blobfail judge on a run folder).
+#[path = "../cluster/judge.rs"]
+mod judge;
 mod refusals;
 
 /// The driver's `net` module without the parts that need the rest of the

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::backend::{self, Backend};
 use crate::journal::{Journal, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::Report;
 use crate::observations::{self, Judged, Saved};
 use crate::progress::Progress;
 
@@ -61,10 +61,10 @@ pub struct Judge {
 /// The settings `blobfail judge` may give anew; each None keeps the run's.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct JudgeArgs {
-    /// blob-save: log pattern of a contained blob-save failure [the run's].
+    /// blob-save, crash-recovery: log pattern of a contained blob-save failure [the run's].
     #[arg(long, value_name = "TEXT")]
     pub failure_pattern: Option<String>,
-    /// blob-save: log pattern of an escaped failure [the run's].
+    /// blob-save, crash-recovery: log pattern of an escaped failure [the run's].
     #[arg(long, value_name = "TEXT")]
     pub uncaught_pattern: Option<String>,
     /// backlog-memory: B's RSS must stay below this (bytes, or with KiB/MiB/GiB) [the run's].
@@ -165,35 +165,6 @@ pub fn test_panic_hook(phase: &str) {
     if std::env::var("BLOBFAIL_TEST_PANIC_AFTER").is_ok_and(|p| p == phase) {
         panic!("BLOBFAIL_TEST_PANIC_AFTER={phase}: panicking on purpose");
     }
-}
-
-/// The report of a scenario that ran to its end, recorded in the run's
-/// journal. With `keep`, a local cluster is left running only now.
-pub fn finish(
-    ctx: &Ctx<'_>,
-    scenario: &str,
-    backend: &mut Backend,
-    keep: bool,
-    checks: Vec<Check>,
-    figures: Map<String, Value>,
-    files: Map<String, Value>,
-) -> Report {
-    let described = backend.describe(keep);
-    let report = Report {
-        scenario: scenario.into(),
-        verdict: Status::of(&checks),
-        checks,
-        figures,
-        harper: described.harper,
-        nodes: described.nodes,
-        files,
-        teardown: described.teardown,
-        title: backend.title(scenario),
-        note: described.note,
-        interrupted: None,
-    };
-    ctx.journal.finished(&report);
-    report
 }
 
 /// The end of a scenario that saves its observations: `observations.json`

@@ -7,6 +7,7 @@
 //! A whole? `--crash-sweep K` runs K crash points, each on a fresh cluster,
 //! and prints a table of crash point -> records lost or damaged.
 
+pub mod judge;
 pub mod point;
 
 use anyhow::Result;
@@ -57,7 +58,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
-    judge: None,
+    judge: Some(judge::JUDGE),
 };
 
 /// The crash point is drawn from 1..=WRITES_PER_REQUEST x `--requests`:
@@ -199,30 +200,27 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         last = Some(backend);
     }
     let mut backend = last.expect("at least one crash point");
-    let table = render_table(&done);
-    if sweep {
-        eprint!("{table}");
-    }
-    let checks: Vec<Check> = if sweep {
-        (0..CHECKS.len()).map(|k| join(done.iter().map(|p| (p.crash_at, p.checks[k].clone())).collect())).collect()
-    } else {
-        done[0].checks.clone()
-    };
     let mut figures = Map::new();
     figures.insert("seed".into(), json!(ctx.seed));
     figures.insert("power_loss".into(), json!(opts.power_loss.to_string()));
     figures.insert("crash_points".into(), json!(points));
-    if sweep {
-        figures.insert("sweep".into(), Value::Array(done.iter().map(|p| Value::Object(p.figures.clone())).collect()));
-        figures.insert("sweep_table".into(), json!(table));
-    } else {
-        figures.extend(done[0].figures.clone());
-    }
     phases.into_figures(&mut figures);
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(ctx.out));
     files.insert("report".into(), json!(ctx.out.join("report.json")));
-    Ok(super::finish(ctx, &label, &mut backend, false, checks, figures, files))
+    // Saved in observations.json and judged from there (crash_recovery/judge.rs).
+    let blob = &ctx.args.blob_save;
+    let settings = judge::Settings {
+        failure_pattern: blob.failure_pattern.clone(),
+        uncaught_pattern: blob.uncaught_pattern.clone(),
+        restart_bound: opts.restart_bound,
+    };
+    let observed = judge::Observed { settings, points: done };
+    let report = super::finish_observed(ctx, &SCENARIO, &label, &mut backend, false, serde_json::to_value(&observed)?, figures, files)?;
+    if sweep {
+        eprint!("{}", report.figures.get("sweep_table").and_then(Value::as_str).unwrap_or_default());
+    }
+    Ok(report)
 }
 
 /// One check over every crash point: its worst status, each point's evidence.

@@ -4,7 +4,8 @@
 //! every file there, blob files and LMDB's `data.mdb`/`system.mdb` alike);
 //! A's load; B dead of the crash (or killed once the load is done, when it
 //! made fewer writes); B's files rolled back by the power cut; B restarted
-//! plain; its catch-up, its records and its log judged.
+//! plain; its catch-up, its records and its log observed (and judged
+//! from those observations alone, in `judge.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,15 +14,15 @@ use anyhow::{Context, Result};
 use blobfail_vocab::vars;
 use serde_json::{json, Map, Value};
 
+use super::judge::Point;
 use super::PowerLoss;
-use crate::backend::{Backend, LocalOptions, NodeLog};
+use crate::backend::{Backend, LocalOptions};
 use crate::cluster::NodeSetup;
 use crate::exec::{power_loss, table};
-use crate::harper_log::{FaultSignature, LogPatterns};
 use crate::journal::Phases;
-use crate::model::{Check, Status};
+use crate::model::Check;
 use crate::nemesis::ANSWER_BOUND;
-use crate::scenario::blob_save::{checks, fault_checks, in_time, observe, per_node, ID_SPACE, TABLE};
+use crate::scenario::blob_save::{observe, ID_SPACE, TABLE};
 use crate::scenario::Ctx;
 use crate::topology::{NodeId, Topology};
 use crate::workload;
@@ -75,7 +76,7 @@ pub async fn run(
     n: u64,
     loss: PowerLoss,
     phases: &mut Phases,
-) -> Result<(PointResult, Backend)> {
+) -> Result<(Point, Backend)> {
     let blob = &ctx.args.blob_save;
     // B faulted; with --nodes 3 a third node, C, joins A and stays healthy.
     let topology = Topology::star(blob.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
@@ -220,63 +221,18 @@ pub async fn run(
     backend.teardown(false, ctx.progress).await;
     phases.record("teardown", t.elapsed());
 
-    let patterns = LogPatterns { failure: blob.failure_pattern.clone(), uncaught: blob.uncaught_pattern.clone() };
-    let sig = FaultSignature { errno: None, paths: touched.iter().filter(|p| p.contains("/blobs/")).map(|p| p.to_string()).collect() };
-    let gone = |name: &str| {
-        let why = death.clone().or_else(|| back.clone().err()).unwrap_or_else(|| "node B was not observed".into());
-        Check::new(name, Status::Unknown, format!("could not observe node B after the crash: {why}"))
+    let observed = Point {
+        crash_at: n,
+        crashed_at,
+        figures,
+        cut_blob_paths: touched.iter().filter(|p| p.contains("/blobs/")).map(|p| p.to_string()).collect(),
+        back,
+        restart_seconds: restart_s,
+        settled,
+        death,
+        log,
+        log_after: after,
+        survey: survey.map(|s| s.map_err(|e| format!("{e:#}"))),
     };
-    let lost = match &survey {
-        Some(Ok(s)) => checks::nothing_lost(s),
-        Some(Err(e)) => Check::new("nothing-lost", Status::Unknown, format!("could not compare the nodes' records: {e:#}")),
-        None => gone("nothing-lost"),
-    };
-    let uncaught = match &log {
-        Some(NodeLog::File { path, entries, unseen: None }) => fault_checks::no_uncaught_exception(&sig, 1, entries, &patterns, path),
-        Some(NodeLog::File { unseen: Some(why), .. }) => Check::new("no-uncaught-exception", Status::Unknown, format!("cannot see node B's log: {why}")),
-        _ => gone("no-uncaught-exception"),
-    };
-    let contained = match (&survey, &log) {
-        (Some(Ok(s)), Some(l)) => {
-            let since = after.as_ref().map(|x| l.since(x)).unwrap_or_default();
-            fault_checks::damaged_reads_contained(&per_node::damaged_reads(s), s.read_bound_s, &since, &patterns, &sig, l.source_path())
-        }
-        (Some(Err(e)), _) => Check::new("damaged-reads-contained", Status::Unknown, format!("could not read B's records: {e:#}")),
-        _ => gone("damaged-reads-contained"),
-    };
-    // Late is not back: B answering after --restart-bound fails `restarted`;
-    // the other checks still judge the B that came back.
-    let restarted = match &back {
-        Ok(_) if restart_s > restart_bound => Check::new(
-            "restarted",
-            Status::Fail,
-            format!(
-                "node B did not come back within {restart_bound:.1} s of its restart (--restart-bound): its operations API answered {restart_s:.1} s after it was started again on the same root and address"
-            ),
-        ),
-        _ => in_time::came_back("restarted", &back),
-    };
-    let checks = vec![
-        restarted,
-        in_time::caught_up(&back, settled.as_ref(), death.as_deref()),
-        lost,
-        uncaught,
-        contained,
-    ];
-    if let Some(s) = &settled {
-        figures.insert("records_a".into(), json!(s.records_a));
-        figures.insert("records_b".into(), json!(s.records_b));
-        figures.insert("catch_up_seconds".into(), json!(s.seconds));
-    }
-    if let Some(Ok(s)) = &survey {
-        figures.insert("records_on_a".into(), json!(s.records_on_a));
-        figures.insert("records_on_b".into(), json!(s.records_on_b));
-        figures.insert("records_missing_on_b".into(), json!(s.missing_on_b.len()));
-        figures.insert("records_damaged_on_b".into(), json!(s.damaged().len()));
-        figures.insert("reads_hung_on_b".into(), json!(s.hung_on_b.len()));
-    }
-    if let Some(NodeLog::File { entries, .. }) = &log {
-        figures.insert("uncaught_tied_to_crash".into(), json!(entries.iter().filter(|e| sig.tie(e, &patterns).is_some()).count()));
-    }
-    Ok((PointResult { crash_at: n, crashed_at, checks, figures }, backend))
+    Ok((observed, backend))
 }

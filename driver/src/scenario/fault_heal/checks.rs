@@ -23,7 +23,7 @@ pub fn damaged_ids(s: &LossSurvey) -> BTreeMap<String, String> {
 
 /// What B showed of the records first written while its faults were armed,
 /// look after look, from the heal until they were all whole or the bound.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct HealWatch {
     /// The bound after the heal, in seconds.
     pub bound_s: f64,

@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod control;
+pub mod judge;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::FaultPlan;
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::Report;
 use crate::nemesis::{History, Nemesis};
 use crate::scenario::blob_save::{observe, ID_SPACE, TABLE};
 use crate::topology::{NodeId, Topology};
@@ -48,7 +49,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it arms and heals the shim in node B at run time: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
-    judge: None,
+    judge: Some(judge::JUDGE),
 };
 
 /// Seconds between 0 and 600.
@@ -251,17 +252,6 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     backend.teardown(false, ctx.progress).await;
     phases.record("teardown", t.elapsed());
 
-    let unknown = |name: &str, e: &str| Check::new(name, Status::Unknown, format!("could not compare the nodes' records: {e}"));
-    let checks = vec![
-        match &serving {
-            Ok(s) => checks::serving_after_heal(s, opts.heal_late),
-            Err(e) => unknown("serving-after-heal", &format!("{e:#}")),
-        },
-        match &look_error {
-            None => checks::healed(&watch),
-            Some(e) => unknown("healed", e),
-        },
-    ];
     figures.insert("seed".into(), json!(ctx.seed));
     figures.insert("interval".into(), json!(blob.interval));
     figures.insert("window_max".into(), json!(opts.window_max));
@@ -279,21 +269,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("records_written_after_heal".into(), json!(post.len()));
     figures.insert("records_a".into(), json!(settled.records_a));
     figures.insert("records_b".into(), json!(settled.records_b));
-    if let Ok(s) = &serving {
-        figures.insert("records_after_heal_damaged_on_b".into(), json!(checks::damaged_ids(s).len()));
-    }
-    figures.insert("records_damaged_at_first_look".into(), json!(watch.damaged_at_first.len()));
-    figures.insert("records_still_damaged_at_bound".into(), json!(watch.still_damaged().len()));
-    figures.insert("time_to_heal_seconds".into(), json!(watch.time_to_heal()));
     figures.insert("heal_bound_seconds".into(), json!(opts.heal_bound));
-    figures.insert("looks".into(), json!(watch.looks));
     figures.insert("history".into(), json!(history.events()));
     phases.into_figures(&mut figures);
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(ctx.out));
     files.insert("report".into(), json!(ctx.out.join("report.json")));
     files.insert("fault_log".into(), json!(log));
-    Ok(super::finish(ctx, &label, &mut backend, false, checks, figures, files))
+    // Saved in observations.json and judged from there (fault_heal/judge.rs).
+    let observed =
+        judge::Observed { heal_late: opts.heal_late, serving: serving.map_err(|e| format!("{e:#}")), watch, look_error };
+    super::finish_observed(ctx, &SCENARIO, &label, &mut backend, false, serde_json::to_value(&observed)?, figures, files)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::harper_log::LogEntry;
 use crate::model::{Check, Status};
 
 /// What one node held when last looked at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub node: String,
     /// `Load` records: id → payload.
@@ -21,7 +21,7 @@ pub struct Snapshot {
 }
 
 /// What the run wrote during the partition, acknowledged by the node written to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Written {
     /// Ids written on one side only: id → (node, payload).
     pub records: BTreeMap<String, (String, String)>,
@@ -225,7 +225,7 @@ pub fn no_uncaught_exception(logs: &[(String, Result<Vec<LogEntry>, String>)], p
 }
 
 /// A probe record written on `from`, and when (if) it appeared on `to`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Crossing {
     pub from: String,
     pub to: String,

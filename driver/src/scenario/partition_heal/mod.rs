@@ -5,6 +5,7 @@
 //! each conflict's winner by Harper's rule (the latest write).
 
 pub mod checks;
+pub mod judge;
 pub mod observe;
 
 use std::time::{Duration, Instant};
@@ -72,7 +73,7 @@ pub const SCENARIO: Scenario = Scenario {
     cannot_attach: Some("it partitions the nodes' network, which needs nodes this run started in its own network namespace"),
     variants: None,
     run: run_boxed,
-    judge: None,
+    judge: Some(judge::JUDGE),
 };
 
 /// partition-heal's options.
@@ -368,17 +369,6 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             (n.to_string(), crate::harper_log::read_node_log(&path).map(|t| parse_log(&t)))
         })
         .collect();
-    let sha: String = Sha256::digest(vec![1u8; BLOB_BYTES]).iter().map(|b| format!("{b:02x}")).collect();
-    let checks = vec![
-        checks::converged(&snaps, converged_s, opts.converge_timeout, !opts.no_heal, &held),
-        checks::same_winner(&snaps, &written),
-        checks::nothing_lost(&snaps, &written, (BLOB_BYTES as u64, &sha)),
-        checks::no_uncaught_exception(&logs, "uncaughtException"),
-        checks::peer_connected(&crossings, PROBE_BOUND.as_secs_f64(), &said.join("; ")),
-    ];
-    for c in &checks {
-        ctx.journal.decided(c);
-    }
     phases.record("checks", checks_start.elapsed());
     figures.insert("records_written".into(), json!(written.records.len()));
     figures.insert("conflicting_ids".into(), json!(written.conflicts.len()));
@@ -403,7 +393,26 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
             files.insert(format!("hdb_log_{n}"), json!(s.hdb_log));
         }
     }
-    let mut report = super::finish(ctx, SCENARIO.name, &mut backend, keep, checks, figures, files);
+    // Saved in observations.json and judged from there (partition_heal/judge.rs).
+    let observed = judge::Observed {
+        settings: judge::Settings {
+            converge_timeout: opts.converge_timeout,
+            healed: !opts.no_heal,
+            probe_bound: PROBE_BOUND.as_secs_f64(),
+            blob_bytes: BLOB_BYTES as u64,
+            blob_sha256: Sha256::digest(vec![1u8; BLOB_BYTES]).iter().map(|b| format!("{b:02x}")).collect(),
+            uncaught_pattern: "uncaughtException".into(),
+        },
+        held,
+        snapshots: snaps,
+        converged_seconds: converged_s,
+        written,
+        crossings,
+        cluster_status: said,
+        logs,
+    };
+    let mut report =
+        super::finish_observed(ctx, &SCENARIO, SCENARIO.name, &mut backend, keep, serde_json::to_value(&observed)?, figures, files)?;
     if let (Some(note), Some(pid)) = (&report.note, backend.cluster().and_then(|c| c.node("a").pid())) {
         // Kept nodes live on in the run's network namespace, not the host's.
         report.note = Some(format!(
