@@ -78,6 +78,18 @@ pub struct JudgeArgs {
     pub growth_limit: Option<f64>,
 }
 
+impl JudgeArgs {
+    /// Puts the log patterns given to `blobfail judge` over the run's own.
+    pub fn override_patterns(&self, failure: &mut String, uncaught: &mut String) {
+        if let Some(p) = &self.failure_pattern {
+            failure.clone_from(p);
+        }
+        if let Some(p) = &self.uncaught_pattern {
+            uncaught.clone_from(p);
+        }
+    }
+}
+
 fn parse_growth_limit(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(m) if m.is_finite() && m > 0.0 => Ok(m),

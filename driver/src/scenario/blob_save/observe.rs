@@ -97,6 +97,26 @@ pub const READ_GAP: Duration = Duration::from_secs(1);
 /// No read waits longer than this, whatever the answers took.
 const READ_CAP: Duration = Duration::from_secs(20);
 
+/// What each unfaulted peer kept (`--nodes 3`): its records against A's,
+/// by figure name (`unfaulted_c`), for the report. The surveys run under
+/// the backend's watch, so a node that dies ends the run as everywhere.
+pub async fn unfaulted_peers(
+    backend: &mut crate::backend::Backend,
+    a: &NodeApi,
+    topology: &crate::topology::Topology,
+) -> Result<Vec<(String, serde_json::Value)>> {
+    let mut kept = Vec::new();
+    for n in topology.unfaulted_peers() {
+        let peer = backend.api(&n);
+        let v = match backend.supervise(survey_loss(a, &peer, |id| id.parse::<u64>().is_ok_and(|x| x < super::ID_SPACE))).await? {
+            Ok(s) => json!({"records_on_a": s.records_on_a, "records": s.records_on_b, "missing": s.missing_on_b.len(), "damaged": s.damaged().len()}),
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        kept.push((format!("unfaulted_{n}"), v));
+    }
+    Ok(kept)
+}
+
 /// Compares every record A stores with B's own copy, blob bytes included,
 /// without ever making B call the table's source (key scans for the ids,
 /// `only-if-cached` reads for the blobs). Only the ids `compare` accepts

@@ -69,12 +69,7 @@ pub const JUDGE: Judge = Judge { judge: judge_saved, options: &["failure_pattern
 
 fn judge_saved(observed: &Value, args: &JudgeArgs) -> Result<Judged> {
     let mut o: Observed = serde_json::from_value(observed.clone()).context("the observations are not crash-recovery's")?;
-    if let Some(p) = &args.failure_pattern {
-        o.settings.failure_pattern = p.clone();
-    }
-    if let Some(p) = &args.uncaught_pattern {
-        o.settings.uncaught_pattern = p.clone();
-    }
+    args.override_patterns(&mut o.settings.failure_pattern, &mut o.settings.uncaught_pattern);
     judge(&o)
 }
 

@@ -206,14 +206,7 @@ pub async fn run(
         _ => (None, None, None),
     };
     // What the healthy peers kept (--nodes 3): every record of A, whole.
-    for n in topology.unfaulted_peers() {
-        let peer = backend.api(&n);
-        let v = match backend.supervise(observe::survey_loss(&a, &peer, |id| id.parse::<u64>().is_ok_and(|x| x < ID_SPACE))).await? {
-            Ok(s) => json!({"records_on_a": s.records_on_a, "records": s.records_on_b, "missing": s.missing_on_b.len(), "damaged": s.damaged().len()}),
-            Err(e) => json!({"error": format!("{e:#}")}),
-        };
-        figures.insert(format!("unfaulted_{n}"), v);
-    }
+    figures.extend(observe::unfaulted_peers(&mut backend, &a, &topology).await?);
     figures.insert("nodes".into(), json!(topology.nodes.len()));
     phases.record("checks", t.elapsed());
     step.finish("observed");
