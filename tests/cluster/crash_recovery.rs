@@ -70,18 +70,25 @@ fn a_process_crash_keeps_every_record_and_a_power_cut_keeps_the_records_without_
     // 6 of 93, B's count back at 87 of A's 93 for good): caught-up then fails.
     let missing = report["figures"]["records_missing_on_b"].as_u64().unwrap();
     let caught_up = if missing == 0 { "pass" } else { "fail" };
+    // Most runs leave every record on B without its blob. One CI run (a
+    // loaded machine) left all 93 whole after the cut: B got them all
+    // from its peers again. Either way the counts below must agree.
+    let damaged = report["figures"]["records_damaged_on_b"].as_u64().unwrap();
+    let all_whole = damaged == 0 && missing == 0;
     let want = [
         ("restarted", "fail"),
         ("caught-up", caught_up),
-        ("nothing-lost", "fail"),
+        ("nothing-lost", if all_whole { "pass" } else { "fail" }),
         // The escapes come with the reads, which damaged-reads-contained judges.
         ("no-uncaught-exception", "pass"),
-        ("damaged-reads-contained", "fail"),
+        ("damaged-reads-contained", if damaged == 0 { "unknown" } else { "fail" }),
     ];
     assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);
     assert_eq!(run.code(), Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let f = &report["figures"];
     assert_eq!(f["power_loss"], "all");
+    // The cut undid something, whatever B made of it.
+    assert!(f["power_loss_undone"].as_u64().unwrap() > 0, "{f:#}");
     assert!(run.stderr.contains("blobfail: topology: 3 nodes (a, b, c), b faulted; node B crashes, the others stay up"), "{}", run.stderr);
     let restart = f["restart_seconds"].as_f64().unwrap();
     assert!(restart > 1.0, "{f:#}");
@@ -99,16 +106,23 @@ fn a_process_crash_keeps_every_record_and_a_power_cut_keeps_the_records_without_
     // fetched from A again after its restart, or one still on its way at
     // the kill (CI runs saw 92 of 93 damaged, and 6 of 93 missing for good).
     assert_eq!(f["records_on_b"].as_u64().unwrap() + missing, records, "{f:#}");
-    let damaged = f["records_damaged_on_b"].as_u64().unwrap();
-    assert!(damaged > 0 && damaged + missing <= records, "{damaged} damaged, {missing} missing of {records} records on B: {f:#}");
+    assert!(damaged + missing <= records, "{damaged} damaged, {missing} missing of {records} records on B: {f:#}");
     assert_eq!(f["reads_hung_on_b"].as_u64().unwrap(), damaged);
     assert!(f["power_loss_blob_files"].as_u64().unwrap() >= damaged, "{}", f["power_loss_blob_files"]);
     let lost = check(&report, "nothing-lost")["evidence"].as_str().unwrap().to_string();
     let on_b = records - missing;
-    assert!(lost.starts_with(&format!("{} of {records} records on A are lost or damaged on B ({on_b} records on B)", damaged + missing)), "{lost}");
+    if all_whole {
+        assert_eq!(lost, format!("all {records} records on A are on B with the same blob (size and SHA-256)"));
+    } else {
+        assert!(lost.starts_with(&format!("{} of {records} records on A are lost or damaged on B ({on_b} records on B)", damaged + missing)), "{lost}");
+    }
     let reads = check(&report, "damaged-reads-contained")["evidence"].as_str().unwrap().to_string();
-    assert!(reads.starts_with(&format!("{damaged} reads of damaged records on B: {damaged} hung")), "{reads}");
-    assert!(reads.contains(&format!("gained {damaged} uncaughtException entries tied to the fault during the reads ({damaged} name a faulted file)")), "{reads}");
+    if damaged == 0 {
+        assert_eq!(reads, "no record was damaged on B, so no read of one to judge");
+    } else {
+        assert!(reads.starts_with(&format!("{damaged} reads of damaged records on B: {damaged} hung")), "{reads}");
+        assert!(reads.contains(&format!("gained {damaged} uncaughtException entries tied to the fault during the reads ({damaged} name a faulted file)")), "{reads}");
+    }
     assert!(run.stderr.contains("blobfail: node B power loss (mode all, writeback 0 s): "), "{}", run.stderr);
     assert!(out.join("journal-b.applied").is_file());
     // The third node, never crashed, kept every record of A whole.
