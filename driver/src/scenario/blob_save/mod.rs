@@ -49,40 +49,24 @@ const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "damaged-reads-contained", needs: &["a", "b"] },
 ];
 
+/// The base checks, then the two a nemesis adds: how the node came back,
+/// and whether it caught up.
+const fn with_nemesis(back: PlannedCheck) -> [PlannedCheck; 9] {
+    let mut all = [back; 9];
+    let mut i = 0;
+    while i < CHECKS.len() {
+        all[i] = CHECKS[i];
+        i += 1;
+    }
+    all[7] = back;
+    all[8] = PlannedCheck { name: "caught-up", needs: &["a", "b"] };
+    all
+}
+
 /// With `--nemesis`, the checks that judge a node coming back follow.
-const CHECKS_KILL_RESTART: &[PlannedCheck] = &[
-    CHECKS[0],
-    CHECKS[1],
-    CHECKS[2],
-    CHECKS[3],
-    CHECKS[4],
-    CHECKS[5],
-    CHECKS[6],
-    PlannedCheck { name: "restarted", needs: &["b"] },
-    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
-];
-const CHECKS_LINK: &[PlannedCheck] = &[
-    CHECKS[0],
-    CHECKS[1],
-    CHECKS[2],
-    CHECKS[3],
-    CHECKS[4],
-    CHECKS[5],
-    CHECKS[6],
-    PlannedCheck { name: "healed", needs: &["b"] },
-    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
-];
-const CHECKS_PAUSE: &[PlannedCheck] = &[
-    CHECKS[0],
-    CHECKS[1],
-    CHECKS[2],
-    CHECKS[3],
-    CHECKS[4],
-    CHECKS[5],
-    CHECKS[6],
-    PlannedCheck { name: "resumed", needs: &["b"] },
-    PlannedCheck { name: "caught-up", needs: &["a", "b"] },
-];
+const CHECKS_KILL_RESTART: &[PlannedCheck] = &with_nemesis(PlannedCheck { name: "restarted", needs: &["b"] });
+const CHECKS_LINK: &[PlannedCheck] = &with_nemesis(PlannedCheck { name: "healed", needs: &["b"] });
+const CHECKS_PAUSE: &[PlannedCheck] = &with_nemesis(PlannedCheck { name: "resumed", needs: &["b"] });
 
 pub const SCENARIO: Scenario = Scenario {
     name: "blob-save",
@@ -558,4 +542,20 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     files.insert("report".into(), json!(out.join("report.json")));
     super::finish_observed(ctx, &SCENARIO, &label, &mut backend, keep, serde_json::to_value(&observed)?, figures, files)
+}
+
+#[cfg(test)]
+mod planned_tests {
+    use super::*;
+
+    #[test]
+    fn a_nemesis_plans_the_base_checks_then_its_own_two() {
+        let names = |c: &[PlannedCheck]| c.iter().map(|p| (p.name, p.needs.to_vec())).collect::<Vec<_>>();
+        for (list, back) in [(CHECKS_KILL_RESTART, "restarted"), (CHECKS_LINK, "healed"), (CHECKS_PAUSE, "resumed")] {
+            let mut want = names(CHECKS);
+            want.push((back, vec!["b"]));
+            want.push(("caught-up", vec!["a", "b"]));
+            assert_eq!(names(list), want);
+        }
+    }
 }
