@@ -10,6 +10,7 @@ mod ci_examples;
 mod cli;
 mod docs;
 mod containment;
+mod crash_recovery;
 mod errors;
 mod fault_options;
 mod install;

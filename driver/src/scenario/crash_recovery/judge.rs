@@ -63,6 +63,22 @@ pub struct Point {
     pub log_after: Option<NodeLog>,
     /// B's records against A's (None: B was not observed).
     pub survey: Option<Result<LossSurvey, String>>,
+    /// `--restart-fault-opens`: what the shim failed on B's restart (None:
+    /// B restarted without it).
+    #[serde(default)]
+    pub restart_faults: Option<RestartFaults>,
+}
+
+/// The faults the shim injected into B after its restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestartFaults {
+    /// Whose opens failed: B's blob files or its LMDB files.
+    pub files: super::RestartFaultFiles,
+    /// One write-open in `every` failed.
+    pub every: u64,
+    /// How many failed, and the files they named.
+    pub faults: usize,
+    pub paths: BTreeSet<String>,
 }
 
 pub const JUDGE: Judge = Judge { judge: judge_saved, options: &["failure_pattern", "uncaught_pattern"] };
@@ -93,7 +109,15 @@ pub fn judge(o: &Observed) -> Result<Judged> {
 /// One crash point's five checks, and its figures.
 pub fn judge_point(p: &Point, settings: &Settings) -> PointResult {
     let patterns = LogPatterns { failure: settings.failure_pattern.clone(), uncaught: settings.uncaught_pattern.clone() };
-    let sig = FaultSignature { errno: None, paths: p.cut_blob_paths.clone() };
+    // What ties an escape to the crash: a blob file the cut changed, or a
+    // file whose open the restart's faults failed.
+    let mut sig = FaultSignature { errno: None, paths: p.cut_blob_paths.clone() };
+    let mut faults = 1;
+    if let Some(r) = &p.restart_faults {
+        sig.paths.extend(r.paths.iter().cloned());
+        sig.errno = Some("ENOENT".into());
+        faults += r.faults;
+    }
     let restart_bound = settings.restart_bound;
     let gone = |name: &str| {
         let why = p.death.clone().or_else(|| p.back.clone().err()).unwrap_or_else(|| "node B was not observed".into());
@@ -106,7 +130,7 @@ pub fn judge_point(p: &Point, settings: &Settings) -> PointResult {
     };
     let uncaught = match &p.log {
         Some(NodeLog::File { path, entries, unseen: None }) => {
-            check_safe("no-uncaught-exception", || fault_checks::no_uncaught_exception(&sig, 1, entries, &patterns, path))
+            check_safe("no-uncaught-exception", || fault_checks::no_uncaught_exception(&sig, faults, entries, &patterns, path))
         }
         Some(NodeLog::File { unseen: Some(why), .. }) => Check::new("no-uncaught-exception", Status::Unknown, format!("cannot see node B's log: {why}")),
         _ => gone("no-uncaught-exception"),
@@ -132,6 +156,24 @@ pub fn judge_point(p: &Point, settings: &Settings) -> PointResult {
         ),
         _ => in_time::came_back("restarted", &p.back),
     };
+    // What the restart's faults did, when B did not come back with them.
+    let restarted = match &p.restart_faults {
+        Some(r) if restarted.status == Status::Fail && r.faults > 0 => {
+            let files: BTreeSet<&str> = r.paths.iter().map(|f| f.rsplit_once("/root/").map_or(f.as_str(), |(_, x)| x)).collect();
+            let files: Vec<&str> = files.into_iter().collect();
+            let evidence = format!(
+                "{}; on its restart the shim failed {} write-open{} under {}/ with ENOENT (--restart-fault-opens {}): {}",
+                restarted.evidence,
+                r.faults,
+                if r.faults == 1 { "" } else { "s" },
+                r.files.dir(),
+                r.every,
+                files.join(", ")
+            );
+            Check { evidence, ..restarted }
+        }
+        _ => restarted,
+    };
     let caught_up = check_safe("caught-up", || in_time::caught_up(&p.back, p.settled.as_ref(), p.death.as_deref()));
     let checks = vec![restarted, caught_up, lost, uncaught, contained];
     let mut figures = p.figures.clone();
@@ -151,4 +193,73 @@ pub fn judge_point(p: &Point, settings: &Settings) -> PointResult {
         figures.insert("uncaught_tied_to_crash".into(), json!(entries.iter().filter(|e| sig.tie(e, &patterns).is_some()).count()));
     }
     PointResult { crash_at: p.crash_at, crashed_at: p.crashed_at.clone(), checks, figures }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harper_log::parse_log;
+
+    fn point(back: Result<String, String>, log: &str, restart_faults: Option<RestartFaults>) -> Point {
+        Point {
+            crash_at: 100,
+            crashed_at: "pwrite64 /r/root/database/data.mdb".into(),
+            figures: Map::new(),
+            cut_blob_paths: BTreeSet::new(),
+            back,
+            restart_seconds: 3.0,
+            settled: None,
+            death: None,
+            log: Some(NodeLog::File { path: "/r/root/log/hdb.log".into(), entries: parse_log(log), unseen: None }),
+            log_after: None,
+            survey: None,
+            restart_faults,
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings { failure_pattern: "Blob save failed".into(), uncaught_pattern: "uncaughtException".into(), restart_bound: 120.0 }
+    }
+
+    fn faults(files: super::super::RestartFaultFiles, paths: &[&str]) -> Option<RestartFaults> {
+        Some(RestartFaults { files, every: 3, faults: paths.len(), paths: paths.iter().map(|p| p.to_string()).collect() })
+    }
+
+    #[test]
+    fn an_escape_naming_a_file_whose_open_the_restart_failed_fails_no_uncaught_exception() {
+        use super::super::RestartFaultFiles::Blobs;
+        let log = "2026-12-05T13:53:59.368Z [http/1] [error]: uncaughtException [Error: ENOENT: no such file or directory, open '/r/root/blobs/data/0/0/10'] {\n";
+        let p = point(Ok("answering in 3.0 s".into()), log, faults(Blobs, &["/r/root/blobs/data/0/0/10"]));
+        let c = judge_point(&p, &settings()).checks.remove(3);
+        assert_eq!((c.name.as_str(), c.status), ("no-uncaught-exception", Status::Fail));
+        assert!(c.evidence.starts_with("1 uncaughtException entries tied to the injected fault in /r/root/log/hdb.log"), "{}", c.evidence);
+        assert!(c.evidence.contains("(1 name a faulted file), naming 1 distinct files; 1 of the 1 faulted paths are among them:"), "{}", c.evidence);
+        // The same log with no fault on the restart: the crash alone ties it (it names a blob).
+        let clean = point(Ok("answering in 3.0 s".into()), "2026-12-05T13:53:59.368Z [main/0] [info]: started\n", faults(Blobs, &[]));
+        let c = judge_point(&clean, &settings()).checks.remove(3);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(c.evidence.ends_with("(1 faults injected)"), "{}", c.evidence);
+    }
+
+    #[test]
+    fn a_restart_its_faults_kept_down_names_them_and_older_observations_still_read() {
+        use super::super::RestartFaultFiles::Database;
+        let p = point(
+            Err("node b exited".into()),
+            "",
+            faults(Database, &["/r/root/database/data.mdb", "/r/root/database/data.mdb-lock"]),
+        );
+        let c = judge_point(&p, &settings()).checks.remove(0);
+        assert_eq!((c.name.as_str(), c.status), ("restarted", Status::Fail));
+        assert_eq!(
+            c.evidence,
+            "node B did not come back: node b exited; on its restart the shim failed 2 write-opens under database/ with ENOENT (--restart-fault-opens 3): database/data.mdb, database/data.mdb-lock"
+        );
+        // Saved before --restart-fault-opens: no restart_faults key.
+        let mut v = serde_json::to_value(point(Ok("back".into()), "", None)).unwrap();
+        v.as_object_mut().unwrap().remove("restart_faults");
+        let back: Point = serde_json::from_value(v).unwrap();
+        assert!(back.restart_faults.is_none());
+        assert_eq!(judge_point(&back, &settings()).checks[0].status, Status::Pass);
+    }
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Ctx, Scenario};
 use crate::backend;
-use crate::exec::power_loss::{How, Mode};
+use crate::exec::power_loss::{Fs, How, Mode};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 
@@ -47,6 +47,8 @@ pub const SCENARIO: Scenario = Scenario {
         "crash_sweep",
         "crash_at",
         "restart_bound",
+        "restart_fault_opens",
+        "restart_fault_files",
         "nodes",
         "requests",
         "concurrency",
@@ -54,7 +56,7 @@ pub const SCENARIO: Scenario = Scenario {
         "failure_pattern",
         "uncaught_pattern",
     ],
-    local_only: &["power_loss", "crash_sweep", "crash_at", "restart_bound", "nodes"],
+    local_only: &["power_loss", "crash_sweep", "crash_at", "restart_bound", "restart_fault_opens", "restart_fault_files", "nodes"],
     cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
     variants: None,
     run: run_boxed,
@@ -71,42 +73,117 @@ pub const WRITES_PER_REQUEST: u64 = 4;
 pub enum PowerLoss {
     /// A process crash: the page cache survives, nothing is rolled back.
     None,
-    /// Every write not made durable (fsync/fdatasync, O_DSYNC) is lost.
-    All,
-    /// As `all`, but what is older than SECS before the crash was written back.
-    Writeback(f64),
+    /// A power cut, as `blobfail power-loss` makes it: what of the unsynced
+    /// writes is lost (`all`, or torn: `prefix`, `pages`), what the kernel
+    /// had written back (`writeback=SECS`), when a create is durable (`fs`).
+    Cut { mode: Mode, writeback: f64, fs: Fs },
 }
 
 impl PowerLoss {
-    pub fn how(self) -> Option<How> {
+    /// `all`: every unsynced write lost, POSIX metadata, nothing written back.
+    #[cfg(test)]
+    pub const ALL: PowerLoss = PowerLoss::Cut { mode: Mode::All, writeback: 0.0, fs: Fs::Strict };
+
+    /// The power cut's settings; `seed` draws the torn modes' prefixes and pages.
+    pub fn how(self, seed: u64) -> Option<How> {
         match self {
             PowerLoss::None => None,
-            PowerLoss::All => Some(How { mode: Mode::All, ..How::default() }),
-            PowerLoss::Writeback(s) => Some(How { writeback: s, mode: Mode::All, ..How::default() }),
+            PowerLoss::Cut { mode, writeback, fs } => Some(How { writeback, mode, seed, fs }),
         }
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::All => "all",
+        Mode::Prefix => "prefix",
+        Mode::Pages => "pages",
     }
 }
 
 impl std::fmt::Display for PowerLoss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
+        match *self {
             PowerLoss::None => f.write_str("none"),
-            PowerLoss::All => f.write_str("all"),
-            PowerLoss::Writeback(s) => write!(f, "writeback={s}"),
+            PowerLoss::Cut { mode, writeback, fs } => {
+                let mut parts = Vec::new();
+                // `writeback=SECS` alone is `all` with a writeback, as it always was.
+                if mode != Mode::All || writeback == 0.0 {
+                    parts.push(mode_name(mode).to_string());
+                }
+                if writeback > 0.0 {
+                    parts.push(format!("writeback={writeback}"));
+                }
+                if fs == Fs::Ext4 {
+                    parts.push("fs=ext4".into());
+                }
+                f.write_str(&parts.join(","))
+            }
         }
     }
 }
 
-/// `--power-loss`: none, all, or writeback=SECS.
+const POWER_LOSS_GRAMMAR: &str = "none, or all|prefix|pages|writeback=SECS followed by ,writeback=SECS and ,fs=strict|ext4 if wanted (e.g. pages,writeback=2)";
+
+/// `--power-loss`: `none`; or a mode (`all`, or the torn `prefix` and
+/// `pages`) with `,writeback=SECS` and `,fs=strict|ext4` after it if
+/// wanted; `writeback=SECS` alone is `all,writeback=SECS`.
 pub fn parse_power_loss(s: &str) -> Result<PowerLoss, String> {
-    match s.trim() {
-        "none" => Ok(PowerLoss::None),
-        "all" => Ok(PowerLoss::All),
-        w => match w.strip_prefix("writeback=").map(str::parse::<f64>) {
-            Some(Ok(secs)) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => Ok(PowerLoss::Writeback(secs)),
-            Some(_) => Err(format!("{s:?}: writeback=SECS needs seconds between 0 and 3600, e.g. writeback=5")),
-            None => Err(format!("{s:?} is not a power loss: none, all or writeback=SECS")),
-        },
+    let s = s.trim();
+    if s == "none" {
+        return Ok(PowerLoss::None);
+    }
+    let (mut mode, mut writeback, mut fs) = (None, None, None);
+    for (i, part) in s.split(',').map(str::trim).enumerate() {
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (part, None),
+        };
+        match (key, value) {
+            ("all" | "prefix" | "pages", None) if i == 0 => {
+                mode = Some(match key {
+                    "all" => Mode::All,
+                    "prefix" => Mode::Prefix,
+                    _ => Mode::Pages,
+                })
+            }
+            ("writeback", Some(v)) if writeback.is_none() => match v.parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => writeback = Some(secs),
+                _ => return Err(format!("{s:?}: writeback=SECS needs seconds between 0 and 3600, e.g. writeback=5")),
+            },
+            ("fs", Some(v)) if fs.is_none() => {
+                fs = Some(match v {
+                    "strict" => Fs::Strict,
+                    "ext4" => Fs::Ext4,
+                    _ => return Err(format!("{s:?}: fs= takes strict or ext4, not {v:?}")),
+                })
+            }
+            ("none", None) => return Err(format!("{s:?}: none takes nothing after it (a process crash rolls nothing back)")),
+            _ => return Err(format!("{s:?} is not a power loss: {POWER_LOSS_GRAMMAR}")),
+        }
+    }
+    if mode.is_none() && writeback.is_none() {
+        return Err(format!("{s:?} is not a power loss: {POWER_LOSS_GRAMMAR}"));
+    }
+    Ok(PowerLoss::Cut { mode: mode.unwrap_or(Mode::All), writeback: writeback.unwrap_or(0.0), fs: fs.unwrap_or(Fs::Strict) })
+}
+
+/// Which of restarted B's files `--restart-fault-opens` fails the opens of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartFaultFiles {
+    /// Its blob files (`<root>/blobs/`): the blob saves of its catch-up fail.
+    Blobs,
+    /// Its LMDB files (`<root>/database/`): Harper cannot open its database.
+    Database,
+}
+
+impl RestartFaultFiles {
+    pub fn dir(self) -> &'static str {
+        match self {
+            RestartFaultFiles::Blobs => "blobs",
+            RestartFaultFiles::Database => "database",
+        }
     }
 }
 
@@ -119,7 +196,9 @@ pub fn parse_power_loss(s: &str) -> Result<PowerLoss, String> {
 pub struct Args {
     /// crash-recovery: what a power cut keeps of B's files: none (a process crash: the page cache survives),
     /// all (every unsynced write lost), writeback=SECS (writes older than SECS before the crash kept).
-    #[arg(long, default_value = "none", value_name = "none|all|writeback=SECS", value_parser = parse_power_loss)]
+    /// Torn writes: prefix (a random prefix of each file's unsynced writes kept), pages (a random subset
+    /// of their 4 KiB pages kept), drawn from --seed; then ,writeback=SECS and ,fs=strict|ext4 if wanted.
+    #[arg(long, default_value = "none", value_name = "none|all|prefix|pages|writeback=SECS[,...]", value_parser = parse_power_loss)]
     pub power_loss: PowerLoss,
     /// crash-recovery: run K crash points, each on a fresh cluster, and print crash point -> records lost or damaged.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=50))]
@@ -131,6 +210,14 @@ pub struct Args {
     /// (the checks still wait up to 120 s for it).
     #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = parse_bound)]
     pub restart_bound: f64,
+    /// crash-recovery: on B's restart after the crash, preload the shim and fail every Nth write-open
+    /// (ENOENT, blob-save's open-enoent) of the files --restart-fault-files names.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub restart_fault_opens: Option<u64>,
+    /// crash-recovery: which files of restarted B --restart-fault-opens fails the opens of: blobs
+    /// (its catch-up's blob saves) or database (its LMDB files: Harper cannot open its database).
+    #[arg(long, value_enum, value_name = "blobs|database", default_value_t = RestartFaultFiles::Blobs, requires = "restart_fault_opens")]
+    pub restart_fault_files: RestartFaultFiles,
 }
 
 /// `--restart-bound`: seconds between 0 and 600.
@@ -272,15 +359,33 @@ mod tests {
     }
 
     #[test]
-    fn power_loss_is_none_all_or_writeback() {
+    fn power_loss_is_none_or_a_mode_with_writeback_and_fs() {
+        let cut = |mode, writeback, fs| PowerLoss::Cut { mode, writeback, fs };
         assert_eq!(parse_power_loss("none"), Ok(PowerLoss::None));
-        assert_eq!(parse_power_loss("all"), Ok(PowerLoss::All));
-        assert_eq!(parse_power_loss("writeback=5"), Ok(PowerLoss::Writeback(5.0)));
-        assert_eq!(parse_power_loss("some").unwrap_err(), "\"some\" is not a power loss: none, all or writeback=SECS");
+        assert_eq!(parse_power_loss("all"), Ok(PowerLoss::ALL));
+        assert_eq!(parse_power_loss("writeback=5"), Ok(cut(Mode::All, 5.0, Fs::Strict)));
+        assert_eq!(parse_power_loss("pages"), Ok(cut(Mode::Pages, 0.0, Fs::Strict)));
+        assert_eq!(parse_power_loss("prefix,writeback=2,fs=ext4"), Ok(cut(Mode::Prefix, 2.0, Fs::Ext4)));
+        assert_eq!(parse_power_loss("all,fs=strict"), Ok(PowerLoss::ALL));
+        let grammar = "is not a power loss: none, or all|prefix|pages|writeback=SECS followed by ,writeback=SECS and ,fs=strict|ext4 if wanted (e.g. pages,writeback=2)";
+        assert_eq!(parse_power_loss("some").unwrap_err(), format!("\"some\" {grammar}"));
+        // A mode comes first and once; each setting once.
+        for bad in ["writeback=1,pages", "pages,all", "pages,writeback=1,writeback=2", "fs=ext4", "", "torn"] {
+            assert_eq!(parse_power_loss(bad).unwrap_err(), format!("{bad:?} {grammar}"), "{bad}");
+        }
         assert!(parse_power_loss("writeback=-1").unwrap_err().contains("between 0 and 3600"));
-        assert_eq!(PowerLoss::Writeback(2.5).to_string(), "writeback=2.5");
-        assert!(PowerLoss::None.how().is_none());
-        assert_eq!(PowerLoss::Writeback(3.0).how().map(|h| h.writeback), Some(3.0));
+        assert!(parse_power_loss("pages,writeback=x").unwrap_err().contains("between 0 and 3600"));
+        assert_eq!(parse_power_loss("pages,fs=xfs").unwrap_err(), "\"pages,fs=xfs\": fs= takes strict or ext4, not \"xfs\"");
+        assert!(parse_power_loss("none,writeback=1").unwrap_err().contains("none takes nothing after it"));
+        // Shown as given, and read back the same.
+        for s in ["none", "all", "writeback=2.5", "pages", "prefix,writeback=1", "all,fs=ext4", "pages,writeback=3,fs=ext4"] {
+            let p = parse_power_loss(s).unwrap();
+            assert_eq!(p.to_string(), s);
+            assert_eq!(parse_power_loss(&p.to_string()), Ok(p));
+        }
+        assert!(PowerLoss::None.how(1).is_none());
+        let how = parse_power_loss("pages,writeback=3,fs=ext4").unwrap().how(9).unwrap();
+        assert_eq!((how.mode, how.writeback, how.seed, how.fs), (Mode::Pages, 3.0, 9, Fs::Ext4));
         assert_eq!(parse_bound("2.5"), Ok(2.5));
         assert!(parse_bound("0").unwrap_err().contains("between 0 and 600"));
     }

@@ -14,11 +14,12 @@ use anyhow::{Context, Result};
 use blobfail_vocab::vars;
 use serde_json::{json, Map, Value};
 
-use super::judge::Point;
+use super::judge::{Point, RestartFaults};
 use super::PowerLoss;
 use crate::backend::{Backend, LocalOptions};
 use crate::cluster::NodeSetup;
 use crate::exec::{power_loss, table};
+use crate::fault::FaultPlan;
 use crate::journal::Phases;
 use crate::model::Check;
 use crate::nemesis::ANSWER_BOUND;
@@ -142,7 +143,7 @@ pub async fn run(
 
     // The power cut.
     let t = Instant::now();
-    let outcome = match loss.how() {
+    let outcome = match loss.how(ctx.seed) {
         Some(how) if journal.exists() => {
             let o = power_loss::apply(&journal, how)?;
             eprint!("blobfail: node B {}", power_loss::describe(&o, how).lines().next().unwrap_or_default());
@@ -168,7 +169,21 @@ pub async fn run(
     let t = Instant::now();
     let cluster = backend.cluster().context("a local cluster")?;
     let restart_bound = ctx.args.crash_recovery.restart_bound;
-    let back: Result<String, String> = match cluster.restart("b") {
+    // --restart-fault-opens: the shim on the restarted B, failing every Nth
+    // write-open of its blob files (or of its LMDB files).
+    let restart_log = out.join("faults-restart.jsonl");
+    let restart_plan = ctx.args.crash_recovery.restart_fault_opens.map(|every| {
+        let files = ctx.args.crash_recovery.restart_fault_files;
+        let mut plan = FaultPlan::blob_writes(shim.clone(), every, restart_log.clone());
+        plan.spec.path = format!("{}/{}/", root.display(), files.dir());
+        eprintln!("blobfail: node B restarts with one write-open in {every} under {}/ failing (ENOENT)", files.dir());
+        (plan, files, every)
+    });
+    let started = match &restart_plan {
+        Some((plan, _, _)) => cluster.restart_with("b", &plan.env()),
+        None => cluster.restart("b"),
+    };
+    let back: Result<String, String> = match started {
         Err(e) => Err(format!("{e:#}")),
         Ok(()) => match cluster.wait_answering("b", ANSWER_BOUND.max(Duration::from_secs_f64(restart_bound))).await {
             Ok(secs) => Ok(format!("restarted on the same root and address, answering in {secs:.1} s")),
@@ -205,6 +220,16 @@ pub async fn run(
         }
         _ => (None, None, None),
     };
+    // What the restart's faults hit, once B was observed.
+    let restart_faults = restart_plan.map(|(_, files, every)| {
+        let records = crate::fault::read_fault_log(&restart_log).unwrap_or_default();
+        RestartFaults { files, every, faults: records.len(), paths: records.iter().map(|r| r.path.clone()).collect() }
+    });
+    if let Some(r) = &restart_faults {
+        figures.insert("restart_faults".into(), json!(r.faults));
+        figures.insert("restart_fault_opens".into(), json!(r.every));
+        figures.insert("restart_fault_files".into(), json!(r.files.dir()));
+    }
     // What the healthy peers kept (--nodes 3): every record of A, whole.
     figures.extend(observe::unfaulted_peers(&mut backend, &a, &topology).await?);
     figures.insert("nodes".into(), json!(topology.nodes.len()));
@@ -226,6 +251,7 @@ pub async fn run(
         log,
         log_after: after,
         survey: survey.map(|s| s.map_err(|e| format!("{e:#}"))),
+        restart_faults,
     };
     Ok((observed, backend))
 }
