@@ -154,10 +154,10 @@ fn restart_faults(out: &std::path::Path) -> Vec<(String, i64)> {
 /// B crashed mid-load (its write 100) and restarted with one blob-file
 /// write-open in 3 failing, so the blob saves of its catch-up fail and
 /// their ENOENTs escape as uncaughtException before any read (on 4.7.29:
-/// 27 faults, 50 such entries naming all 27 files); and B restarted, after a
-/// torn power cut (`pages,fs=ext4`), with every write-open of its LMDB
-/// files failing: Harper cannot open its database, exits, and `restarted`
-/// fails for it.
+/// 27 faults, 50 such entries naming all 27 files); and B crashed at its
+/// write 50 and restarted, after a torn power cut (`pages,fs=ext4`), with
+/// every write-open of its LMDB files failing: Harper cannot open its
+/// database, exits, and `restarted` fails for it.
 #[test]
 fn faults_on_the_restart_escape_from_the_catch_up_and_keep_b_down() {
     let _one_cluster = cluster_lock();
@@ -206,8 +206,9 @@ fn faults_on_the_restart_escape_from_the_catch_up_and_keep_b_down() {
     crate::judge::assert_judge_reproduces(&out);
 
     // B's LMDB files cannot be opened on its restart; the power cut before
-    // it tore B's unsynced writes (pages), ext4's metadata rules.
-    let (run, report, out, _dir) = run_crash("pages,fs=ext4", &["--restart-fault-opens", "1", "--restart-fault-files", "database"]);
+    // it tore B's unsynced writes (pages), ext4's metadata rules. An early
+    // crash point: no wait for a crash after the load.
+    let (run, report, out, _dir) = run_crash_at("50", "pages,fs=ext4", &["--restart-fault-opens", "1", "--restart-fault-files", "database"]);
     let why = "could not observe node B after the crash: ";
     let want = [("restarted", "fail"), ("caught-up", "fail"), ("nothing-lost", "unknown"), ("no-uncaught-exception", "unknown"), ("damaged-reads-contained", "unknown")];
     assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);

@@ -174,13 +174,18 @@ pub async fn run(
     let restart_log = out.join("faults-restart.jsonl");
     let restart_plan = ctx.args.crash_recovery.restart_fault_opens.map(|every| {
         let files = ctx.args.crash_recovery.restart_fault_files;
-        let mut plan = FaultPlan::blob_writes(shim.clone(), every, restart_log.clone());
-        plan.spec.path = format!("{}/{}/", root.display(), files.dir());
+        // blob-save's open-enoent, its path needle moved to the files chosen.
+        let needle = format!("{}/{}/", root.display(), files.dir());
+        let env: Vec<(String, String)> = FaultPlan::blob_writes(shim.clone(), every, restart_log.clone())
+            .env()
+            .into_iter()
+            .map(|(k, v)| if k == vars::PATH { (k, needle.clone()) } else { (k, v) })
+            .collect();
         eprintln!("blobfail: node B restarts with one write-open in {every} under {}/ failing (ENOENT)", files.dir());
-        (plan, files, every)
+        (env, files, every)
     });
     let started = match &restart_plan {
-        Some((plan, _, _)) => cluster.restart_with("b", &plan.env()),
+        Some((env, _, _)) => cluster.restart_with("b", env),
         None => cluster.restart("b"),
     };
     let back: Result<String, String> = match started {
