@@ -71,6 +71,9 @@ pub enum Event {
     /// began before the history (a plan armed from a node's start), at
     /// `t` seconds.
     Nemesis { nemesis: String, node: String, change: Change, detail: String, at: Instant, t: Option<f64> },
+    /// A network nemesis put in (`start`) or took out (`heal`) these
+    /// firewall rules at `at` (partition-heal's `nemesis_history`).
+    Rules { nemesis: String, action: &'static str, rules: Vec<String>, at: Instant },
     CheckDecided(Check),
     /// The scenario finished with this report.
     Finished(Report),

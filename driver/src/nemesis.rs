@@ -85,6 +85,33 @@ impl Subscriber for History {
     }
 }
 
+/// The firewall rules a network nemesis put in and took out, from the
+/// run's events, as partition-heal's `nemesis_history` keeps them: when
+/// (seconds since `start`, to the millisecond), what, and its rules.
+pub struct RuleHistory {
+    start: Instant,
+    events: Vec<serde_json::Value>,
+}
+
+impl RuleHistory {
+    pub fn begin(start: Instant) -> RuleHistory {
+        RuleHistory { start, events: Vec::new() }
+    }
+
+    pub fn events(&self) -> &[serde_json::Value] {
+        &self.events
+    }
+}
+
+impl Subscriber for RuleHistory {
+    fn on(&mut self, event: &events::Event) {
+        if let events::Event::Rules { nemesis, action, rules, at } = event {
+            let at_s = (at.saturating_duration_since(self.start).as_secs_f64() * 1000.0).round() / 1000.0;
+            self.events.push(json!({"at_s": at_s, "nemesis": nemesis, "action": action, "rules": rules}));
+        }
+    }
+}
+
 /// A fault that starts and stops on a named node of a local cluster.
 pub trait Nemesis: Send + Sync {
     fn name(&self) -> &'static str;
@@ -237,6 +264,15 @@ mod tests {
                 "12.4 s: pause b started (SIGSTOP to process group 42)",
                 "1.0 s: pause b stopped (SIGCONT)"
             ]
+        );
+        let mut rules = RuleHistory::begin(t0);
+        let rule = vec!["-A INPUT -s 127.0.0.2 -j DROP".to_string()];
+        rules.on(&events::Event::Rules { nemesis: "partition a | b".into(), action: "start", rules: rule.clone(), at: t0 + Duration::from_micros(1_234_567) });
+        rules.on(&events::Event::HistoryBegan { at });
+        rules.on(&events::Event::Rules { nemesis: "partition a | b".into(), action: "heal", rules: rule, at: t0 + Duration::from_secs(5) });
+        assert_eq!(
+            serde_json::to_string(rules.events()).unwrap(),
+            r#"[{"action":"start","at_s":1.235,"nemesis":"partition a | b","rules":["-A INPUT -s 127.0.0.2 -j DROP"]},{"action":"heal","at_s":5.0,"nemesis":"partition a | b","rules":["-A INPUT -s 127.0.0.2 -j DROP"]}]"#
         );
         assert_eq!(
             serde_json::to_string(&h.events()[1]).unwrap(),

@@ -21,6 +21,7 @@ use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::{self, FaultPlan};
 use crate::harper_log::parse_log;
+use crate::events::Event;
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 use crate::net::nemesis::{NodeAddr, Partition};
@@ -148,14 +149,14 @@ fn without_network(ctx: &Ctx<'_>, why: &str) -> Report {
         note: None,
         interrupted: None,
     };
-    ctx.events.emit(crate::events::Event::Finished(report.clone()));
+    ctx.events.emit(Event::Finished(report.clone()));
     report
 }
 
-/// A nemesis event for the run's history: what, when (seconds since the
-/// scenario began), and its rules.
-fn event(start: Instant, nemesis: &str, action: &str, rules: &[String]) -> Value {
-    json!({"at_s": (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0, "nemesis": nemesis, "action": action, "rules": rules})
+/// A nemesis event for the run's history (`nemesis::RuleHistory`): what,
+/// now, and its rules.
+fn event(nemesis: &str, action: &'static str, rules: &[String]) -> Event {
+    Event::Rules { nemesis: nemesis.to_string(), action, rules: rules.to_vec(), at: Instant::now() }
 }
 
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
@@ -203,7 +204,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let sides = [spec.sides[0].iter().map(addr).collect(), spec.sides[1].iter().map(addr).collect()];
     let mut partition = Partition::new(sides);
     let what = partition.describe();
-    let mut history = Vec::new();
+    let history = ctx.events.subscribe(crate::nemesis::RuleHistory::begin(start));
     let mut figures = Map::new();
 
     // The partition.
@@ -211,7 +212,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     phases.enter("partition");
     let t = Instant::now();
     let rules = partition.start(net).map_err(|e| anyhow!("{what} could not start: {e}"))?;
-    history.push(event(start, &what, "start", &rules));
+    ctx.events.emit(event(&what, "start", &rules));
     phases.record("partition", t.elapsed());
     step.finish(&format!("{} DROP rules in the run's namespace", rules.len()));
 
@@ -292,7 +293,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         phases.enter("heal");
         let t = Instant::now();
         let healed = partition.heal(net).map_err(|e| anyhow!("the heal of the {what} failed: {e}"))?;
-        history.push(event(start, &what, "heal", &healed.removed));
+        ctx.events.emit(event(&what, "heal", &healed.removed));
         phases.record("heal", t.elapsed());
         step.finish(&format!("{} rules removed, each checked gone", healed.removed.len()));
     }
@@ -355,7 +356,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if partition.is_active() {
         // --no-heal: taken out now, after the checks' observations, still exactly.
         let healed = partition.heal(net).map_err(|e| anyhow!("the heal of the {what} failed: {e}"))?;
-        history.push(event(start, &what, "heal", &healed.removed));
+        ctx.events.emit(event(&what, "heal", &healed.removed));
     }
 
     let checks_start = Instant::now();
@@ -376,7 +377,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         "probes_after_heal_s".into(),
         json!(crossings.iter().map(|c| json!({"from": c.from, "to": c.to, "seconds": c.seconds})).collect::<Vec<_>>()),
     );
-    figures.insert("nemesis_history".into(), Value::Array(history));
+    figures.insert("nemesis_history".into(), Value::Array(history.lock().events().to_vec()));
     if let Some((plan, every)) = &shim_plan {
         let injected = fault::read_fault_log(&fault_log)?.len();
         figures.insert(
