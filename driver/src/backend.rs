@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use crate::api::{shorten, NodeApi, OPS_PORT, REST_PORT};
 use crate::cluster::{self, Cluster, NodeSetup, NodeSpec};
 use crate::harper_log::{entry_of, log_timestamp, parse_log, LogEntry};
-use crate::journal::{Journal, Phases};
+use crate::events::{Event, Events};
+use crate::journal::Phases;
 use crate::model::Halt;
-use crate::progress::Progress;
 use crate::topology::Topology;
 
 /// The kinds of backend, as the command line chooses them.
@@ -184,11 +184,10 @@ impl Backend {
         setups: &[NodeSetup],
         out: &std::path::Path,
         phases: &mut Phases,
-        progress: &Progress,
-        journal: &Journal,
+        events: &Events,
     ) -> Result<Backend> {
         let harper =
-            phases.time("install", cluster::resolve_harper(opts.harper.as_deref(), &opts.harper_version, progress)).await?;
+            phases.time("install", cluster::resolve_harper(opts.harper.as_deref(), &opts.harper_version, events)).await?;
         // The user's settings for B come after the scenario's, so they win.
         let setups: Vec<NodeSetup> = setups
             .iter()
@@ -201,12 +200,12 @@ impl Backend {
             })
             .collect();
         let mut cluster =
-            phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, journal)).await?;
+            phases.time("provision", Cluster::provision(harper, out, &setups, &opts.cluster, events)).await?;
         let names: Vec<&str> = setups.iter().map(|s| s.name.as_str()).collect();
-        phases.time("start", cluster.start(&names, progress)).await?;
+        phases.time("start", cluster.start(&names, events)).await?;
         let joins = async {
             for (joiner, target) in &topology.joins {
-                cluster.join(joiner, target, progress).await?;
+                cluster.join(joiner, target, events).await?;
             }
             anyhow::Ok(())
         };
@@ -221,8 +220,7 @@ impl Backend {
         scenario: &str,
         table: &str,
         phases: &mut Phases,
-        progress: &Progress,
-        journal: &Journal,
+        events: &Events,
     ) -> Result<Backend> {
         let rest_a = match &opts.rest_a {
             Some(u) => u.clone(),
@@ -234,9 +232,9 @@ impl Backend {
         };
         let a = NodeApi::at("a", &opts.ops_a, &rest_a, &opts.user, &opts.password)?;
         let b = NodeApi::at("b", &opts.ops_b, &rest_b, &opts.user, &opts.password)?;
-        journal.title(format!("{scenario} (attached: A {}, B {})", opts.ops_a, opts.ops_b));
-        journal.harper(json!({"attached": true}));
-        let step = progress.step(&format!("attaching to node a ({}) and node b ({})", a.ops_url(), b.ops_url()));
+        events.emit(Event::Title(format!("{scenario} (attached: A {}, B {})", opts.ops_a, opts.ops_b)));
+        events.emit(Event::Harper(json!({"attached": true})));
+        let step = events.step(&format!("attaching to node a ({}) and node b ({})", a.ops_url(), b.ops_url()));
         phases.enter("attach");
         let start = Instant::now();
         let (count_a, count_b) = tokio::join!(table_present(&a, table), table_present(&b, table));
@@ -261,7 +259,7 @@ impl Backend {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) * 1000;
         let given = (opts.ops_a.clone(), opts.ops_b.clone());
         let attached = Attached { a, b, system_a, system_b, a_name, since, id_base, given };
-        journal.nodes(attached.describe_nodes());
+        events.emit(Event::Nodes(attached.describe_nodes()));
         Ok(Backend::Attached(Box::new(attached)))
     }
 
@@ -355,10 +353,10 @@ impl Backend {
 
     /// Stops what this run started (unless `keep`), saying so; an attached
     /// cluster is left as it is.
-    pub async fn teardown(&mut self, keep: bool, progress: &Progress) {
+    pub async fn teardown(&mut self, keep: bool, events: &Events) {
         if let Backend::Local(c) = self {
             if !keep {
-                let step = progress.step("stopping the cluster");
+                let step = events.step("stopping the cluster");
                 c.teardown().await;
                 step.finish(
                     &c.stops()

@@ -2,14 +2,16 @@
 //! each finished phase's wall time, the checks already decided, its nodes and
 //! how they were stopped. A run that is interrupted (Ctrl-C, SIGTERM, SIGHUP,
 //! a node stopped from outside) turns this into a partial report instead of
-//! none. `Phases` times a scenario's phases into it.
+//! none. It keeps these from the run's events (`events.rs`); `Phases`
+//! says a scenario's phases into the stream, and `TimeSummary` keeps their
+//! times for the report's figures.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use crate::events::{Event, Events, Subscriber, Subscription};
 use crate::model::{Check, Halt, Interruption, Report, Status};
 
 /// A check a scenario will make, and the nodes it cannot be decided without.
@@ -19,9 +21,10 @@ pub struct PlannedCheck {
     pub needs: &'static [&'static str],
 }
 
-/// Shared by everything that takes part in a run; cheap to clone.
-#[derive(Clone, Default)]
-pub struct Journal(Arc<Mutex<Vec<Entry>>>);
+/// Each scenario run so far, from the run's events (the runner subscribes
+/// it for the whole run).
+#[derive(Default)]
+pub struct Journal(Vec<Entry>);
 
 struct Entry {
     scenario: String,
@@ -43,106 +46,81 @@ fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn with_current(&self, f: impl FnOnce(&mut Entry)) {
-        if let Some(e) = self.lock().last_mut() {
-            f(e);
+impl Subscriber for Journal {
+    fn on(&mut self, event: &Event) {
+        if let Event::ScenarioBegan { scenario, dir, planned } = event {
+            let planned = *planned;
+            self.0.push(Entry {
+                scenario: scenario.clone(),
+                dir: dir.clone(),
+                planned,
+                phase: None,
+                cut: None,
+                phases: Vec::new(),
+                decided: Vec::new(),
+                harper: Value::Null,
+                nodes: Vec::new(),
+                teardown: Vec::new(),
+                title: None,
+                done: None,
+            });
+            return;
+        }
+        let Some(e) = self.0.last_mut() else { return };
+        match event {
+            Event::PhaseEntered { phase, at } => e.phase = Some((phase.clone(), *at)),
+            Event::PhaseLeft { phase, seconds } => {
+                if e.phase.as_ref().is_some_and(|(p, _)| p == phase) {
+                    e.phase = None;
+                }
+                e.phases.push((phase.clone(), *seconds));
+            }
+            Event::CutShort { at } => e.cut_short(*at),
+            Event::CheckDecided(check) => e.decided.push(check.clone()),
+            Event::Title(title) => e.title = Some(title.clone()),
+            Event::Harper(harper) => e.harper = harper.clone(),
+            Event::Nodes(nodes) => e.nodes = nodes.clone(),
+            Event::NodeStopped(stop) => e.teardown.push(stop.clone()),
+            Event::Finished(report) => e.done = Some(report.clone()),
+            _ => {}
         }
     }
+}
 
-    /// A scenario starts in `dir`.
-    pub fn begin(&self, scenario: &str, dir: &Path, planned: &'static [PlannedCheck]) {
-        self.lock().push(Entry {
-            scenario: scenario.to_string(),
-            dir: dir.to_path_buf(),
-            planned,
-            phase: None,
-            cut: None,
-            phases: Vec::new(),
-            decided: Vec::new(),
-            harper: Value::Null,
-            nodes: Vec::new(),
-            teardown: Vec::new(),
-            title: None,
-            done: None,
-        });
+impl Entry {
+    /// Closes the open phase at `at` and remembers it as the one the run
+    /// was cut short in; with none open (an error surfaced as a timed phase
+    /// ended), the last phase is that one. Only the first call counts.
+    fn cut_short(&mut self, at: Instant) {
+        if self.cut.is_some() {
+            return;
+        }
+        if let Some((p, start)) = self.phase.take() {
+            self.phases.push((p.clone(), secs(at.saturating_duration_since(start))));
+            self.cut = Some(p);
+        } else {
+            self.cut = self.phases.last().map(|(p, _)| p.clone());
+        }
     }
+}
 
-    pub fn enter(&self, phase: &str) {
-        self.with_current(|e| e.phase = Some((phase.to_string(), Instant::now())));
-    }
-
-    pub fn leave(&self, phase: &str, seconds: f64) {
-        self.with_current(|e| {
-            if e.phase.as_ref().is_some_and(|(p, _)| p == phase) {
-                e.phase = None;
-            }
-            e.phases.push((phase.to_string(), seconds));
-        });
-    }
-
-    /// Closes the open phase at this moment and remembers it as the one the
-    /// run was cut short in; with none open (an error surfaced as a timed
-    /// phase ended), the last phase is that one. Only the first call counts.
-    pub fn cut_short(&self) {
-        self.with_current(|e| {
-            if e.cut.is_some() {
-                return;
-            }
-            if let Some((p, start)) = e.phase.take() {
-                e.phases.push((p.clone(), secs(start.elapsed())));
-                e.cut = Some(p);
-            } else {
-                e.cut = e.phases.last().map(|(p, _)| p.clone());
-            }
-        });
-    }
-
+impl Journal {
     /// The phase the current scenario was cut short in, if it was.
     pub fn cut_phase(&self) -> Option<String> {
-        self.lock().last().and_then(|e| e.cut.clone())
-    }
-
-    pub fn decided(&self, check: &Check) {
-        self.with_current(|e| e.decided.push(check.clone()));
-    }
-
-    /// The human report's heading, when it is more than the scenario's name.
-    pub fn title(&self, title: String) {
-        self.with_current(|e| e.title = Some(title));
-    }
-
-    pub fn harper(&self, harper: Value) {
-        self.with_current(|e| e.harper = harper);
-    }
-
-    pub fn nodes(&self, nodes: Vec<Value>) {
-        self.with_current(|e| e.nodes = nodes);
-    }
-
-    pub fn stopped(&self, stop: Value) {
-        self.with_current(|e| e.teardown.push(stop));
-    }
-
-    /// The scenario finished with this report.
-    pub fn finished(&self, report: &Report) {
-        self.with_current(|e| e.done = Some(report.clone()));
+        self.0.last().and_then(|e| e.cut.clone())
     }
 
     /// One report per scenario of the selection: a finished scenario's own
     /// report, and for the one cut short (and any never started) a report
     /// marked interrupted, whose checks not decided are unknown with the
     /// reason. `selection` is every (scenario, folder, planned checks).
-    pub fn interrupted_reports(&self, selection: &[(&str, PathBuf, &'static [PlannedCheck])], cause: &Halt) -> Vec<Report> {
-        self.cut_short();
-        let entries = self.lock();
+    pub fn interrupted_reports(&mut self, selection: &[(&str, PathBuf, &'static [PlannedCheck])], cause: &Halt) -> Vec<Report> {
+        if let Some(e) = self.0.last_mut() {
+            e.cut_short(Instant::now());
+        }
         let mut reports = Vec::new();
         for (name, dir, planned) in selection {
-            let entry = entries.iter().find(|e| e.scenario == *name);
+            let entry = self.0.iter().find(|e| e.scenario == *name);
             if let Some(done) = entry.and_then(|e| e.done.as_ref()) {
                 reports.push(done.clone());
                 continue;
@@ -238,18 +216,45 @@ fn not_started(name: &str, dir: &Path, planned: &[PlannedCheck], cause: &Halt) -
     }
 }
 
-/// Wall time of each phase, in the order they ran; also kept in the run's
-/// journal, so an interrupted run can say which phase it was in.
+/// The time summary: each phase's wall time, in the order they ran, from
+/// the run's events.
+#[derive(Default)]
+pub struct TimeSummary(Vec<(String, f64)>);
+
+impl Subscriber for TimeSummary {
+    fn on(&mut self, event: &Event) {
+        if let Event::PhaseLeft { phase, seconds } = event {
+            self.0.push((phase.clone(), *seconds));
+        }
+    }
+}
+
+impl TimeSummary {
+    /// `<phase>_seconds` figures (a phase that ran more than once, as in a
+    /// sweep, sums its runs) and `total_seconds`.
+    pub fn into_figures(&self, figures: &mut Map<String, Value>) {
+        let total: f64 = self.0.iter().map(|(_, s)| s).sum();
+        for (name, secs) in &self.0 {
+            let key = format!("{name}_seconds");
+            let sum = figures.get(&key).and_then(Value::as_f64).unwrap_or(0.0) + secs;
+            figures.insert(key, Value::from((sum * 1000.0).round() / 1000.0));
+        }
+        figures.insert("total_seconds".into(), Value::from((total * 1000.0).round() / 1000.0));
+    }
+}
+
+/// A scenario's phases, said into the run's events (where the journal sees
+/// which phase a run is in), and its time summary kept until `into_figures`.
 pub struct Phases {
-    order: Vec<(String, f64)>,
-    journal: Journal,
+    events: Events,
+    summary: Subscription<TimeSummary>,
 }
 
 impl Phases {
     /// The phases of `scenario`, starting now in `dir`, with the checks it plans.
-    pub fn begin(journal: &Journal, scenario: &str, dir: &Path, planned: &'static [PlannedCheck]) -> Phases {
-        journal.begin(scenario, dir, planned);
-        Phases { order: Vec::new(), journal: journal.clone() }
+    pub fn begin(events: &Events, scenario: &str, dir: &Path, planned: &'static [PlannedCheck]) -> Phases {
+        events.emit(Event::ScenarioBegan { scenario: scenario.to_string(), dir: dir.to_path_buf(), planned });
+        Phases { events: events.clone(), summary: events.subscribe(TimeSummary::default()) }
     }
 
     /// Times `f` as phase `name`.
@@ -263,25 +268,17 @@ impl Phases {
 
     /// Phase `name` is under way (until `record` gives its time).
     pub fn enter(&self, name: &str) {
-        self.journal.enter(name);
+        self.events.emit(Event::PhaseEntered { phase: name.to_string(), at: Instant::now() });
     }
 
+    /// Phase `name` ended after `d`.
     pub fn record(&mut self, name: &str, d: Duration) {
-        let secs = secs(d);
-        self.order.push((name.to_string(), secs));
-        self.journal.leave(name, secs);
+        self.events.emit(Event::PhaseLeft { phase: name.to_string(), seconds: secs(d) });
     }
 
-    /// `<phase>_seconds` figures (a phase that ran more than once, as in a
-    /// sweep, sums its runs) and `total_seconds`.
+    /// The time summary's figures (`TimeSummary::into_figures`).
     pub fn into_figures(self, figures: &mut Map<String, Value>) {
-        let total: f64 = self.order.iter().map(|(_, s)| s).sum();
-        for (name, secs) in self.order {
-            let key = format!("{name}_seconds");
-            let sum = figures.get(&key).and_then(Value::as_f64).unwrap_or(0.0) + secs;
-            figures.insert(key, Value::from((sum * 1000.0).round() / 1000.0));
-        }
-        figures.insert("total_seconds".into(), Value::from((total * 1000.0).round() / 1000.0));
+        self.summary.lock().into_figures(figures);
     }
 }
 
@@ -295,16 +292,24 @@ mod tests {
         PlannedCheck { name: "only-a", needs: &["a"] },
     ];
 
+    fn left(phase: &str, seconds: f64) -> Event {
+        Event::PhaseLeft { phase: phase.into(), seconds }
+    }
+
     #[test]
     fn a_ctrl_c_leaves_undecided_checks_unknown_and_names_the_phase() {
-        let j = Journal::default();
-        j.begin("blob-save", Path::new("/tmp/x"), PLAN);
-        j.enter("install");
-        j.leave("install", 1.5);
-        j.enter("workload");
-        j.decided(&Check { name: "liveness".into(), status: Status::Pass, evidence: "ok".into(), lines: vec![] });
+        let events = Events::default();
+        let j = events.subscribe(Journal::default());
+        let mut phases = Phases::begin(&events, "blob-save", Path::new("/tmp/x"), PLAN);
+        phases.enter("install");
+        phases.record("install", Duration::from_millis(1500));
+        let t = Instant::now();
+        events.emit(Event::PhaseEntered { phase: "workload".into(), at: t });
+        events.decided(&Check { name: "liveness".into(), status: Status::Pass, evidence: "ok".into(), lines: vec![] });
+        events.emit(Event::CutShort { at: t + Duration::from_millis(2250) });
+        assert_eq!(j.lock().cut_phase().as_deref(), Some("workload"));
         let sel = [("blob-save", PathBuf::from("/tmp/x"), PLAN), ("backlog-memory", PathBuf::from("/tmp/y"), PLAN)];
-        let r = j.interrupted_reports(&sel, &Halt::Signal("Ctrl-C"));
+        let r = j.lock().interrupted_reports(&sel, &Halt::Signal("Ctrl-C"));
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].verdict, Status::Unknown);
         let i = r[0].interrupted.as_ref().unwrap();
@@ -312,15 +317,55 @@ mod tests {
         assert_eq!(r[0].checks[0].status, Status::Unknown);
         assert_eq!(r[0].checks[0].evidence, "not run: the run was interrupted by Ctrl-C during the workload phase");
         assert_eq!(r[0].checks[1].status, Status::Pass, "a check decided before the interruption is kept");
-        assert!(r[0].figures.contains_key("workload_seconds") && r[0].figures["install_seconds"] == 1.5);
+        assert_eq!(serde_json::to_string(&r[0].figures).unwrap(), r#"{"install_seconds":1.5,"total_seconds":3.75,"workload_seconds":2.25}"#);
         assert_eq!(r[1].interrupted.as_ref().unwrap().phase, "not started");
+        // The time summary kept the phase that ended, not the one cut short.
+        let mut figures = Map::new();
+        phases.into_figures(&mut figures);
+        assert_eq!(serde_json::to_string(&figures).unwrap(), r#"{"install_seconds":1.5,"total_seconds":1.5}"#);
+    }
+
+    #[test]
+    fn the_journal_keeps_what_the_report_says_of_the_cluster_and_a_finished_run() {
+        let mut j = Journal::default();
+        j.on(&Event::Harper(json!({"version": "4.7.29"})));
+        assert!(j.0.is_empty(), "nothing is kept before a scenario begins");
+        j.on(&Event::ScenarioBegan { scenario: "blob-save".into(), dir: "/tmp/x".into(), planned: PLAN });
+        j.on(&Event::Title("blob-save (attached)".into()));
+        j.on(&Event::Harper(json!({"version": "4.7.29"})));
+        j.on(&Event::Nodes(vec![json!({"name": "a"})]));
+        j.on(&Event::Nodes(vec![json!({"name": "a"}), json!({"name": "b"})]));
+        j.on(&Event::NodeStopped(json!({"node": "b", "exit": "SIGKILL"})));
+        j.on(&left("install", 1.0));
+        let r = j.interrupted_reports(&[("blob-save", PathBuf::from("/tmp/x"), PLAN)], &Halt::Signal("SIGTERM"));
+        assert_eq!(r[0].title.as_deref(), Some("blob-save (attached)"));
+        assert_eq!(r[0].harper, json!({"version": "4.7.29"}));
+        assert_eq!(r[0].nodes, [json!({"name": "a"}), json!({"name": "b"})]);
+        assert_eq!(r[0].teardown, [json!({"node": "b", "exit": "SIGKILL"})]);
+        assert_eq!(r[0].interrupted.as_ref().unwrap().phase, "install", "no phase open: the last one ended is named");
+        let done = r[0].clone();
+        j.on(&Event::Finished(done.clone()));
+        let again = j.interrupted_reports(&[("blob-save", PathBuf::from("/tmp/x"), PLAN)], &Halt::Signal("Ctrl-C"));
+        assert_eq!(again[0].interrupted.as_ref().unwrap().by, "SIGTERM", "a finished scenario keeps its own report");
+    }
+
+    #[test]
+    fn the_time_summary_sums_a_phase_that_ran_twice() {
+        let mut t = TimeSummary::default();
+        for e in [left("workload", 1.25), left("settle", 0.5), left("workload", 2.0)] {
+            t.on(&e);
+        }
+        t.on(&Event::PhaseEntered { phase: "checks".into(), at: Instant::now() });
+        let mut figures = Map::new();
+        t.into_figures(&mut figures);
+        assert_eq!(serde_json::to_string(&figures).unwrap(), r#"{"settle_seconds":0.5,"total_seconds":3.75,"workload_seconds":3.25}"#);
     }
 
     #[test]
     fn a_node_stopped_from_outside_makes_the_checks_needing_it_undecidable() {
-        let j = Journal::default();
-        j.begin("blob-save", Path::new("/tmp/x"), PLAN);
-        j.enter("settle");
+        let mut j = Journal::default();
+        j.on(&Event::ScenarioBegan { scenario: "blob-save".into(), dir: "/tmp/x".into(), planned: PLAN });
+        j.on(&Event::PhaseEntered { phase: "settle".into(), at: Instant::now() });
         let cause = Halt::StoppedFromOutside {
             node: "b".into(),
             short: "node b (pid 9) was stopped".into(),

@@ -16,6 +16,7 @@ mod embedded;
 mod exec;
 mod fault;
 mod harper_log;
+mod events;
 mod journal;
 mod judge;
 mod junit;

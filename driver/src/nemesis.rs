@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::api::NodeApi;
 use crate::cluster::Cluster;
 use crate::cluster_status::peer_sockets;
-use crate::progress::Progress;
+use crate::events::{self, Change, Events, Subscriber};
 
 /// One start or stop of a fault, `t` seconds after the history began.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,28 +47,68 @@ impl Event {
     }
 }
 
-/// The run's faults in time, from when the cluster was up.
+impl Event {
+    /// The event a history that began at `origin` keeps of a nemesis that
+    /// changed at `at` (or at `t` seconds, for one that began before it).
+    pub fn of(origin: Instant, nemesis: &str, node: &str, change: Change, detail: &str, at: Instant, t: Option<f64>) -> Event {
+        let t = t.unwrap_or_else(|| (at.saturating_duration_since(origin).as_secs_f64() * 10.0).round() / 10.0);
+        Event { t, nemesis: nemesis.to_string(), node: node.to_string(), what: change.word(), detail: detail.to_string() }
+    }
+}
+
+/// The run's faults in time, from when the cluster was up: the subscriber
+/// that keeps the nemesis events of the run's stream (`Events::history`).
 pub struct History {
     start: Instant,
     events: Vec<Event>,
 }
 
 impl History {
-    pub fn begin() -> History {
-        History { start: Instant::now(), events: Vec::new() }
-    }
-
-    /// Records an event now (or at `at`, seconds, for one that began before
-    /// the history, such as a plan armed from a node's start), and says it.
-    pub fn record(&mut self, nemesis: &str, node: &str, what: &'static str, detail: String, at: Option<f64>) {
-        let t = at.unwrap_or_else(|| (self.start.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-        let e = Event { t, nemesis: nemesis.to_string(), node: node.to_string(), what, detail };
-        eprintln!("blobfail: {}", e.line());
-        self.events.push(e);
+    pub fn begin(start: Instant) -> History {
+        History { start, events: Vec::new() }
     }
 
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+}
+
+impl Subscriber for History {
+    fn on(&mut self, event: &events::Event) {
+        match event {
+            events::Event::HistoryBegan { at } => self.start = *at,
+            events::Event::Nemesis { nemesis, node, change, detail, at, t } => {
+                self.events.push(Event::of(self.start, nemesis, node, *change, detail, *at, *t));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The firewall rules a network nemesis put in and took out, from the
+/// run's events, as partition-heal's `nemesis_history` keeps them: when
+/// (seconds since `start`, to the millisecond), what, and its rules.
+pub struct RuleHistory {
+    start: Instant,
+    events: Vec<serde_json::Value>,
+}
+
+impl RuleHistory {
+    pub fn begin(start: Instant) -> RuleHistory {
+        RuleHistory { start, events: Vec::new() }
+    }
+
+    pub fn events(&self) -> &[serde_json::Value] {
+        &self.events
+    }
+}
+
+impl Subscriber for RuleHistory {
+    fn on(&mut self, event: &events::Event) {
+        if let events::Event::Rules { nemesis, action, rules, at } = event {
+            let at_s = (at.saturating_duration_since(self.start).as_secs_f64() * 1000.0).round() / 1000.0;
+            self.events.push(json!({"at_s": at_s, "nemesis": nemesis, "action": action, "rules": rules}));
+        }
     }
 }
 
@@ -171,8 +211,8 @@ const CUT_BOUND: Duration = Duration::from_secs(30);
 /// take a peer out of a node's cluster, which closes the replication
 /// sockets both ways. Returns once B's `cluster_status` no longer lists A,
 /// with the seconds that took.
-pub async fn cut_replication(b: &NodeApi, a_name: &str, progress: &Progress) -> Result<f64> {
-    let step = progress.step(&format!("cutting replication: remove_node of {a_name} on node B"));
+pub async fn cut_replication(b: &NodeApi, a_name: &str, events: &Events) -> Result<f64> {
+    let step = events.step(&format!("cutting replication: remove_node of {a_name} on node B"));
     let start = Instant::now();
     let answer = b.op(json!({"operation": "remove_node", "hostname": a_name}), Duration::from_secs(30)).await?;
     let mut last = String::from("no answer yet");
@@ -208,8 +248,35 @@ mod tests {
         assert!(by_name("crash").is_none());
         let e = Event { t: 12.4, nemesis: "kill-restart".into(), node: "b".into(), what: "started", detail: "SIGKILL to process group 42".into() };
         assert_eq!(e.line(), "12.4 s: kill-restart b started (SIGKILL to process group 42)");
-        let mut h = History::begin();
-        h.record("shim plan open-enoent", "b", "started", "armed from the node's start".into(), Some(0.0));
-        assert_eq!(h.events()[0].t, 0.0);
+        let t0 = Instant::now();
+        let mut h = History::begin(t0);
+        let at = t0 + Duration::from_millis(12_440);
+        h.on(&events::Event::Nemesis { nemesis: "shim plan open-enoent".into(), node: "b".into(), change: Change::Started, detail: "armed from the node's start".into(), at, t: Some(0.0) });
+        h.on(&events::Event::StepAbandoned { id: 7 });
+        h.on(&events::Event::Nemesis { nemesis: "pause".into(), node: "b".into(), change: Change::Started, detail: "SIGSTOP to process group 42".into(), at, t: None });
+        h.on(&events::Event::HistoryBegan { at });
+        h.on(&events::Event::Nemesis { nemesis: "pause".into(), node: "b".into(), change: Change::Stopped, detail: "SIGCONT".into(), at: at + Duration::from_millis(960), t: None });
+        let lines: Vec<String> = h.events().iter().map(Event::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "0.0 s: shim plan open-enoent b started (armed from the node's start)",
+                "12.4 s: pause b started (SIGSTOP to process group 42)",
+                "1.0 s: pause b stopped (SIGCONT)"
+            ]
+        );
+        let mut rules = RuleHistory::begin(t0);
+        let rule = vec!["-A INPUT -s 127.0.0.2 -j DROP".to_string()];
+        rules.on(&events::Event::Rules { nemesis: "partition a | b".into(), action: "start", rules: rule.clone(), at: t0 + Duration::from_micros(1_234_567) });
+        rules.on(&events::Event::HistoryBegan { at });
+        rules.on(&events::Event::Rules { nemesis: "partition a | b".into(), action: "heal", rules: rule, at: t0 + Duration::from_secs(5) });
+        assert_eq!(
+            serde_json::to_string(rules.events()).unwrap(),
+            r#"[{"action":"start","at_s":1.235,"nemesis":"partition a | b","rules":["-A INPUT -s 127.0.0.2 -j DROP"]},{"action":"heal","at_s":5.0,"nemesis":"partition a | b","rules":["-A INPUT -s 127.0.0.2 -j DROP"]}]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&h.events()[1]).unwrap(),
+            r#"{"t":12.4,"nemesis":"pause","node":"b","what":"started","detail":"SIGSTOP to process group 42"}"#
+        );
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use futures::FutureExt;
 
 use crate::backend::{self, Kind};
+use crate::events::{Event, Events};
 use crate::journal::{Journal, PlannedCheck};
 use crate::model::{CombinedReport, Halt, Report, Status};
 use crate::progress::Progress;
@@ -83,8 +84,11 @@ impl Request {
 /// A local cluster is stopped on every path: its drop guard runs when the
 /// scenario returns, fails, panics, or is dropped because a signal arrived.
 pub fn run(req: Request) -> Result<Status> {
-    let progress = Progress::new();
-    let journal = Journal::default();
+    // One stream of the run's events: the progress display shows it, the
+    // journal keeps what an interrupted run's report needs.
+    let events = Events::default();
+    let _progress = events.subscribe(Progress::new());
+    let journal = events.subscribe(Journal::default());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
     let runs = req.runs();
     let plan: Vec<(&str, PathBuf, &'static [PlannedCheck])> =
@@ -100,8 +104,7 @@ pub fn run(req: Request) -> Result<Status> {
                     backend: &req.backend,
                     seed: req.seed,
                     args: &req.args,
-                    progress: &progress,
-                    journal: &journal,
+                    events: &events,
                     variant: run.variant,
                 };
                 let r = (run.scenario.run)(&ctx).await?;
@@ -123,7 +126,7 @@ pub fn run(req: Request) -> Result<Status> {
             },
             sig = shutdown_signal() => {
                 // The phase under way ends now, before the teardown.
-                journal.cut_short();
+                events.emit(Event::CutShort { at: std::time::Instant::now() });
                 Err(anyhow::Error::new(Halt::Signal(sig)))
             }
         }
@@ -136,7 +139,7 @@ pub fn run(req: Request) -> Result<Status> {
     let reports = match (result, &halt) {
         (Ok(r), _) => r,
         (Err(_), Some(halt)) => {
-            let reports = journal.interrupted_reports(&plan, halt);
+            let reports = journal.lock().interrupted_reports(&plan, halt);
             if req.combined() {
                 for r in &reports {
                     let dir = req.out.join(&r.scenario);
@@ -163,7 +166,7 @@ pub fn run(req: Request) -> Result<Status> {
     if let Some(halt) = &halt {
         let reason = match halt {
             Halt::Signal(s) => {
-                format!("interrupted by {s} during the {} phase", journal.cut_phase().unwrap_or_else(|| "first".into()))
+                format!("interrupted by {s} during the {} phase", journal.lock().cut_phase().unwrap_or_else(|| "first".into()))
             }
             other => other.to_string(),
         };

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::{error_chain, NodeApi};
-use crate::progress::Progress;
+use crate::events::Events;
 
 const ATTEMPTS: u32 = 5;
 
@@ -43,8 +43,8 @@ fn transient(status: Option<reqwest::StatusCode>, err: Option<&reqwest::Error>) 
 }
 
 /// GETs `/<table>/<n>` on `api` for each drawn id, `concurrency` at a time.
-pub async fn run_gets(api: &NodeApi, table: &str, ids: &[u64], concurrency: usize, progress: &Progress) -> LoadStats {
-    let bar = progress.bar(&format!("GET /{table}/{{n}} on node {}", api.name), ids.len() as u64);
+pub async fn run_gets(api: &NodeApi, table: &str, ids: &[u64], concurrency: usize, events: &Events) -> LoadStats {
+    let bar = events.bar(&format!("GET /{table}/{{n}} on node {}", api.name), ids.len() as u64);
     let start = Instant::now();
     let results: Vec<(bool, u32, Option<String>)> = futures::stream::iter(ids.iter().copied())
         .map(|n| {
@@ -117,9 +117,9 @@ pub struct Settled {
 /// Polls both exact record counts until B equals A, or B has not changed for
 /// `settle`, or `bound` is over. Under faults B may never match A, and may
 /// even stop answering: that is evidence for the checks, not an error.
-pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bound: Duration, progress: &Progress) -> Settled {
+pub async fn settle(a: &NodeApi, b: &NodeApi, table: &str, settle: Duration, bound: Duration, events: &Events) -> Settled {
     let bn = b.name.to_uppercase();
-    let step = progress.step(&format!("waiting for node {bn}'s {table} count to match node A's"));
+    let step = events.step(&format!("waiting for node {bn}'s {table} count to match node A's"));
     let start = Instant::now();
     let (mut ca, mut cb) = (None, None);
     let mut last_change = Instant::now();
@@ -201,9 +201,9 @@ impl Batches {
 /// replicates as one message, `in_flight` at a time (more than one lets the
 /// driver send the next while A works on the last); the transactions, their
 /// records and their count stay the same whatever `in_flight` is.
-pub async fn commit_batches(api: &NodeApi, table: &str, batches: Batches, progress: &Progress) -> Result<f64> {
+pub async fn commit_batches(api: &NodeApi, table: &str, batches: Batches, events: &Events) -> Result<f64> {
     let Batches { first, transactions, records, payload_bytes, in_flight } = batches;
-    let bar = progress.bar(
+    let bar = events.bar(
         &format!("committing {transactions} × {records} records on node {} ({in_flight} in flight)", api.name),
         transactions,
     );

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::text::{last_line, shorten, tail};
-use crate::progress::Progress;
+use crate::events::Events;
 
 /// A Harper CLI to run with `node`.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +43,7 @@ pub fn cache_dir() -> Result<PathBuf> {
 }
 
 /// `--harper PATH` if given, else a cached `harperdb@version`, else installs it.
-pub async fn resolve_harper(explicit: Option<&Path>, version: &str, progress: &Progress) -> Result<Harper> {
+pub async fn resolve_harper(explicit: Option<&Path>, version: &str, events: &Events) -> Result<Harper> {
     let node = find_tool("node").ok_or_else(|| {
         anyhow!("node is not on PATH: install Node.js 20 or newer (e.g. `apt-get install nodejs npm`)")
     })?;
@@ -53,7 +53,7 @@ pub async fn resolve_harper(explicit: Option<&Path>, version: &str, progress: &P
             let dir = cache_dir()?.join(format!("harperdb-{version}"));
             let cli = dir.join("node_modules/harperdb/bin/harperdb.js");
             if !cli.is_file() {
-                npm_install(&dir, version, progress).await?;
+                npm_install(&dir, version, events).await?;
             }
             // The cache is npm's install of exactly this version: its
             // package.json says so, without starting Harper's CLI (1–2 s).
@@ -148,7 +148,7 @@ fn tempdir(prefix: &str) -> Result<PathBuf> {
 /// `npm install harperdb@version` into a temporary sibling of `dir`, renamed
 /// into place only when complete, so a broken install is never taken for a
 /// cached one.
-async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<()> {
+async fn npm_install(dir: &Path, version: &str, events: &Events) -> Result<()> {
     let npm = find_tool("npm").ok_or_else(|| {
         anyhow!("npm is not on PATH: install it (e.g. `apt-get install npm`), or pass --harper to use a harper you have")
     })?;
@@ -173,7 +173,7 @@ async fn npm_install(dir: &Path, version: &str, progress: &Progress) -> Result<(
     fs::create_dir_all(&staging)?;
     let log_path = parent.join(format!("npm-install-harperdb-{version}.log"));
     let log = File::create(&log_path).with_context(|| format!("failed to create {}", log_path.display()))?;
-    let step = progress.step(&format!("installing harperdb@{version} with npm into {}", dir.display()));
+    let step = events.step(&format!("installing harperdb@{version} with npm into {}", dir.display()));
     let mut child = tokio::process::Command::new(&npm)
         .args(["install", "--no-audit", "--no-fund", "--loglevel=http", "--prefix"])
         .arg(&staging)

@@ -20,9 +20,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use crate::api::NodeApi;
-use crate::journal::Journal;
+use crate::events::{Event, Events};
 use crate::model::Halt;
-use crate::progress::Progress;
 use crate::topology::NodeId;
 use crate::ports::{OPS_PORT, REPLICATION_PORT, REST_PORT};
 use address::{is_listening, reserve_addresses, reserve_pinned, ReservedAddress};
@@ -76,8 +75,8 @@ pub struct Cluster {
     keep: bool,
     stops: Vec<StopRecord>,
     start_timeout: Duration,
-    /// Where the nodes and their stops are recorded for an interrupted run's report.
-    journal: Journal,
+    /// The run's events: the Harper, the nodes and their stops (the journal keeps them for an interrupted run's report).
+    events: Events,
     _addresses: Vec<ReservedAddress>,
 }
 
@@ -89,7 +88,7 @@ impl Cluster {
         out: &Path,
         setups: &[NodeSetup],
         opts: &Options,
-        journal: &Journal,
+        events: &Events,
     ) -> Result<Cluster> {
         let names: Vec<&str> = setups.iter().map(|s| s.name.as_str()).collect();
         let addresses = match &opts.addresses {
@@ -131,8 +130,8 @@ impl Cluster {
             let api = NodeApi::new(name, addr.ip, ADMIN_USER, &password)?;
             nodes.push(Node::new(spec, api));
         }
-        let journal = journal.clone();
-        journal.harper(json!(harper));
+        let events = events.clone();
+        events.emit(Event::Harper(json!(harper)));
         let cluster = Cluster {
             harper,
             nodes,
@@ -140,7 +139,7 @@ impl Cluster {
             keep: false,
             stops: Vec::new(),
             start_timeout: opts.start_timeout,
-            journal,
+            events,
             _addresses: addresses,
         };
         // Written now, so the nodes' addresses are on record even if the
@@ -190,10 +189,10 @@ impl Cluster {
     }
 
     /// Stops one node (SIGTERM, `grace`, SIGKILL), on record in the
-    /// journal and the report's teardown like every other stop.
+    /// run's events and the report's teardown like every other stop.
     pub async fn stop_node(&mut self, name: &str, grace: Duration) -> Option<StopRecord> {
         let rec = self.node_mut(name).stop(grace).await?;
-        self.journal.stopped(json!(rec));
+        self.events.emit(Event::NodeStopped(json!(rec)));
         self.stops.push(rec.clone());
         Some(rec)
     }
@@ -207,10 +206,10 @@ impl Cluster {
     /// Starts the named nodes and waits until each answers its operations
     /// API. A node's first start installs it (Harper installs itself when
     /// started on a root it does not know, with the install settings).
-    pub async fn start(&mut self, names: &[&str], progress: &Progress) -> Result<()> {
+    pub async fn start(&mut self, names: &[&str], events: &Events) -> Result<()> {
         let installing: Vec<bool> = names.iter().map(|n| !install::is_installed(self.node(n).spec())).collect();
         let verb = if installing.iter().any(|i| *i) { "installing and starting" } else { "starting" };
-        let step = progress.step(&format!(
+        let step = events.step(&format!(
             "{verb} harper {} node {} on {}",
             self.harper.version,
             names.join(" and "),
@@ -320,14 +319,14 @@ impl Cluster {
         let Some(first) = self.nodes.first() else { return Ok(()) };
         let out = first.spec().dir.parent().expect("node dir is inside the run folder");
         let nodes: Vec<Value> = self.nodes.iter().map(Node::describe).collect();
-        self.journal.nodes(nodes.clone());
+        self.events.emit(Event::Nodes(nodes.clone()));
         crate::report::write_json_atomic(&out.join("cluster.json"), &json!({ "nodes": nodes }))
     }
 
     /// Joins `joiner` to `target` with `add_node` and waits until each shows
     /// the other connected on every database socket.
-    pub async fn join(&mut self, joiner: &str, target: &str, progress: &Progress) -> Result<()> {
-        let step = progress.step(&format!("joining node {joiner} to node {target}"));
+    pub async fn join(&mut self, joiner: &str, target: &str, events: &Events) -> Result<()> {
+        let step = events.step(&format!("joining node {joiner} to node {target}"));
         let start = Instant::now();
         let bound = Duration::from_secs(90);
         let target_ip = self.node(target).spec().ip;
@@ -421,7 +420,7 @@ impl Cluster {
     pub async fn teardown(&mut self) {
         for node in &mut self.nodes {
             if let Some(rec) = node.stop(STOP_GRACE).await {
-                self.journal.stopped(json!(rec));
+                self.events.emit(Event::NodeStopped(json!(rec)));
                 self.stops.push(rec);
             }
         }
@@ -454,15 +453,15 @@ impl Drop for Cluster {
         // error, a panic, Ctrl-C): the phase under way ended when it stopped,
         // and this teardown is timed as a phase of its own.
         if !self.keep && self.nodes.iter().any(Node::is_started) {
-            self.journal.cut_short();
+            self.events.emit(Event::CutShort { at: Instant::now() });
             let start = Instant::now();
             for node in &mut self.nodes {
                 if let Some(rec) = node.stop_blocking(STOP_GRACE) {
-                    self.journal.stopped(json!(rec));
+                    self.events.emit(Event::NodeStopped(json!(rec)));
                     self.stops.push(rec);
                 }
             }
-            self.journal.leave("teardown", (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+            self.events.emit(Event::PhaseLeft { phase: "teardown".into(), seconds: (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0 });
         }
     }
 }

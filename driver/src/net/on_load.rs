@@ -19,7 +19,8 @@ use super::args::{LinkPlan, LINK_NEMESES};
 use super::nemesis::{Link, NodeAddr};
 use super::session;
 use crate::cluster::Cluster;
-use crate::nemesis::{History, Nemesis};
+use crate::events::{Change, Events};
+use crate::nemesis::Nemesis;
 use crate::ports::REPLICATION_PORT;
 use crate::scenario::Args;
 
@@ -100,14 +101,14 @@ impl Nemesis for LinkNemesis {
 
 /// backlog-memory's hook around each catch-up: the link nemesis that
 /// `--nemesis` names (if any) on, or off, on B's link with a, each start
-/// and stop an event of `history`.
-pub async fn switch(args: &Args, cluster: &mut Cluster, history: &mut History, on: bool) -> Result<()> {
+/// and stop an event of the run's stream.
+pub async fn switch(args: &Args, cluster: &mut Cluster, events: &Events, on: bool) -> Result<()> {
     let Some(&name) = args.blob_save.nemesis.as_deref().and_then(|n| LINK_NEMESES.iter().find(|l| **l == n)) else {
         return Ok(());
     };
     let nemesis = LinkNemesis(name);
-    let (what, detail) = if on { ("started", nemesis.start(cluster, "b").await?) } else { ("stopped", nemesis.stop(cluster, "b").await?) };
-    history.record(name, "b", what, detail, None);
+    let (what, detail) = if on { (Change::Started, nemesis.start(cluster, "b").await?) } else { (Change::Stopped, nemesis.stop(cluster, "b").await?) };
+    events.nemesis(name, "b", what, detail, None);
     Ok(())
 }
 

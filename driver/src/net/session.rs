@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 
 use super::ns::{self, PrivateNet};
 use crate::backend;
-use crate::progress::Progress;
 use crate::runner::Request;
 
 static NET: OnceLock<Result<PrivateNet, String>> = OnceLock::new();
@@ -39,7 +38,7 @@ pub fn prepare(req: &Request) -> anyhow::Result<()> {
     // The namespace has no route out: Harper (an npm install on a first
     // run) comes now.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(crate::cluster::resolve_harper(local.harper.as_deref(), &local.harper_version, &Progress::new()))?;
+    rt.block_on(crate::cluster::resolve_harper(local.harper.as_deref(), &local.harper_version, &crate::events::Events::shown()))?;
     drop(rt);
     let _ = NET.set(ns::enter());
     Ok(())

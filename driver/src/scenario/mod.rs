@@ -11,10 +11,10 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::backend::{self, Backend};
-use crate::journal::{Journal, PlannedCheck};
+use crate::events::{Event, Events};
+use crate::journal::PlannedCheck;
 use crate::model::Report;
 use crate::observations::{self, Judged, Saved};
-use crate::progress::Progress;
 
 pub mod backlog_memory;
 pub mod blob_save;
@@ -153,8 +153,8 @@ pub struct Ctx<'a> {
     pub backend: &'a backend::Choice,
     pub seed: u64,
     pub args: &'a Args,
-    pub progress: &'a Progress,
-    pub journal: &'a Journal,
+    /// The run's events (progress, phases, checks, nodes, faults).
+    pub events: &'a Events,
     /// Which of the scenario's variants this run is, when it has several.
     pub variant: Option<&'a str>,
 }
@@ -182,7 +182,7 @@ pub fn test_panic_hook(phase: &str) {
 /// The end of a scenario that saves its observations: `observations.json`
 /// written into the run folder (atomically), then judged from what was
 /// saved, exactly as `blobfail judge` judges it, into the report (recorded
-/// in the run's journal). `figures` are those the judge does not make.
+/// as the run's events). `figures` are those the judge does not make.
 #[allow(clippy::too_many_arguments)]
 pub fn finish_observed(
     ctx: &Ctx<'_>,
@@ -214,6 +214,6 @@ pub fn finish_observed(
     let judged = (judge.judge)(&saved.observed, &JudgeArgs::default())?;
     let mut report = saved.report(judged);
     report.note = described.note;
-    ctx.journal.finished(&report);
+    ctx.events.emit(Event::Finished(report.clone()));
     Ok(report)
 }

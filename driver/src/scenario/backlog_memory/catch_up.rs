@@ -15,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::journal::Phases;
 use crate::model::Check;
 use crate::monitor::{self, GroupMemory, Sample};
-use crate::progress::Progress;
+use crate::events::Events;
 use crate::workload::{self, Batches};
 
 /// Like Harper's own test: SIGTERM, then SIGKILL 200 ms later.
@@ -59,18 +59,18 @@ pub async fn once(
     timeout: Duration,
     after: Duration,
     phases: &mut Phases,
-    progress: &Progress,
+    events: &Events,
 ) -> Result<Observed> {
     let a = cluster.api("a");
     let b = cluster.api("b");
-    let step = progress.step("stopping node B");
+    let step = events.step("stopping node B");
     phases.enter("stop_b");
     cluster.check_alive()?;
     let stop = cluster.stop_node("b", STOP_GRACE).await.expect("node b was running");
     phases.record("stop_b", Duration::from_secs_f64(stop.seconds));
     step.finish(&format!("{} after {} ({:.1} s)", stop.exit, stop.signal, stop.seconds));
 
-    let commits = workload::commit_batches(&a, TABLE, batches, progress);
+    let commits = workload::commit_batches(&a, TABLE, batches, events);
     let commit_seconds = match phases.time("backlog", cluster.supervise(commits)).await? {
         Ok(secs) => secs,
         // Say so if A died under the commits, rather than only that it stopped answering.
@@ -81,7 +81,7 @@ pub async fn once(
     let records_a = phases.time("count_a", a.record_count(TABLE)).await?;
 
     // From the moment B is launched: sample its memory, and poll its count.
-    let step = progress.step(&format!("restarting node B and waiting for it to catch up to {records_a} records"));
+    let step = events.step(&format!("restarting node B and waiting for it to catch up to {records_a} records"));
     let launched = Instant::now();
     phases.enter("restart");
     cluster.restart("b")?;

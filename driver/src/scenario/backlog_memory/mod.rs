@@ -214,13 +214,12 @@ fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.backlog_memory;
     let out = ctx.out;
-    let progress = ctx.progress;
     let backend::Choice::Local(local) = ctx.backend else {
         return Err(anyhow!("backlog-memory cannot run attached: {}", SCENARIO.cannot_attach.unwrap_or_default()));
     };
     let keep = local.keep;
     let shim_interval = opts.shim_on_b.then_some(ctx.args.blob_save.interval);
-    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, checks_for(ctx.args));
+    let mut phases = Phases::begin(ctx.events, SCENARIO.name, out, checks_for(ctx.args));
     let fault_log = out.join("faults.jsonl");
     let mut b_setup = NodeSetup::plain("b");
     if let Some(interval) = shim_interval {
@@ -229,11 +228,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
     crate::net::on_load::install(ctx.args).await?;
-    let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, ctx.events).await?;
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");
-    let mut history = crate::nemesis::History::begin();
+    let history = ctx.events.history();
 
     // Each backlog in transactions of --records records: a sweep keeps the
     // transactions' shape and raises their count.
@@ -258,9 +257,9 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         };
         first += count;
         // The link nemesis, if any, on B's link with a through each catch-up.
-        crate::net::on_load::switch(ctx.args, cluster, &mut history, true).await?;
-        let o = catch_up::once(cluster, batches, timeout, after, &mut phases, progress).await?;
-        crate::net::on_load::switch(ctx.args, cluster, &mut history, false).await?;
+        crate::net::on_load::switch(ctx.args, cluster, ctx.events, true).await?;
+        let o = catch_up::once(cluster, batches, timeout, after, &mut phases, ctx.events).await?;
+        crate::net::on_load::switch(ctx.args, cluster, ctx.events, false).await?;
         let caught_up = o.catch_up.is_some();
         observed.push(o);
         // A B that did not catch up (or died) has answered the question.
@@ -288,8 +287,8 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     ];
     let mut figures = Map::new();
     crate::net::on_load::remove(&mut figures, None).await?;
-    if !history.events().is_empty() {
-        figures.insert("history".into(), json!(history.events()));
+    if !history.lock().events().is_empty() {
+        figures.insert("history".into(), json!(history.lock().events()));
     }
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(out));

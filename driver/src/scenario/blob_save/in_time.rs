@@ -11,8 +11,8 @@ use super::TABLE;
 use crate::api::NodeApi;
 use crate::backend::Backend;
 use crate::model::{Check, Status};
-use crate::nemesis::{History, Nemesis};
-use crate::progress::Progress;
+use crate::events::{Change, Events};
+use crate::nemesis::Nemesis;
 use crate::topology::NodeId;
 use crate::workload::{self, LoadStats, Settled};
 
@@ -30,18 +30,17 @@ pub async fn load_around(
     ids: &[u64],
     concurrency: usize,
     hold: std::time::Duration,
-    progress: &Progress,
-    history: &mut History,
+    events: &Events,
 ) -> Result<(LoadStats, Vec<Comeback>)> {
     let (first, second) = ids.split_at(ids.len() / 2);
-    let before = backend.supervise(workload::run_gets(a, TABLE, first, concurrency, progress)).await?;
+    let before = backend.supervise(workload::run_gets(a, TABLE, first, concurrency, events)).await?;
     for n in nodes {
         let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--nemesis needs a local cluster"))?;
         let done = nemesis.start(cluster, n).await?;
-        history.record(nemesis.name(), n, "started", done, None);
+        events.nemesis(nemesis.name(), n, Change::Started, done, None);
     }
     let started = std::time::Instant::now();
-    let during = backend.supervise(workload::run_gets(a, TABLE, second, concurrency, progress)).await?;
+    let during = backend.supervise(workload::run_gets(a, TABLE, second, concurrency, events)).await?;
     // The fault lasts at least `hold` (`--nemesis-for`), however fast the load went.
     if let Some(rest) = hold.checked_sub(started.elapsed()) {
         backend.supervise(tokio::time::sleep(rest)).await?;
@@ -51,12 +50,12 @@ pub async fn load_around(
         let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--nemesis needs a local cluster"))?;
         match nemesis.stop(cluster, n).await {
             Ok(done) => {
-                history.record(nemesis.name(), n, "stopped", done.clone(), None);
+                events.nemesis(nemesis.name(), n, Change::Stopped, done.clone(), None);
                 back.push((n.clone(), Ok(done)));
             }
             Err(e) => {
                 let why = format!("{e:#}");
-                history.record(nemesis.name(), n, "stopped", format!("the node did not come back: {why}"), None);
+                events.nemesis(nemesis.name(), n, Change::Stopped, format!("the node did not come back: {why}"), None);
                 back.push((n.clone(), Err(why)));
             }
         }

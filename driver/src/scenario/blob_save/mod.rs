@@ -32,7 +32,7 @@ use crate::fault::{self, FaultPlan, PlanSpec};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
 use crate::workload;
-use crate::nemesis::History;
+use crate::events::Change;
 use crate::topology::{parse_faulted, NodeId, Topology, MAX_NODES};
 
 pub const TABLE: &str = "LargeLocation";
@@ -284,7 +284,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.blob_save;
     let out = ctx.out;
     let label = ctx.label(SCENARIO.name);
-    let mut phases = Phases::begin(ctx.journal, &label, out, CHECKS);
+    let mut phases = Phases::begin(ctx.events, &label, out, CHECKS);
     let (mut backend, topology, plans, keep) = match ctx.backend {
         backend::Choice::Local(local) => {
             // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
@@ -308,11 +308,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
                     None => NodeSetup::plain(n.clone()),
                 })
                 .collect();
-            let backend = Backend::local(local, &topology, &setups, out, &mut phases, ctx.progress, ctx.journal).await?;
+            let backend = Backend::local(local, &topology, &setups, out, &mut phases, ctx.events).await?;
             (backend, topology, plans, local.keep)
         }
         backend::Choice::Attached(attach) => {
-            let backend = Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.progress, ctx.journal).await?;
+            let backend = Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.events).await?;
             (backend, Topology::pair(), Vec::new(), false)
         }
     };
@@ -341,16 +341,16 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     let ids: Vec<u64> = workload::draw_ids(ctx.seed, opts.requests, ID_SPACE).into_iter().map(|n| base + n).collect();
     // The faults in time: the shim's plan is armed from each faulted node's start.
-    let mut history = History::begin();
+    let history = ctx.events.history();
     for (n, plan) in &plans {
-        history.record(&format!("shim plan {}", plan.spec.plan), n, "started", "armed from the node's start".into(), Some(0.0));
+        ctx.events.nemesis(&format!("shim plan {}", plan.spec.plan), n, Change::Started, "armed from the node's start".into(), Some(0.0));
     }
     // Supervised: a node stopped from outside ends the run at once (as
     // interrupted); a crash of a faulted node lets the load on A go on, for the checks.
     let nemesis = opts.nemesis.as_deref().and_then(crate::nemesis::by_name);
     let (load, comebacks) = match &nemesis {
         None => {
-            let gets = workload::run_gets(&a, TABLE, &ids, opts.concurrency as usize, ctx.progress);
+            let gets = workload::run_gets(&a, TABLE, &ids, opts.concurrency as usize, ctx.events);
             (phases.time("workload", backend.supervise(gets)).await?, Vec::new())
         }
         Some(nem) => {
@@ -363,8 +363,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
                 &ids,
                 opts.concurrency as usize,
                 Duration::from_secs_f64(opts.nemesis_for),
-                ctx.progress,
-                &mut history,
+                ctx.events,
             );
             phases.time("workload", around).await?
         }
@@ -382,7 +381,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let settling = async {
         let mut all = Vec::new();
         for (n, api) in &peers {
-            all.push((n.clone(), workload::settle(&a, &api, TABLE, settle, settle + Duration::from_secs(60), ctx.progress).await));
+            all.push((n.clone(), workload::settle(&a, &api, TABLE, settle, settle + Duration::from_secs(60), ctx.events).await));
         }
         all
     };
@@ -397,7 +396,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         let cut = async {
             let start = Instant::now();
             for api in &apis {
-                crate::nemesis::cut_replication(api, &a_name, ctx.progress).await?;
+                crate::nemesis::cut_replication(api, &a_name, ctx.events).await?;
             }
             anyhow::Ok(start.elapsed().as_secs_f64())
         };
@@ -406,7 +405,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         None
     };
 
-    let step = ctx.progress.step("checking the cluster");
+    let step = ctx.events.step("checking the cluster");
     phases.enter("checks");
     let checks_start = Instant::now();
     let single = topology.faulted.len() == 1;
@@ -429,7 +428,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
                 probe_id,
                 liveness_timeout: Duration::from_secs_f64(opts.liveness_timeout),
                 ids: base..base + ID_SPACE,
-                journal: single.then_some(ctx.journal),
+                events: single.then_some(ctx.events),
             };
             seen.push(per_node::observe(&w, n, death, reader).await);
         }
@@ -448,7 +447,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     super::test_panic_hook("checks");
     let teardown_start = Instant::now();
     phases.enter("teardown");
-    backend.teardown(keep, ctx.progress).await;
+    backend.teardown(keep, ctx.events).await;
     phases.record("teardown", teardown_start.elapsed());
     // A node stopped from outside in the last moments of the checks is
     // seen here, its end kept by the teardown.
@@ -477,7 +476,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         figures.insert(k.to_string(), v);
     };
     put("seed", json!(ctx.seed));
-    put("history", json!(history.events()));
+    put("history", json!(history.lock().events()));
     if let Some((_, plan)) = plans.first() {
         put("fault", json!(plan.spec.to_string()));
         put("fault_plan", json!(plan.spec));

@@ -23,7 +23,7 @@ use crate::api::NodeApi;
 use crate::backend::{Backend, LogReader, NodeLog};
 use crate::fault::{self, FaultLog, FaultPlan, PlanSpec, ShimSummary};
 use crate::harper_log::{FaultSignature, LogEntry, LogPatterns};
-use crate::journal::Journal;
+use crate::events::Events;
 use crate::model::{check_safe, Check, Status};
 use crate::topology::NodeId;
 
@@ -72,9 +72,9 @@ pub struct Watch<'a> {
     pub liveness_timeout: Duration,
     /// The run's record ids (an attached cluster holds others').
     pub ids: Range<u64>,
-    /// Said to the journal as each check is decided (one faulted node: the
+    /// Said to the run's events as each check is decided (one faulted node: the
     /// checks are final as they are).
-    pub journal: Option<&'a Journal>,
+    pub events: Option<&'a Events>,
 }
 
 /// Observes one faulted node. Its log is taken as it stands before any
@@ -84,8 +84,8 @@ pub struct Watch<'a> {
 /// while the log is let settle.
 pub async fn observe(w: &Watch<'_>, id: NodeId, death: Option<String>, reader: LogReader) -> Observed {
     let decided = |c: &Check| {
-        if let Some(j) = w.journal {
-            j.decided(c);
+        if let Some(e) = w.events {
+            e.decided(c);
         }
     };
     let peer_and_live = async {

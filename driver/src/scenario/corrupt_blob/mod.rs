@@ -149,7 +149,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.corrupt_blob;
     let blob = &ctx.args.blob_save;
     let label = ctx.label(SCENARIO.name);
-    let mut phases = Phases::begin(ctx.journal, &label, ctx.out, CHECKS);
+    let mut phases = Phases::begin(ctx.events, &label, ctx.out, CHECKS);
     let backend::Choice::Local(local) = ctx.backend else { anyhow::bail!("corrupt-blob needs a local cluster") };
     let log = ctx.out.join("faults.jsonl");
     let b_env: Vec<(String, String)> = if opts.corrupt_interval == 0 {
@@ -171,7 +171,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         .collect()
     };
     let setups = [NodeSetup::plain("a"), NodeSetup { env: b_env, ..NodeSetup::plain("b") }];
-    let mut backend = Backend::local(local, &Topology::pair(), &setups, ctx.out, &mut phases, ctx.progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &Topology::pair(), &setups, ctx.out, &mut phases, ctx.events).await?;
     if opts.corrupt_interval == 0 {
         eprintln!("blobfail: corruption: none (the control: node B runs without the shim)");
     } else {
@@ -187,18 +187,18 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     let (a, b) = (backend.api("a"), backend.api("b"));
     let ids = workload::draw_ids(ctx.seed, blob.requests, ID_SPACE);
-    let load = phases.time("workload", backend.supervise(workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.progress))).await?;
+    let load = phases.time("workload", backend.supervise(workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.events))).await?;
     let settle = Duration::from_secs_f64(blob.settle);
     let settled =
-        phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?;
-    let step = ctx.progress.step("comparing B's blobs with A's");
+        phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.events))).await?;
+    let step = ctx.events.step("comparing B's blobs with A's");
     let t = Instant::now();
     let comparing = compare(&a, &b);
     let compared = backend.supervise(comparing).await?;
     phases.record("checks", t.elapsed());
     step.finish("compared");
     let t = Instant::now();
-    backend.teardown(false, ctx.progress).await;
+    backend.teardown(false, ctx.events).await;
     phases.record("teardown", t.elapsed());
     backend.check_outside()?;
 

@@ -260,7 +260,7 @@ fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.crash_recovery;
     let label = ctx.label(SCENARIO.name);
-    let mut phases = Phases::begin(ctx.journal, &label, ctx.out, CHECKS);
+    let mut phases = Phases::begin(ctx.events, &label, ctx.out, CHECKS);
     let local = match ctx.backend {
         backend::Choice::Local(l) => l,
         backend::Choice::Attached(_) => anyhow::bail!("crash-recovery needs a local cluster"),

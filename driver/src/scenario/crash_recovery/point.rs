@@ -83,7 +83,7 @@ pub async fn run(
     let topology = Topology::star(blob.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
     let shim = crate::fault::find_shim(local.shim.as_deref())?;
     let setups: Vec<NodeSetup> = topology.nodes.iter().map(|n| NodeSetup::plain(n.clone())).collect();
-    let mut backend = Backend::local(local, &topology, &setups, out, phases, ctx.progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &topology, &setups, out, phases, ctx.events).await?;
     if topology != Topology::pair() {
         eprintln!("blobfail: topology: {}; node B crashes, the others stay up", topology.describe());
     }
@@ -94,7 +94,7 @@ pub async fn run(
     let mut figures = Map::new();
 
     // B stopped cleanly and started again armed: its install is not counted.
-    let step = ctx.progress.step(&format!("arming node B: crash after its write {n} under its root, every change journaled"));
+    let step = ctx.events.step(&format!("arming node B: crash after its write {n} under its root, every change journaled"));
     let t = Instant::now();
     let cluster = backend.cluster().context("a local cluster")?;
     cluster.stop_node("b", crate::cluster::STOP_GRACE).await;
@@ -107,14 +107,14 @@ pub async fn run(
     // supervisor would take for a stop from outside.
     let ids: Vec<u64> = workload::draw_ids(ctx.seed, blob.requests, ID_SPACE);
     let t = Instant::now();
-    let load = workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.progress).await;
+    let load = workload::run_gets(&a, TABLE, &ids, blob.concurrency as usize, ctx.events).await;
     let mut crashed = backend.end("b");
     // B takes in what A committed before a crash that comes late (a loaded
     // machine lags B by seconds: a fixed wait once let a record reach B
     // only after its restart, whole, in a run that meant to crash after
     // the load). A crash meanwhile ends the wait: B's count stops.
     if crashed.is_none() {
-        workload::settle(&a, &b, TABLE, CAUGHT_UP_QUIET, CAUGHT_UP_BOUND, ctx.progress).await;
+        workload::settle(&a, &b, TABLE, CAUGHT_UP_QUIET, CAUGHT_UP_BOUND, ctx.events).await;
         crashed = backend.end("b");
     }
     let waited = Instant::now();
@@ -201,12 +201,12 @@ pub async fn run(
 
     let settle = Duration::from_secs_f64(blob.settle);
     let settled = match &back {
-        Ok(_) => Some(phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?),
+        Ok(_) => Some(phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.events))).await?),
         Err(_) => None,
     };
     let death = backend.death("b");
 
-    let step = ctx.progress.step("checking node B");
+    let step = ctx.events.step("checking node B");
     let t = Instant::now();
     let reader = backend.log_reader("b");
     let observing = async {
@@ -241,7 +241,7 @@ pub async fn run(
     phases.record("checks", t.elapsed());
     step.finish("observed");
     let t = Instant::now();
-    backend.teardown(false, ctx.progress).await;
+    backend.teardown(false, ctx.events).await;
     phases.record("teardown", t.elapsed());
 
     let observed = Point {

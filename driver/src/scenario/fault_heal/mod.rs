@@ -27,7 +27,8 @@ use crate::cluster::NodeSetup;
 use crate::fault::FaultPlan;
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
-use crate::nemesis::{History, Nemesis};
+use crate::events::Change;
+use crate::nemesis::Nemesis;
 use crate::scenario::blob_save::{observe, ID_SPACE, TABLE};
 use crate::topology::{NodeId, Topology};
 use crate::workload;
@@ -105,7 +106,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.fault_heal;
     let blob = &ctx.args.blob_save;
     let label = ctx.label(SCENARIO.name);
-    let mut phases = Phases::begin(ctx.journal, &label, ctx.out, CHECKS);
+    let mut phases = Phases::begin(ctx.events, &label, ctx.out, CHECKS);
     let local = match ctx.backend {
         backend::Choice::Local(l) => l,
         backend::Choice::Attached(_) => anyhow::bail!("fault-heal needs a local cluster"),
@@ -126,14 +127,14 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         .iter()
         .map(|n| if n.as_str() == "b" { NodeSetup { env: env.clone(), ..NodeSetup::plain("b") } } else { NodeSetup::plain(n.clone()) })
         .collect();
-    let mut backend = Backend::local(local, &topology, &setups, ctx.out, &mut phases, ctx.progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &topology, &setups, ctx.out, &mut phases, ctx.events).await?;
     if topology != Topology::pair() {
         eprintln!("blobfail: topology: {}; the faults are armed and healed on node B only", topology.describe());
     }
     let (a, b) = (backend.api("a"), backend.api("b"));
     let conc = blob.concurrency as usize;
     let mut figures = Map::new();
-    let mut history = History::begin();
+    let history = ctx.events.history();
 
     // The load: before the arm, while armed (chunk by chunk until
     // --armed-for, keeping a quarter for after), after the heal.
@@ -141,17 +142,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let t = Instant::now();
     let arm_at = (opts.arm_after as usize).min(ids.len().saturating_sub(kept_for_after(ids.len()) + 1));
     let last_window = ids.len() - kept_for_after(ids.len());
-    let before = backend.supervise(workload::run_gets(&a, TABLE, &ids[..arm_at], conc, ctx.progress)).await?;
+    let before = backend.supervise(workload::run_gets(&a, TABLE, &ids[..arm_at], conc, ctx.events)).await?;
     let cluster = backend.cluster().context("a local cluster")?;
     let done = nemesis.start(cluster, "b").await?;
-    history.record(nemesis.name(), "b", "started", done, None);
+    ctx.events.nemesis(nemesis.name(), "b", Change::Started, done, None);
     let armed = Instant::now();
     let armed_for = Duration::from_secs_f64(opts.armed_for);
     let mut end = arm_at;
     let mut window_ok = 0;
     while end < last_window && armed.elapsed() < armed_for {
         let next = (end + conc).min(last_window);
-        window_ok += backend.supervise(workload::run_gets(&a, TABLE, &ids[end..next], conc, ctx.progress)).await?.ok;
+        window_ok += backend.supervise(workload::run_gets(&a, TABLE, &ids[end..next], conc, ctx.events)).await?.ok;
         end = next;
     }
     if let Some(rest) = armed_for.checked_sub(armed.elapsed()) {
@@ -161,12 +162,12 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if !opts.heal_late {
         let cluster = backend.cluster().context("a local cluster")?;
         let done = nemesis.stop(cluster, "b").await?;
-        history.record(nemesis.name(), "b", "stopped", done, None);
+        ctx.events.nemesis(nemesis.name(), "b", Change::Stopped, done, None);
     }
     let mut healed_at = Instant::now();
     let armed_s = armed.elapsed().as_secs_f64();
     let faults_in_window = count_faults();
-    let after = backend.supervise(workload::run_gets(&a, TABLE, &ids[end..], conc, ctx.progress)).await?;
+    let after = backend.supervise(workload::run_gets(&a, TABLE, &ids[end..], conc, ctx.events)).await?;
     phases.record("workload", t.elapsed());
     let sets = first_written(&[&ids[..arm_at], &ids[arm_at..end], &ids[end..]]);
     // Anything written before the heal may have reached B in the window
@@ -182,13 +183,13 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     );
 
     let settle = Duration::from_secs_f64(blob.settle);
-    let settled = phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.progress))).await?;
+    let settled = phases.time("settle", backend.supervise(workload::settle(&a, &b, TABLE, settle, settle + Duration::from_secs(60), ctx.events))).await?;
     // --heal-late: the heal comes now, the rest of the load replicated under the faults.
     let mut late_faults = 0;
     if opts.heal_late {
         let cluster = backend.cluster().context("a local cluster")?;
         let done = nemesis.stop(cluster, "b").await?;
-        history.record(nemesis.name(), "b", "stopped", done, None);
+        ctx.events.nemesis(nemesis.name(), "b", Change::Stopped, done, None);
         eprintln!(
             "blobfail: healed late, {:.1} s after the heal was due, once the rest of the load had replicated: {} more faults",
             healed_at.elapsed().as_secs_f64(),
@@ -201,7 +202,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     // The looks: the window's records and those after the heal, read on
     // both nodes (blob-save's survey), again until the window's damaged
     // records are whole or the bound after the heal has passed.
-    let step = ctx.progress.step("looking at node B's records after the heal");
+    let step = ctx.events.step("looking at node B's records after the heal");
     let t = Instant::now();
     let bound = Duration::from_secs_f64(opts.heal_bound);
     let mut watch = HealWatch { bound_s: opts.heal_bound, window_records: window.len(), faults_in_window: faults_in_window + late_faults, ..Default::default() };
@@ -242,7 +243,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     phases.record("checks", t.elapsed());
     step.finish(&format!("{} looks", watch.looks.len()));
     let t = Instant::now();
-    backend.teardown(false, ctx.progress).await;
+    backend.teardown(false, ctx.events).await;
     phases.record("teardown", t.elapsed());
 
     figures.insert("seed".into(), json!(ctx.seed));
@@ -263,7 +264,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     figures.insert("records_a".into(), json!(settled.records_a));
     figures.insert("records_b".into(), json!(settled.records_b));
     figures.insert("heal_bound_seconds".into(), json!(opts.heal_bound));
-    figures.insert("history".into(), json!(history.events()));
+    figures.insert("history".into(), json!(history.lock().events()));
     phases.into_figures(&mut figures);
     let mut files = Map::new();
     files.insert("run_dir".into(), json!(ctx.out));

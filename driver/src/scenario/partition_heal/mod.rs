@@ -21,6 +21,7 @@ use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::fault::{self, FaultPlan};
 use crate::harper_log::parse_log;
+use crate::events::Event;
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 use crate::net::nemesis::{NodeAddr, Partition};
@@ -148,25 +149,24 @@ fn without_network(ctx: &Ctx<'_>, why: &str) -> Report {
         note: None,
         interrupted: None,
     };
-    ctx.journal.finished(&report);
+    ctx.events.emit(Event::Finished(report.clone()));
     report
 }
 
-/// A nemesis event for the run's history: what, when (seconds since the
-/// scenario began), and its rules.
-fn event(start: Instant, nemesis: &str, action: &str, rules: &[String]) -> Value {
-    json!({"at_s": (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0, "nemesis": nemesis, "action": action, "rules": rules})
+/// A nemesis event for the run's history (`nemesis::RuleHistory`): what,
+/// now, and its rules.
+fn event(nemesis: &str, action: &'static str, rules: &[String]) -> Event {
+    Event::Rules { nemesis: nemesis.to_string(), action, rules: rules.to_vec(), at: Instant::now() }
 }
 
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let opts = &ctx.args.partition_heal;
     let out = ctx.out;
-    let progress = ctx.progress;
     let backend::Choice::Local(local) = ctx.backend else {
         return Err(anyhow!("partition-heal cannot run attached: {}", SCENARIO.cannot_attach.unwrap_or_default()));
     };
     let keep = local.keep;
-    let mut phases = Phases::begin(ctx.journal, SCENARIO.name, out, CHECKS);
+    let mut phases = Phases::begin(ctx.events, SCENARIO.name, out, CHECKS);
     let net = match session::private() {
         Ok(net) => net,
         Err(why) => return Ok(without_network(ctx, &why)),
@@ -184,12 +184,12 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     // Every node joins a; "faulted" names B, which alone may carry the shim: the partition is the fault.
     let topology = Topology::star(nodes.len(), &[NodeId::from("b")]).map_err(anyhow::Error::msg)?;
-    let mut backend = Backend::local(local, &topology, &setups, out, &mut phases, progress, ctx.journal).await?;
+    let mut backend = Backend::local(local, &topology, &setups, out, &mut phases, ctx.events).await?;
     super::test_panic_hook("join");
     let start = Instant::now();
     let apis: Vec<_> = nodes.iter().map(|n| backend.api(n)).collect();
     // Every link carries data before the partition (or nothing after it means anything).
-    let step = progress.step("probing every link before the partition");
+    let step = ctx.events.step("probing every link before the partition");
     for a in &apis {
         let others: Vec<_> = apis.iter().filter(|o| o.name != a.name).cloned().collect();
         let crossed = observe::probe(a, &others, &format!("probe-before-{}", a.name), Duration::from_secs(60)).await;
@@ -204,21 +204,21 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     let sides = [spec.sides[0].iter().map(addr).collect(), spec.sides[1].iter().map(addr).collect()];
     let mut partition = Partition::new(sides);
     let what = partition.describe();
-    let mut history = Vec::new();
+    let history = ctx.events.subscribe(crate::nemesis::RuleHistory::begin(start));
     let mut figures = Map::new();
 
     // The partition.
-    let step = progress.step(&what);
+    let step = ctx.events.step(&what);
     phases.enter("partition");
     let t = Instant::now();
     let rules = partition.start(net).map_err(|e| anyhow!("{what} could not start: {e}"))?;
-    history.push(event(start, &what, "start", &rules));
+    ctx.events.emit(event(&what, "start", &rules));
     phases.record("partition", t.elapsed());
     step.finish(&format!("{} DROP rules in the run's namespace", rules.len()));
 
     // Writes on both sides: each side's writer is the first node of its set.
     let writers = [api(&spec.sides[0][0]), api(&spec.sides[1][0])];
-    let step = progress.step(&format!("writing on both sides ({} and {})", writers[0].name, writers[1].name));
+    let step = ctx.events.step(&format!("writing on both sides ({} and {})", writers[0].name, writers[1].name));
     phases.enter("writes");
     let t = Instant::now();
     let mut written = Written::default();
@@ -266,7 +266,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     ));
 
     // The hold: a probe from each side must not reach the other meanwhile.
-    let step = progress.step(&format!("holding the partition {:.0} s", opts.hold));
+    let step = ctx.events.step(&format!("holding the partition {:.0} s", opts.hold));
     phases.enter("hold");
     let t = Instant::now();
     let hold = Duration::from_secs_f64(opts.hold);
@@ -289,17 +289,17 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
 
     // The heal.
     if !opts.no_heal {
-        let step = progress.step(&format!("healing the {what}"));
+        let step = ctx.events.step(&format!("healing the {what}"));
         phases.enter("heal");
         let t = Instant::now();
         let healed = partition.heal(net).map_err(|e| anyhow!("the heal of the {what} failed: {e}"))?;
-        history.push(event(start, &what, "heal", &healed.removed));
+        ctx.events.emit(event(&what, "heal", &healed.removed));
         phases.record("heal", t.elapsed());
         step.finish(&format!("{} rules removed, each checked gone", healed.removed.len()));
     }
 
     // Convergence: every node the same, and holding every write.
-    let step = progress.step("waiting for every node to hold the same records and blobs");
+    let step = ctx.events.step("waiting for every node to hold the same records and blobs");
     phases.enter("converge");
     let t = Instant::now();
     let bound = Duration::from_secs_f64(opts.converge_timeout);
@@ -356,7 +356,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     if partition.is_active() {
         // --no-heal: taken out now, after the checks' observations, still exactly.
         let healed = partition.heal(net).map_err(|e| anyhow!("the heal of the {what} failed: {e}"))?;
-        history.push(event(start, &what, "heal", &healed.removed));
+        ctx.events.emit(event(&what, "heal", &healed.removed));
     }
 
     let checks_start = Instant::now();
@@ -377,7 +377,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         "probes_after_heal_s".into(),
         json!(crossings.iter().map(|c| json!({"from": c.from, "to": c.to, "seconds": c.seconds})).collect::<Vec<_>>()),
     );
-    figures.insert("nemesis_history".into(), Value::Array(history));
+    figures.insert("nemesis_history".into(), Value::Array(history.lock().events().to_vec()));
     if let Some((plan, every)) = &shim_plan {
         let injected = fault::read_fault_log(&fault_log)?.len();
         figures.insert(
