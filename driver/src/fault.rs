@@ -9,8 +9,11 @@ use anyhow::{bail, Context, Result};
 use blobfail_vocab::log as log_keys;
 use serde::{Deserialize, Serialize};
 
+pub mod kind;
 pub mod plan;
+mod plan_json;
 
+pub use kind::{Effect, Trigger};
 pub use plan::PlanSpec;
 
 /// What is injected into node B, and where it is recorded.
@@ -25,9 +28,9 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// Every `interval`-th blob write-open fails with ENOENT, as Harper's own
     /// injector did (`open-enoent`; backlog-memory's `--shim-on-b`).
+    /// Every caller's option parser refuses an interval of 0.
     pub fn blob_writes(shim: PathBuf, interval: u64, log: PathBuf) -> FaultPlan {
-        let mut spec = PlanSpec::named("open-enoent").expect("a named plan");
-        spec.interval = Some(interval);
+        let spec = PlanSpec::open_enoent_every(interval).expect("an interval from 1 (the options refuse 0)");
         FaultPlan { shim, spec, log }
     }
 
