@@ -13,7 +13,7 @@ pub mod kind;
 pub mod plan;
 mod plan_json;
 
-pub use kind::{Effect, Trigger};
+pub use kind::{Effect, Fault, Trigger};
 pub use plan::PlanSpec;
 
 /// What is injected into node B, and where it is recorded.
@@ -36,13 +36,19 @@ impl FaultPlan {
 
     /// The environment that arms the shim in the faulted node only.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("LD_PRELOAD".to_string(), self.shim.display().to_string())];
-        env.extend(self.spec.env());
-        env.push((blobfail_vocab::vars::LOG.into(), self.log.display().to_string()));
-        // libuv could open files through io_uring, which no preload sees.
-        env.push((blobfail_vocab::vars::UV_USE_IO_URING.into(), "0".into()));
-        env
+        arm(&self.shim, &self.spec.fault, &self.log)
     }
+}
+
+/// The environment that arms `shim` with `fault` in one node: the preload,
+/// the fault's variables, its log, and libuv's io_uring off (it could open
+/// and write files through io_uring, which no preload sees).
+pub fn arm(shim: &Path, fault: &Fault, log: &Path) -> Vec<(String, String)> {
+    let mut env = vec![("LD_PRELOAD".to_string(), shim.display().to_string())];
+    env.extend(fault.env());
+    env.push((blobfail_vocab::vars::LOG.into(), log.display().to_string()));
+    env.push((blobfail_vocab::vars::UV_USE_IO_URING.into(), "0".into()));
+    env
 }
 
 /// `--shim PATH` if given, else the shim this binary carries, written to the
