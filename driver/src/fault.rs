@@ -9,8 +9,11 @@ use anyhow::{bail, Context, Result};
 use blobfail_vocab::log as log_keys;
 use serde::{Deserialize, Serialize};
 
+pub mod kind;
 pub mod plan;
+mod plan_json;
 
+pub use kind::{Effect, Fault, Trigger};
 pub use plan::PlanSpec;
 
 /// What is injected into node B, and where it is recorded.
@@ -25,21 +28,27 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// Every `interval`-th blob write-open fails with ENOENT, as Harper's own
     /// injector did (`open-enoent`; backlog-memory's `--shim-on-b`).
+    /// Every caller's option parser refuses an interval of 0.
     pub fn blob_writes(shim: PathBuf, interval: u64, log: PathBuf) -> FaultPlan {
-        let mut spec = PlanSpec::named("open-enoent").expect("a named plan");
-        spec.interval = Some(interval);
+        let spec = PlanSpec::open_enoent_every(interval).expect("an interval from 1 (the options refuse 0)");
         FaultPlan { shim, spec, log }
     }
 
     /// The environment that arms the shim in the faulted node only.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("LD_PRELOAD".to_string(), self.shim.display().to_string())];
-        env.extend(self.spec.env());
-        env.push((blobfail_vocab::vars::LOG.into(), self.log.display().to_string()));
-        // libuv could open files through io_uring, which no preload sees.
-        env.push((blobfail_vocab::vars::UV_USE_IO_URING.into(), "0".into()));
-        env
+        arm(&self.shim, &self.spec.fault, &self.log)
     }
+}
+
+/// The environment that arms `shim` with `fault` in one node: the preload,
+/// the fault's variables, its log, and libuv's io_uring off (it could open
+/// and write files through io_uring, which no preload sees).
+pub fn arm(shim: &Path, fault: &Fault, log: &Path) -> Vec<(String, String)> {
+    let mut env = vec![("LD_PRELOAD".to_string(), shim.display().to_string())];
+    env.extend(fault.env());
+    env.push((blobfail_vocab::vars::LOG.into(), log.display().to_string()));
+    env.push((blobfail_vocab::vars::UV_USE_IO_URING.into(), "0".into()));
+    env
 }
 
 /// `--shim PATH` if given, else the shim this binary carries, written to the

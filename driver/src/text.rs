@@ -87,18 +87,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     blobfail_vocab::units::parse_size(s.trim().as_bytes()).map_err(|e| format!("{s:?} is {}", e.what()))
 }
 
-/// A delay: milliseconds, or with ms or s (`20ms`, `1s`), 1 ms to 10 s.
+/// A delay: milliseconds, or with ms or s (`20ms`, `1s`; the grammar of
+/// `blobfail_vocab::units::parse_millis`), 1 ms to 10 s.
 pub fn parse_delay_ms(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let bad = || format!("{s:?} is not a delay: give milliseconds, e.g. 20ms or 1s");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n.checked_mul(1000).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
+    let ms = blobfail_vocab::units::parse_millis(s)
+        .ok_or_else(|| format!("{s:?} is not a delay: give milliseconds, e.g. 20ms or 1s"))?;
     if ms == 0 || ms > 10_000 {
         return Err(format!("{s:?} is out of range: a delay is 1 ms to 10 s"));
     }

@@ -11,6 +11,9 @@
 //! **Durations** are a whole number with `ns`, `us`, `ms` or `s` (`50ms`,
 //! `2s`); a bare `0` is no time at all. A bare number is refused: `50`
 //! could be any unit.
+//!
+//! **Milliseconds** ([`parse_millis`]) are the driver's delay options'
+//! grammar, kept apart from the shim's: a bare number is milliseconds.
 
 /// Plain decimal digits only: no sign, no spaces, no hex, no overflow.
 /// Leading zeros are fine, however many (`000…0007` is 7).
@@ -133,6 +136,24 @@ pub fn write_duration(out: &mut impl core::fmt::Write, ns: u64) -> core::fmt::Re
     }
 }
 
+/// The driver's delay options (`blobfail run --delay`): a whole number of
+/// milliseconds, bare or with `ms`, or of seconds with `s` (`20`, `20ms`,
+/// `1s`), spaces around the number and before the unit allowed. Not the
+/// shim's `DELAY` grammar ([`parse_duration_ns`] wants a unit, and knows
+/// `ns` and `us`): an option given in milliseconds for years keeps its
+/// bare number. The range (a delay worth injecting) is the caller's.
+pub fn parse_millis(raw: &str) -> Option<u64> {
+    let t = raw.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num.parse().ok()?;
+    match unit.trim() {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +195,27 @@ mod tests {
             let mut s = String::new();
             write_duration(&mut s, ns).unwrap();
             assert_eq!(parse_duration_ns(s.as_bytes()), Some(ns), "{s}");
+        }
+    }
+
+    #[test]
+    fn millis() {
+        for (raw, want) in [
+            ("20", Some(20)),
+            ("20ms", Some(20)),
+            (" 20 ms ", Some(20)),
+            ("1s", Some(1000)),
+            ("0", Some(0)),
+            ("20MS", None),
+            ("20us", None),
+            ("1.5s", None),
+            ("ms", None),
+            ("", None),
+            ("+20", None),
+            ("18446744073709551615s", None),
+            ("18446744073709551616", None),
+        ] {
+            assert_eq!(parse_millis(raw), want, "{raw:?}");
         }
     }
 

@@ -1,16 +1,16 @@
 //! The named fault plans (`--fault open-enoent`, `write-enospc`,
-//! `fsync-eio`, `disk-full`, `slow-disk`), the parts each is made of, and
-//! the overrides (`--calls`, `--errno`, `--space`, `--delay`, `--interval`)
-//! that set or replace a part. A plan here says what to inject; `FaultPlan`
-//! adds where (the shim, its log) and turns it into the shim's environment.
+//! `fsync-eio`, `disk-full`, `slow-disk`), each a [`Fault`] (a trigger × an
+//! effect) with a name, and the overrides (`--calls`, `--errno`, `--space`,
+//! `--delay`, `--interval`) that replace a part of the trigger or the
+//! effect. A plan here says what to inject; `FaultPlan` adds where (the
+//! shim, its log).
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use blobfail_vocab::{vars, Family};
 
-use blobfail_vocab::vars;
-
-use crate::text::{ordinal, parse_size, size};
+use super::kind::{self, Effect, Fault, Trigger};
+use crate::text::parse_size;
 pub use crate::text::parse_delay_ms as parse_delay;
 
 /// The call families the shim can fail (`HARPER_TEST_BLOB_FAIL_CALLS`).
@@ -58,53 +58,13 @@ impl Part {
     }
 }
 
-/// One named plan: what fails on node B, how often, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One named plan: its name and its fault (what counts on node B, when
+/// it triggers, what it does then).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanSpec {
     /// The plan's name (`open-enoent`, …).
     pub plan: &'static str,
-    /// The call families it counts (and fails or delays).
-    pub calls: Vec<String>,
-    /// Every Nth matching call of each family fails.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval: Option<u64>,
-    /// The errno of a failed call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errno: Option<String>,
-    /// A full disk: the bytes blob writes may use before they fail.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub space_bytes: Option<u64>,
-    /// A slow disk: each matching call waits this many milliseconds first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-    /// Substring of the paths that match.
-    pub path: String,
-}
-
-/// A plan as saved (`observations.json`): its name is read back as the
-/// named plan's, and an unknown name is refused.
-#[derive(Deserialize)]
-struct SavedPlan {
-    plan: String,
-    calls: Vec<String>,
-    interval: Option<u64>,
-    errno: Option<String>,
-    space_bytes: Option<u64>,
-    delay_ms: Option<u64>,
-    path: String,
-}
-
-impl<'de> serde::Deserialize<'de> for PlanSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PlanSpec, D::Error> {
-        let p = SavedPlan::deserialize(d)?;
-        let plan = NAMES
-            .iter()
-            .copied()
-            .find(|n| *n == p.plan)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown fault plan {:?}", p.plan)))?;
-        let SavedPlan { calls, interval, errno, space_bytes, delay_ms, path, .. } = p;
-        Ok(PlanSpec { plan, calls, interval, errno, space_bytes, delay_ms, path })
-    }
+    pub fault: Fault,
 }
 
 /// Every named plan, in the order `--fault all` runs them.
@@ -120,88 +80,53 @@ pub const DEFAULT_DELAY_MS: u64 = 10;
 impl PlanSpec {
     /// The named plan with its default parts.
     pub fn named(name: &str) -> Option<PlanSpec> {
-        let base = |plan: &'static str, calls: &[&str]| PlanSpec {
-            plan,
-            calls: calls.iter().map(|c| c.to_string()).collect(),
-            interval: None,
-            errno: None,
-            space_bytes: None,
-            delay_ms: None,
-            path: "/blobs/".into(),
-        };
-        let every = |plan, call, errno: &str| PlanSpec {
-            interval: Some(DEFAULT_INTERVAL),
-            errno: Some(errno.into()),
-            ..base(plan, &[call])
-        };
-        Some(match name {
-            "open-enoent" => every("open-enoent", "open", "ENOENT"),
-            "write-enospc" => every("write-enospc", "write", "ENOSPC"),
-            "fsync-eio" => every("fsync-eio", "sync", "EIO"),
-            "disk-full" => PlanSpec { space_bytes: Some(DEFAULT_SPACE), errno: Some("ENOSPC".into()), ..base("disk-full", &["write"]) },
-            "slow-disk" => PlanSpec { delay_ms: Some(DEFAULT_DELAY_MS), ..base("slow-disk", &["open", "write", "sync", "close"]) },
+        use Family::*;
+        let plan = NAMES.iter().copied().find(|n| *n == name)?;
+        let fail = |errno| Effect::Fail { errno };
+        let (calls, trigger, effect) = match plan {
+            "open-enoent" => (vec![Open], Trigger::every(DEFAULT_INTERVAL), fail("ENOENT")),
+            "write-enospc" => (vec![Write], Trigger::every(DEFAULT_INTERVAL), fail("ENOSPC")),
+            "fsync-eio" => (vec![Sync], Trigger::every(DEFAULT_INTERVAL), fail("EIO")),
+            "disk-full" => (vec![Write], Trigger::Budget { bytes: DEFAULT_SPACE }, fail("ENOSPC")),
+            "slow-disk" => (vec![Open, Write, Sync, Close], Trigger::every(1), Effect::Delay { ms: DEFAULT_DELAY_MS }),
+            // NAMES and this match are one list: a name without its plan
+            // is no plan, never another one.
             _ => return None,
-        })
+        };
+        let fault = Fault::new(calls, vars::DEFAULT_PATH, trigger, effect).ok()?;
+        Some(PlanSpec { plan, fault })
     }
 
-    /// The parts an override may set on this plan.
+    /// open-enoent with another interval (backlog-memory's `--shim-on-b`,
+    /// fault-heal's and partition-heal's blob faults).
+    pub fn open_enoent_every(interval: u64) -> Result<PlanSpec, String> {
+        let p = PlanSpec::named("open-enoent").ok_or("open-enoent is a named plan")?;
+        Ok(PlanSpec { fault: p.fault.with(None, Some(Trigger::every(interval)), None)?, ..p })
+    }
+
+    /// The parts an override may set on this plan: the families, and the
+    /// trigger's and the effect's own parameter. A delay's trigger is fixed
+    /// (every call), so it has no interval to set.
     pub fn parts(&self) -> &'static [Part] {
-        if self.delay_ms.is_some() {
-            &[Part::Calls, Part::Delay]
-        } else if self.space_bytes.is_some() {
-            &[Part::Calls, Part::Space, Part::Errno]
-        } else {
-            &[Part::Calls, Part::Interval, Part::Errno]
+        match (self.fault.trigger(), self.fault.effect()) {
+            (_, Effect::Delay { .. }) => &[Part::Calls, Part::Delay],
+            (Trigger::Budget { .. }, Effect::Fail { .. }) => &[Part::Calls, Part::Space, Part::Errno],
+            (Trigger::EveryNth { .. }, Effect::Fail { .. }) => &[Part::Calls, Part::Interval, Part::Errno],
+            (Trigger::Budget { .. }, _) => &[Part::Calls, Part::Space],
+            (Trigger::EveryNth { .. }, _) => &[Part::Calls, Part::Interval],
         }
-    }
-
-    /// Whether the plan fails calls (a delay-only plan fails none).
-    pub fn fails_calls(&self) -> bool {
-        self.interval.is_some() || self.space_bytes.is_some()
-    }
-
-    /// The errno's name, when the plan fails calls.
-    pub fn errno_code(&self) -> Option<&str> {
-        self.fails_calls().then(|| self.errno.as_deref().unwrap_or("ENOENT"))
     }
 
     /// The plan as the shim's environment (without LD_PRELOAD and the log).
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            (vars::CALLS.to_string(), self.calls.join(",")),
-            (vars::PATH.to_string(), self.path.clone()),
-            (vars::OPS.to_string(), "write".to_string()),
-        ];
-        if let Some(n) = self.interval {
-            env.push((vars::INTERVAL.into(), n.to_string()));
-        }
-        if let Some(e) = &self.errno {
-            env.push((vars::ERRNO.into(), e.clone()));
-        }
-        if let Some(b) = self.space_bytes {
-            env.push((vars::SPACE.into(), b.to_string()));
-        }
-        if let Some(ms) = self.delay_ms {
-            env.push((vars::DELAY.into(), format!("{ms}ms")));
-        }
-        env
+        self.fault.env()
     }
 }
 
 impl fmt::Display for PlanSpec {
     /// `write-enospc: every 7th write call on a blob file of node B fails with ENOSPC`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let calls = self.calls.join("/");
-        let errno = self.errno.as_deref().unwrap_or("ENOENT");
-        write!(f, "{}: ", self.plan)?;
-        if let Some(ms) = self.delay_ms {
-            write!(f, "every {calls} call on a blob file of node B waits {ms} ms first; none fails")
-        } else if let Some(b) = self.space_bytes {
-            write!(f, "node B's writes to blob files may use {}, then fail with {errno}", size(b))
-        } else {
-            let n = self.interval.unwrap_or(DEFAULT_INTERVAL);
-            write!(f, "every {}{} {calls} call on a blob file of node B fails with {errno}", n, ordinal(n))
-        }
+        write!(f, "{}: {}", self.plan, self.fault)
     }
 }
 
@@ -274,24 +199,21 @@ impl Overrides {
 /// one line saying what does not fit (an unknown plan, an override that
 /// contradicts every chosen plan).
 pub fn resolve(list: &str, o: &Overrides) -> Result<Vec<PlanSpec>, String> {
-    let mut names: Vec<&str> = Vec::new();
+    let unknown = |n: &str| {
+        format!("--fault {n:?} is not a fault plan: choose from {}, or all (comma-separated for several)", NAMES.join(", "))
+    };
+    // Each plan once, where first named; a name that makes no plan is
+    // refused, never replaced by another plan.
+    let mut plans: Vec<PlanSpec> = Vec::new();
     for n in list.split(',').map(str::trim) {
-        if n == "all" {
-            names.extend(NAMES);
-        } else if NAMES.contains(&n) {
-            names.push(NAMES[NAMES.iter().position(|x| *x == n).unwrap_or(0)]);
-        } else {
-            return Err(format!("--fault {n:?} is not a fault plan: choose from {}, or all (comma-separated for several)", NAMES.join(", ")));
+        let named: Vec<&str> = if n == "all" { NAMES.to_vec() } else { vec![n] };
+        for name in named {
+            let p = PlanSpec::named(name).ok_or_else(|| unknown(name))?;
+            if !plans.iter().any(|q| q.plan == p.plan) {
+                plans.push(p);
+            }
         }
     }
-    names.dedup();
-    let mut seen = Vec::new();
-    names.retain(|n| {
-        let first = !seen.contains(n);
-        seen.push(*n);
-        first
-    });
-    let mut plans: Vec<PlanSpec> = names.iter().filter_map(|n| PlanSpec::named(n)).collect();
     for part in o.given() {
         let takers: Vec<&PlanSpec> = plans.iter().filter(|p| p.parts().contains(&part)).collect();
         if takers.is_empty() {
@@ -308,22 +230,25 @@ pub fn resolve(list: &str, o: &Overrides) -> Result<Vec<PlanSpec>, String> {
         }
     }
     for p in &mut plans {
-        let parts = p.parts();
-        if let (Some(c), true) = (&o.calls, parts.contains(&Part::Calls)) {
-            p.calls = c.clone();
-        }
-        if let (Some(n), true) = (o.interval, parts.contains(&Part::Interval)) {
-            p.interval = Some(n);
-        }
-        if let (Some(e), true) = (&o.errno, parts.contains(&Part::Errno)) {
-            p.errno = Some(e.clone());
-        }
-        if let (Some(b), true) = (o.space, parts.contains(&Part::Space)) {
-            p.space_bytes = Some(b);
-        }
-        if let (Some(ms), true) = (o.delay_ms, parts.contains(&Part::Delay)) {
-            p.delay_ms = Some(ms);
-        }
+        let has = |part: Part| p.parts().contains(&part);
+        let calls = match &o.calls {
+            Some(c) if has(Part::Calls) => Some(kind::families(c)?),
+            _ => None,
+        };
+        let trigger = match p.fault.trigger() {
+            Trigger::EveryNth { skip, max, .. } if has(Part::Interval) => o.interval.map(|every| Trigger::EveryNth { every, skip, max }),
+            Trigger::Budget { .. } if has(Part::Space) => o.space.map(|bytes| Trigger::Budget { bytes }),
+            _ => None,
+        };
+        let effect = match p.fault.effect() {
+            Effect::Fail { .. } if has(Part::Errno) => match o.errno.as_deref() {
+                Some(e) => Some(Effect::Fail { errno: Effect::errno_named(e).ok_or_else(|| parse_errno(e).unwrap_err())? }),
+                None => None,
+            },
+            Effect::Delay { .. } if has(Part::Delay) => o.delay_ms.map(|ms| Effect::Delay { ms }),
+            _ => None,
+        };
+        p.fault = p.fault.with(calls, trigger, effect)?;
     }
     Ok(plans)
 }
@@ -356,7 +281,7 @@ mod tests {
         assert_eq!(env("slow-disk")["HARPER_TEST_BLOB_FAIL_DELAY"], "10ms");
         assert_eq!(env("slow-disk")["HARPER_TEST_BLOB_FAIL_CALLS"], "open,write,sync,close");
         assert!(!env("slow-disk").contains_key("HARPER_TEST_BLOB_FAIL_INTERVAL"));
-        assert!(!PlanSpec::named("slow-disk").unwrap().fails_calls());
+        assert_eq!(PlanSpec::named("slow-disk").unwrap().fault.effect().errno(), None);
     }
 
     #[test]
@@ -369,8 +294,8 @@ mod tests {
         // With several plans an override goes to those that have the part.
         let all = resolve("all", &Overrides { delay_ms: Some(5), ..Default::default() }).unwrap();
         assert_eq!(all.iter().map(|p| p.plan).collect::<Vec<_>>(), NAMES);
-        assert_eq!(all[4].delay_ms, Some(5));
-        assert_eq!(all[0].delay_ms, None);
+        assert_eq!(all[4].fault.effect(), Effect::Delay { ms: 5 });
+        assert_eq!(all[0].fault.effect(), Effect::Fail { errno: "ENOENT" });
     }
 
     #[test]
@@ -410,3 +335,7 @@ mod tests {
         assert!(ERRNOS.contains(&"ENOSPC") && ERRNOS.contains(&"EIO"));
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod trigger_effect_tests;

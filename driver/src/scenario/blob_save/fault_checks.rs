@@ -17,7 +17,7 @@ use crate::model::{Check, Status};
 /// errors to them.
 pub fn signature(spec: &PlanSpec, records: &[FaultRecord]) -> FaultSignature {
     FaultSignature {
-        errno: spec.errno_code().map(str::to_string),
+        errno: spec.fault.effect().errno().map(str::to_string),
         paths: records.iter().map(|r| r.path.trim_end_matches(" (deleted)").to_string()).filter(|p| !p.is_empty()).collect(),
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::fault::{by_pid, FaultLog, FaultRecord, LogSummary, PlanSpec, ShimSummary};
+use crate::fault::{by_pid, Effect, FaultLog, FaultRecord, LogSummary, PlanSpec, ShimSummary, Trigger};
 use crate::model::{Check, Status};
 
 /// What the shim says it did on node B.
@@ -59,16 +59,19 @@ pub fn injector_fired(i: &Injection) -> Check {
     if records.is_empty() && summaries.is_empty() && i.armed_lines == 0 {
         return Check::new(INJECTOR, Status::Fail, "0 faults injected: the shim never armed on node B (no `blobfail: armed` line on its stderr)");
     }
-    if let Some(ms) = i.spec.delay_ms {
-        return delays(i, ms, &summaries);
+    match (i.spec.fault.trigger(), i.spec.fault.effect()) {
+        (_, Effect::Delay { ms }) => delays(i, ms, &summaries),
+        (Trigger::Budget { bytes }, _) => full_disk(i, bytes, &summaries),
+        (Trigger::EveryNth { every, skip: 0, max: None }, _) => every_nth(i, every, &summaries),
+        (Trigger::EveryNth { .. }, _) => Check::new(
+            INJECTOR,
+            Status::Unknown,
+            format!("injector-fired judges every-Nth plans without skip or max, not {}", i.spec),
+        ),
     }
-    if let Some(budget) = i.spec.space_bytes {
-        return full_disk(i, budget, &summaries);
-    }
-    every_nth(i, &summaries)
 }
 
-fn family_counts(s: &LogSummary, calls: &[String]) -> String {
+fn family_counts(s: &LogSummary, calls: &[&str]) -> String {
     calls
         .iter()
         .map(|f| match s.family(f) {
@@ -94,13 +97,14 @@ fn delays(i: &Injection, ms: u64, summaries: &BTreeMap<u32, LogSummary>) -> Chec
             "no exit summary from the shim on node B (it did not exit through exit()): how many calls it delayed is unknown",
         );
     }
-    let delayed: u64 = summaries.values().map(|s| i.spec.calls.iter().filter_map(|f| s.family(f)).map(|c| c.matching).sum::<u64>()).sum();
-    let per: Vec<String> = summaries.values().map(|s| format!("pid {}: {}", s.pid, family_counts(s, &i.spec.calls))).collect();
+    let calls = i.spec.fault.call_names();
+    let delayed: u64 = summaries.values().map(|s| calls.iter().filter_map(|f| s.family(f)).map(|c| c.matching).sum::<u64>()).sum();
+    let per: Vec<String> = summaries.values().map(|s| format!("pid {}: {}", s.pid, family_counts(s, &calls))).collect();
     if delayed == 0 {
         return Check::new(
             INJECTOR,
             Status::Fail,
-            format!("0 calls delayed: node B made no {} call on a blob file ({})", i.spec.calls.join("/"), per.join("; ")),
+            format!("0 calls delayed: node B made no {} call on a blob file ({})", calls.join("/"), per.join("; ")),
         );
     }
     Check::new(
@@ -164,7 +168,7 @@ fn full_disk(i: &Injection, budget: u64, summaries: &BTreeMap<u32, LogSummary>) 
             "{} writes to blob files refused once the budget of {budget} bytes was used ({short} short, {} with {}) in {}; {source}",
             space.len(),
             space.len() - short,
-            i.spec.errno.as_deref().unwrap_or("ENOSPC"),
+            i.spec.fault.effect().errno().unwrap_or("ENOSPC"),
             i.log_path.display()
         ),
     )
@@ -174,11 +178,11 @@ fn opt(v: Option<u64>) -> String {
     v.map_or("?".into(), |v| v.to_string())
 }
 
-fn every_nth(i: &Injection, summaries: &BTreeMap<u32, LogSummary>) -> Check {
-    let n = i.spec.interval.unwrap_or(1);
+fn every_nth(i: &Injection, n: u64, summaries: &BTreeMap<u32, LogSummary>) -> Check {
+    let calls = i.spec.fault.call_names();
     let records = &i.log.records;
-    if let Some(r) = records.iter().find(|r| !i.spec.calls.contains(&r.call) || r.space) {
-        return Check::new(INJECTOR, Status::Fail, format!("fault #{} is a {} call, which the plan ({}) does not fail", r.fault, r.call, i.spec.calls.join(",")));
+    if let Some(r) = records.iter().find(|r| !calls.contains(&r.call.as_str()) || r.space) {
+        return Check::new(INJECTOR, Status::Fail, format!("fault #{} is a {} call, which the plan ({}) does not fail", r.fault, r.call, calls.join(",")));
     }
     let groups = by_pid(records);
     let pids: BTreeSet<u32> = groups.keys().chain(summaries.keys()).copied().collect();
@@ -189,8 +193,8 @@ fn every_nth(i: &Injection, summaries: &BTreeMap<u32, LogSummary>) -> Check {
     let mut unknown = Vec::new();
     for pid in pids {
         let recs = groups.get(&pid).cloned().unwrap_or_default();
-        for family in &i.spec.calls {
-            let mut fam: Vec<&FaultRecord> = recs.iter().copied().filter(|r| &r.call == family).collect();
+        for &family in &calls {
+            let mut fam: Vec<&FaultRecord> = recs.iter().copied().filter(|r| r.call == family).collect();
             fam.sort_by_key(|r| r.fault);
             // The k-th fault must be the (k·N)-th matching call: every Nth fails, no other.
             if let Some((k, r)) = fam.iter().enumerate().find(|(k, r)| r.fault != *k as u64 + 1 || r.seq != r.fault * n) {
@@ -255,13 +259,13 @@ fn every_nth(i: &Injection, summaries: &BTreeMap<u32, LogSummary>) -> Check {
         }
     }
     if records.is_empty() {
-        let counts: Vec<String> = summaries.values().map(|s| format!("pid {}: {}", s.pid, family_counts(s, &i.spec.calls))).collect();
+        let counts: Vec<String> = summaries.values().map(|s| format!("pid {}: {}", s.pid, family_counts(s, &calls))).collect();
         let why = if counts.is_empty() {
             format!("the shim armed on node B but logged no fault in {}, and no exit summary says how many calls matched", i.log_path.display())
         } else {
             format!(
                 "node B made fewer than {n} {} calls on blob files ({}): the plan injects nothing on this Harper",
-                i.spec.calls.join("/"),
+                calls.join("/"),
                 counts.join("; ")
             )
         };
@@ -386,7 +390,7 @@ mod tests {
         assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "pid 5: the fault log has 2 refused writes but the exit summary says space_faults=3"));
         // Used exactly the budget: still within it; one byte over fails.
         let disk = PlanSpec::named("disk-full").unwrap();
-        let budget = disk.space_bytes.unwrap();
+        let Trigger::Budget { bytes: budget } = disk.fault.trigger() else { panic!("disk-full is a budget: {disk}") };
         let at = judge("disk-full", vec![space(1, 0)], vec![summary(5, &[("write", 120, 0)], Some((budget, 1)))], &[], None);
         assert_eq!(at.status, Status::Pass, "{}", at.evidence);
         let over = judge("disk-full", vec![space(1, 0)], vec![summary(5, &[("write", 120, 0)], Some((budget + 1, 1)))], &[], None);

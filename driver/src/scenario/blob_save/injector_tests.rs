@@ -102,3 +102,20 @@ fn a_full_disk_tells_short_writes_from_refused_ones() {
         )
     );
 }
+
+#[test]
+fn an_every_nth_plan_with_skip_or_max_is_not_judged_as_a_plain_one() {
+    use crate::fault::{Effect, Fault, Trigger};
+    let fault = Fault::new(vec![blobfail_vocab::Family::Open], "/blobs/", Trigger::EveryNth { every: 7, skip: 0, max: Some(1) }, Effect::Fail { errno: "ENOENT" })
+        .unwrap();
+    let spec = PlanSpec { plan: "open-enoent", fault };
+    let log = FaultLog { records: vec![rec("open", 7, 1, 5)], summaries: vec![summary(5, "open", 60, 1)] };
+    let c = injector_fired(&Injection { spec: &spec, log: &log, stderr_summaries: &[], armed_lines: 1, blob_files_on_b: None, log_path: Path::new("faults.jsonl") });
+    assert_eq!(
+        (c.status, c.evidence.as_str()),
+        (
+            Status::Unknown,
+            "injector-fired judges every-Nth plans without skip or max, not open-enoent: every 7th open call on a blob file of node B fails with ENOENT, once"
+        )
+    );
+}

@@ -12,7 +12,7 @@ pub mod judge;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use blobfail_vocab::vars;
+use blobfail_vocab::{vars, CorruptMode};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Map};
@@ -23,6 +23,7 @@ use crate::api::NodeApi;
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
 use crate::exec::table;
+use crate::fault::{self, Effect, Fault, Trigger};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::{Check, Report, Status};
 use crate::topology::Topology;
@@ -156,19 +157,16 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         Vec::new()
     } else {
         let shim = crate::fault::find_shim(local.shim.as_deref())?;
-        [
-            ("LD_PRELOAD", shim.display().to_string()),
-            (vars::CALLS, opts.corrupt_calls.clone()),
-            (vars::INTERVAL, opts.corrupt_interval.to_string()),
-            (vars::EFFECT, "corrupt".into()),
-            (vars::CORRUPT, opts.corrupt_mode.clone()),
-            (vars::SEED, ctx.seed.to_string()),
-            (vars::LOG, log.display().to_string()),
-            (vars::UV_USE_IO_URING, "0".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        let mode = CorruptMode::from_name(opts.corrupt_mode.as_bytes())
+            .ok_or_else(|| anyhow::anyhow!("--corrupt-mode {:?} is neither flip, zero nor random", opts.corrupt_mode))?;
+        let fault = Fault::new(
+            fault::kind::families(std::slice::from_ref(&opts.corrupt_calls)).map_err(anyhow::Error::msg)?,
+            vars::DEFAULT_PATH,
+            Trigger::every(opts.corrupt_interval),
+            Effect::Corrupt { mode, seed: ctx.seed },
+        )
+        .map_err(anyhow::Error::msg)?;
+        fault::arm(&shim, &fault, &log)
     };
     let setups = [NodeSetup::plain("a"), NodeSetup { env: b_env, ..NodeSetup::plain("b") }];
     let mut backend = Backend::local(local, &Topology::pair(), &setups, ctx.out, &mut phases, ctx.events).await?;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use blobfail_vocab::vars;
+use blobfail_vocab::{vars, Family};
 use serde_json::{json, Map, Value};
 
 use super::judge::{Point, RestartFaults};
@@ -19,7 +19,7 @@ use super::PowerLoss;
 use crate::backend::{Backend, LocalOptions};
 use crate::cluster::NodeSetup;
 use crate::exec::{power_loss, table};
-use crate::fault::FaultPlan;
+use crate::fault::{self, Effect, Fault, FaultPlan, Trigger};
 use crate::journal::Phases;
 use crate::model::Check;
 use crate::nemesis::ANSWER_BOUND;
@@ -49,25 +49,15 @@ const CAUGHT_UP_BOUND: Duration = Duration::from_secs(60);
 
 /// The shim on B: SIGKILL of B's group after its `n`th write under `root`,
 /// every change there journaled.
-fn armed_env(shim: &Path, root: &Path, n: u64, log: &Path, journal: &Path) -> Vec<(String, String)> {
+fn armed_env(shim: &Path, root: &Path, n: u64, log: &Path, journal: &Path) -> Result<Vec<(String, String)>> {
     let mut needle = root.display().to_string();
     needle.push('/');
-    [
-        ("LD_PRELOAD", shim.display().to_string()),
-        (vars::PATH, needle),
-        (vars::CALLS, "write".into()),
-        (vars::INTERVAL, n.to_string()),
-        (vars::MAX, "1".into()),
-        (vars::EFFECT, "crash-after".into()),
-        (vars::CRASH, "group".into()),
-        (vars::LOG, log.display().to_string()),
-        (vars::JOURNAL, journal.display().to_string()),
-        // libuv could write files through io_uring, which no preload sees.
-        (vars::UV_USE_IO_URING, "0".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    let crash = Trigger::EveryNth { every: n, skip: 0, max: Some(1) };
+    let fault = Fault::new(vec![Family::Write], needle, crash, Effect::Crash { after: true, group: true })
+        .map_err(|e| anyhow::anyhow!("crash point {n}: {e}"))?;
+    let mut env = fault::arm(shim, &fault, log);
+    env.push((vars::JOURNAL.to_string(), journal.display().to_string()));
+    Ok(env)
 }
 
 pub async fn run(
@@ -98,7 +88,7 @@ pub async fn run(
     let t = Instant::now();
     let cluster = backend.cluster().context("a local cluster")?;
     cluster.stop_node("b", crate::cluster::STOP_GRACE).await;
-    cluster.restart_with("b", &armed_env(&shim, &root, n, &log, &journal))?;
+    cluster.restart_with("b", &armed_env(&shim, &root, n, &log, &journal)?)?;
     cluster.wait_answering("b", ANSWER_BOUND).await?;
     phases.record("arm", t.elapsed());
     step.finish(&format!("answering in {:.1} s", t.elapsed().as_secs_f64()));
