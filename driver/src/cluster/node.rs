@@ -178,7 +178,12 @@ impl Node {
                          (`dmesg` or `journalctl -k` would then show \"Killed process {pid}\")"
                     )
                 } else {
-                    "another process (a person, a supervisor, a script) stopped it".to_string()
+                    // Harper 4.7.29 also exits 0 when it gives up at start
+                    // (it cannot open its database), which no status tells
+                    // from a SIGTERM: the last lines below do.
+                    "another process (a person, a supervisor, a script) stopped it, or Harper gave up on its own \
+                     (it also exits 0 when it cannot open its database: see its last lines)"
+                        .to_string()
                 };
                 let short = format!("node {name} (pid {pid}) was stopped from outside the run: {how}; {who}");
                 let text = format!("{short}; last lines: {last}; log {log}");
