@@ -252,6 +252,12 @@ fn kill_restart_of_b_mid_load_is_in_the_history_and_b_comes_back_caught_up() {
     let (t_kill, t_back) = (history[1]["t"].as_f64().unwrap(), history[2]["t"].as_f64().unwrap());
     assert!(t_back - t_kill >= 1.0, "the nemesis lasted {} s with --nemesis-for 1", t_back - t_kill);
     assert!(run.stdout.contains("faults in time:\n  0.0 s: shim plan open-enoent b started (armed from the node's start)\n"), "{}", run.stdout);
+    // The same events reach the progress lines, from the one event stream
+    // the report's history is made of.
+    assert!(run.stderr.contains("blobfail: 0.0 s: shim plan open-enoent b started (armed from the node's start)\n"), "{}", run.stderr);
+    let kill_line = format!(" s: kill-restart b started (SIGKILL to process group {}", b_pids[0]);
+    assert!(run.stderr.lines().any(|l| l.starts_with("blobfail: ") && l.contains(&kill_line)), "no {kill_line:?} in:\n{}", run.stderr);
+    assert!(report["figures"]["workload_seconds"].as_f64().is_some_and(|s| s > 0.0), "{}", report["figures"]);
     // The killed process's faults have no exit summary to be checked against.
     let killed_faults = std::fs::read_to_string(out.join("faults.jsonl"))
         .unwrap()
