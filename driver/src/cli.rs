@@ -312,34 +312,16 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
             anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), crate::text::and_list(&owners));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
-            if crate::net::args::LinkArgs::owns(&id) {
-                anyhow::bail!(
-                    "{} does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
-                    flag(&id)
-                );
-            }
-            if id == "cut_replication" {
-                anyhow::bail!(
-                    "{} does not apply with --attach: blobfail cuts the replication of nodes it runs only, \
-                     never of a cluster it was pointed at",
-                    flag(&id)
-                );
-            }
-            anyhow::bail!(
-                "{} does not apply with --attach: on an attached cluster, node B's own environment arms the shim \
-                 (HARPER_TEST_BLOB_FAIL_INTERVAL)",
-                flag(&id)
-            );
+            let owner = chosen.iter().find(|s| takes(s)).expect("a chosen scenario takes it");
+            anyhow::bail!("{} does not apply with --attach: {}", flag(&id), (owner.why_local)(&id));
         }
     }
-    let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
-    args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.blob_save_net.plan(args.scenarios.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)?;
-    crate::net::args::fits(&what, args.scenarios.blob_save.nemesis.as_deref(), args.scenarios.blob_save.faulted.0.len()).map_err(anyhow::Error::msg)?;
-    // blob-save's fault plans: an override contradicts a plan only when given.
-    args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
+    // Each scenario checks the options it owns (and resolves what they imply).
+    let ids = given(m, &ids_of::<scenario::Args>());
+    let given_here = scenario::Given { run: &what, ids: &ids };
+    for s in scenario::ALL {
+        (s.validate)(&mut args.scenarios, &given_here).map_err(anyhow::Error::msg)?;
+    }
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             let junit = args.common.junit.as_deref().unwrap_or(parent);

@@ -100,6 +100,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
     variants: None,
+    validate: validate_options,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };
@@ -205,6 +207,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         b if (1..1_000_000_000_000_000).contains(&b) => Ok(b),
         _ => Err(format!("{s:?} is not a plausible memory limit")),
     }
+}
+
+/// The registry's validation: backlog-memory's own options.
+fn validate_options(args: &mut super::Args, given: &super::Given) -> Result<(), String> {
+    args.backlog_memory.validate(&|id| given.has(id))
 }
 
 fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {

@@ -16,6 +16,7 @@ pub mod judge;
 pub mod log_only;
 pub mod observe;
 pub mod per_node;
+pub mod validate;
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,8 @@ pub const SCENARIO: Scenario = Scenario {
     ],
     cannot_attach: None,
     variants: Some(variants),
+    validate: validate::validate,
+    why_local: validate::why_local,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };
