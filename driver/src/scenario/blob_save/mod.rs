@@ -33,7 +33,7 @@ use crate::fault::{self, FaultPlan, PlanSpec};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
 use crate::workload;
-use crate::nemesis::History;
+use crate::nemesis::{CutReplication, History, Nemesis};
 use crate::topology::{parse_faulted, NodeId, Topology, MAX_NODES};
 
 pub const TABLE: &str = "LargeLocation";
@@ -395,16 +395,23 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         return Err(end.into());
     }
     let a_name = backend.name_of_a();
+    // --cut-replication: a nemesis with a start and no stop, on each faulted node.
     let cut_seconds = if opts.cut_replication {
-        let apis: Vec<crate::api::NodeApi> = topology.faulted.iter().map(|n| backend.api(n)).collect();
-        let cut = async {
+        let cut = CutReplication { from: source.clone() };
+        let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--cut-replication needs a local cluster"))?;
+        let cutting = async {
             let start = Instant::now();
-            for api in &apis {
-                crate::nemesis::cut_replication(api, &a_name, ctx.progress).await?;
+            for n in &topology.faulted {
+                let up = n.to_uppercase();
+                let step = ctx.progress.step(&format!("cutting replication: remove_node of {a_name} on node {up}"));
+                let t = Instant::now();
+                let done = cut.start(cluster, n).await?;
+                step.finish(&format!("{up} lists no connection to A ({:.1} s)", t.elapsed().as_secs_f64()));
+                history.record(cut.name(), n, "started", done, None);
             }
             anyhow::Ok(start.elapsed().as_secs_f64())
         };
-        Some(phases.time("cut", backend.supervise(cut)).await??)
+        Some(phases.time("cut", cutting).await?)
     } else {
         None
     };
