@@ -316,7 +316,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         }
         backend::Choice::Attached(attach) => {
             let backend = Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.progress, ctx.journal).await?;
-            (backend, Topology::pair(), Vec::new(), false)
+            (backend, attach.topology(), Vec::new(), false)
         }
     };
     super::test_panic_hook("join");
