@@ -287,3 +287,20 @@ fn a_bad_node_by_name_is_refused_with_one_line() {
     let run = run_bounded(blobfail(&["run", "blob-save", "--node", a]), Duration::from_secs(30));
     assert_eq!((run.code(), run.stderr.trim_end()), (Some(2), "blobfail: --node applies with --attach only (to reach an existing cluster)"));
 }
+
+/// backlog-memory takes `--nodes` (2 to 5: b is stopped and measured, the
+/// others stay up unfaulted) but not `--faulted`: one line, exit 2.
+#[test]
+fn backlog_memory_s_nodes_are_bounded_and_only_b_is_measured() {
+    for (args, expect) in [
+        (
+            vec!["run", "backlog-memory", "--nodes", "6"],
+            "blobfail: invalid value '6' for '--nodes <N>': 6 is not in 2..=5; see `blobfail run --help`",
+        ),
+        (vec!["run", "backlog-memory", "--nodes", "3", "--faulted", "c"], "blobfail: --faulted does not apply to backlog-memory: it is an option of blob-save"),
+    ] {
+        let run = run_bounded(blobfail(&args), Duration::from_secs(30));
+        assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim_end(), expect, "{args:?}");
+    }
+}

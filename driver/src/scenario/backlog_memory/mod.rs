@@ -18,7 +18,7 @@ use serde_json::{json, Map};
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
-use crate::topology::Topology;
+use crate::topology::{NodeId, Topology};
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
@@ -90,6 +90,7 @@ pub const SCENARIO: Scenario = Scenario {
         "growth_limit",
         "shim_on_b",
         "interval",
+        "nodes",
         "nemesis",
         "latency",
         "jitter",
@@ -236,7 +237,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
     crate::net::on_load::install(ctx.args).await?;
-    let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, progress, ctx.journal).await?;
+    // --nodes N: b is the one stopped and measured; c, … join a and stay up, unfaulted.
+    let topology = Topology::star(ctx.args.blob_save.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
+    let mut setups: Vec<NodeSetup> = topology.nodes.iter().map(|n| NodeSetup::plain(n.clone())).collect();
+    setups[1] = b_setup;
+    let mut backend = Backend::local(local, &topology, &setups, out, &mut phases, progress, ctx.journal).await?;
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");

@@ -192,8 +192,8 @@ pub struct Args {
     /// so that peer-connected and liveness must fail (local runs).
     #[arg(long)]
     pub cut_replication: bool,
-    /// blob-save, crash-recovery, fault-heal: how many nodes (2 to 5): a, b, c, …; each joins a, which carries the load
-    /// (crash-recovery and fault-heal fault b only).
+    /// blob-save, crash-recovery, fault-heal, backlog-memory: how many nodes (2 to 5): a, b, c, …; each joins a, which carries the load
+    /// (crash-recovery and fault-heal fault b only; backlog-memory stops and measures b only).
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=MAX_NODES as u64))]
     pub nodes: u64,
     /// blob-save: the faulted nodes (the fault plan is on each; each is judged against a), e.g. b or b,c.
