@@ -11,10 +11,11 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::backend::{self, AttachOptions, LocalOptions};
+use crate::backend::{self, AttachNode, AttachOptions, LocalOptions};
 use crate::cluster;
 use crate::runner::{self, Request};
 use crate::scenario::{self, Scenario};
+use crate::topology::NodeId;
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
@@ -210,6 +211,13 @@ pub struct AttachArgs {
     /// attach: node B's operations API URL (B runs with the shim preloaded).
     #[arg(long, value_name = "URL")]
     pub node_b: Option<String>,
+    /// attach: a node's operations API URL by name, repeatable instead of --node-a/--node-b: a serves the load,
+    /// b runs with the shim preloaded, c to e are judged as unfaulted peers; e.g. --node a=http://10.0.0.1:9925.
+    #[arg(long = "node", value_name = "NAME=URL", value_parser = parse_named_url)]
+    pub node: Vec<(NodeId, String)>,
+    /// attach: a node's REST URL by name (repeatable, with --node) [its operations URL on port 9926].
+    #[arg(long = "rest", value_name = "NAME=URL", value_parser = parse_named_url)]
+    pub rest: Vec<(NodeId, String)>,
     /// attach: node A's REST URL [the operations URL on port 9926].
     #[arg(long, value_name = "URL")]
     pub rest_a: Option<String>,
@@ -231,6 +239,62 @@ fn parse_loopback(s: &str) -> Result<Ipv4Addr, String> {
         return Err(format!("{ip} is not a loopback address (127.0.0.0/8): the nodes listen on loopback only"));
     }
     Ok(ip)
+}
+
+/// `NAME=URL` of `--node` and `--rest`: a node's name (a to e) and a URL.
+fn parse_named_url(s: &str) -> Result<(NodeId, String), String> {
+    let Some((name, url)) = s.split_once('=') else {
+        return Err(format!("{s:?} is not NAME=URL (e.g. a=http://10.0.0.1:9925)"));
+    };
+    let name = NodeId::parse(name)?;
+    if url.trim().is_empty() {
+        return Err(format!("node {name} has no URL (e.g. {name}=http://10.0.0.1:9925)"));
+    }
+    Ok((name, url.trim().to_string()))
+}
+
+/// The attached nodes the command line names, a first: by `--node
+/// NAME=URL` (and `--rest NAME=URL`), or by `--node-a` and `--node-b`.
+fn attach_nodes(a: &AttachArgs) -> anyhow::Result<(Vec<AttachNode>, bool)> {
+    if a.node.is_empty() && a.rest.is_empty() {
+        let (Some(ops_a), Some(ops_b)) = (a.node_a.clone(), a.node_b.clone()) else {
+            anyhow::bail!("--attach needs both nodes' operations API URLs: pass --node-a URL and --node-b URL");
+        };
+        let nodes = vec![
+            AttachNode { name: NodeId::nth(0), ops: ops_a, rest: a.rest_a.clone() },
+            AttachNode { name: NodeId::nth(1), ops: ops_b, rest: a.rest_b.clone() },
+        ];
+        return Ok((nodes, false));
+    }
+    if a.node_a.is_some() || a.node_b.is_some() || a.rest_a.is_some() || a.rest_b.is_some() {
+        anyhow::bail!(
+            "--node and --rest cannot be mixed with --node-a, --node-b, --rest-a or --rest-b: name every node one way, \
+             e.g. --node a=URL --node b=URL"
+        );
+    }
+    let mut nodes: Vec<AttachNode> = Vec::new();
+    for (name, ops) in &a.node {
+        if nodes.iter().any(|n| n.name == *name) {
+            anyhow::bail!("--node {name} is given twice: name each node once");
+        }
+        nodes.push(AttachNode { name: name.clone(), ops: ops.clone(), rest: None });
+    }
+    for (name, role, flag) in [(NodeId::nth(0), "it serves the load", "a"), (NodeId::nth(1), "it runs with the shim preloaded", "b")] {
+        if !nodes.iter().any(|n| n.name == name) {
+            anyhow::bail!("--attach needs node {name} ({role}): pass --node {flag}=URL");
+        }
+    }
+    for (name, rest) in &a.rest {
+        let Some(node) = nodes.iter_mut().find(|n| n.name == *name) else {
+            anyhow::bail!("--rest {name}=… names no node given: pass --node {name}=URL too");
+        };
+        if node.rest.is_some() {
+            anyhow::bail!("--rest {name} is given twice: name each node once");
+        }
+        node.rest = Some(rest.clone());
+    }
+    nodes.sort_by(|x, y| x.name.cmp(&y.name));
+    Ok((nodes, true))
 }
 
 /// `KEY=VALUE` of `--b-setting`: a Harper install setting the run does not
@@ -312,34 +376,16 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
             anyhow::bail!("{} does not apply to {what}: it is an option of {}", flag(&id), crate::text::and_list(&owners));
         }
         if attach && chosen.iter().filter(|s| takes(s)).all(|s| s.local_only.contains(&id.as_str())) {
-            if crate::net::args::LinkArgs::owns(&id) {
-                anyhow::bail!(
-                    "{} does not apply with --attach: the network nemeses act on a cluster this run started in its own network namespace",
-                    flag(&id)
-                );
-            }
-            if id == "cut_replication" {
-                anyhow::bail!(
-                    "{} does not apply with --attach: blobfail cuts the replication of nodes it runs only, \
-                     never of a cluster it was pointed at",
-                    flag(&id)
-                );
-            }
-            anyhow::bail!(
-                "{} does not apply with --attach: on an attached cluster, node B's own environment arms the shim \
-                 (HARPER_TEST_BLOB_FAIL_INTERVAL)",
-                flag(&id)
-            );
+            let owner = chosen.iter().find(|s| takes(s)).expect("a chosen scenario takes it");
+            anyhow::bail!("{} does not apply with --attach: {}", flag(&id), (owner.why_local)(&id));
         }
     }
-    let given_here = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
-    args.scenarios.blob_save.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.backlog_memory.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.partition_heal.validate(&given_here).map_err(anyhow::Error::msg)?;
-    args.scenarios.blob_save_net.plan(args.scenarios.blob_save.nemesis.as_deref()).map_err(anyhow::Error::msg)?;
-    crate::net::args::fits(&what, args.scenarios.blob_save.nemesis.as_deref(), args.scenarios.blob_save.faulted.0.len()).map_err(anyhow::Error::msg)?;
-    // blob-save's fault plans: an override contradicts a plan only when given.
-    args.scenarios.blob_save.resolve_plans(given_here("interval")).map_err(anyhow::Error::msg)?;
+    // Each scenario checks the options it owns (and resolves what they imply).
+    let ids = given(m, &ids_of::<scenario::Args>());
+    let given_here = scenario::Given { run: &what, ids: &ids };
+    for s in scenario::ALL {
+        (s.validate)(&mut args.scenarios, &given_here).map_err(anyhow::Error::msg)?;
+    }
     if let Some(parent) = args.common.junit.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             let junit = args.common.junit.as_deref().unwrap_or(parent);
@@ -348,13 +394,11 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
     }
     let backend = if attach {
         let a = args.attach;
-        let (Some(ops_a), Some(ops_b)) = (a.node_a, a.node_b) else {
-            anyhow::bail!("--attach needs both nodes' operations API URLs: pass --node-a URL and --node-b URL");
-        };
+        let (nodes, named) = attach_nodes(&a)?;
         let Some(password) = a.password else {
             anyhow::bail!("--attach needs the Harper user's password: pass --password or set BLOBFAIL_PASSWORD");
         };
-        backend::Choice::Attached(AttachOptions { ops_a, ops_b, rest_a: a.rest_a, rest_b: a.rest_b, user: a.user, password })
+        backend::Choice::Attached(AttachOptions { nodes, named, user: a.user, password })
     } else {
         let l = args.local;
         if !(l.start_timeout.is_finite() && l.start_timeout > 0.0 && l.start_timeout <= 3600.0) {

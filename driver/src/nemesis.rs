@@ -7,8 +7,8 @@
 //! The nemeses: `kill-restart` (SIGKILL of the node's process group, then a
 //! restart on the same root and address), `pause` (SIGSTOP, then SIGCONT,
 //! of the group). The shim's fault plan is one more, armed from the node's
-//! start (its event is recorded at 0.0 s). Cutting replication
-//! (`remove_node`) is a start with no stop.
+//! start (its event is recorded at 0.0 s). `cut-replication` (`remove_node`
+//! of the source, blob-save's `--cut-replication`) is a start with no stop.
 //!
 //! Plug point: the shim's runtime control (`HARPER_TEST_BLOB_FAIL_CONTROL`,
 //! `blobfail ctl`) arms and heals a running node's plan; it becomes one more
@@ -16,17 +16,19 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use nix::sys::signal::Signal;
 use serde::Serialize;
+
+use crate::cluster::Cluster;
 use serde_json::json;
 
-use crate::api::NodeApi;
-use crate::cluster::Cluster;
-use crate::cluster_status::peer_sockets;
-use crate::events::{self, Change, Events, Subscriber};
+use crate::events::{self, Change, Subscriber};
+
+mod cut_replication;
+pub use cut_replication::CutReplication;
 
 /// One start or stop of a fault, `t` seconds after the history began.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -201,39 +203,6 @@ impl Nemesis for Pause {
         }
         .boxed()
     }
-}
-
-/// How long B gets to drop A from its `cluster_status` after `remove_node`
-/// (on 4.7.29 it is gone at the next answer).
-const CUT_BOUND: Duration = Duration::from_secs(30);
-
-/// `remove_node` of A (`a_name`, its node name) on B: Harper's own way to
-/// take a peer out of a node's cluster, which closes the replication
-/// sockets both ways. Returns once B's `cluster_status` no longer lists A,
-/// with the seconds that took.
-pub async fn cut_replication(b: &NodeApi, a_name: &str, events: &Events) -> Result<f64> {
-    let step = events.step(&format!("cutting replication: remove_node of {a_name} on node B"));
-    let start = Instant::now();
-    let answer = b.op(json!({"operation": "remove_node", "hostname": a_name}), Duration::from_secs(30)).await?;
-    let mut last = String::from("no answer yet");
-    while start.elapsed() < CUT_BOUND {
-        match b.cluster_status().await {
-            Ok(status) => match peer_sockets(&status, a_name) {
-                None => {
-                    let secs = start.elapsed().as_secs_f64();
-                    step.finish(&format!("B lists no connection to A ({secs:.1} s)"));
-                    return Ok(secs);
-                }
-                Some(p) => last = format!("B still lists A ({}: {})", p.url, p.describe()),
-            },
-            Err(e) => last = format!("{e:#}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!(
-        "remove_node of {a_name} on node B answered {answer} but B still listed A after {} s: {last}",
-        CUT_BOUND.as_secs()
-    )
 }
 
 #[cfg(test)]

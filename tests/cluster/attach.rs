@@ -179,8 +179,10 @@ fn attach_judges_a_running_cluster_through_its_api_alone(kept_out: &Path, passwo
     let out = path_of(&dir);
     let junit = out.join("ci-junit.xml");
     let out_run = out.join("run");
+    // The nodes by name (`--node NAME=URL`); the other attach runs here use --node-a and --node-b.
+    let (node_a, node_b) = (format!("a={ops_a}"), format!("b={ops_b}"));
     let mut cmd = blobfail(&[
-        "run", "blob-save", "--attach", "--node-a", ops_a, "--node-b", ops_b, "--requests", "60", "--seed", "5",
+        "run", "blob-save", "--attach", "--node", &node_a, "--node", &node_b, "--requests", "60", "--seed", "5",
         "--out", out_run.to_str().unwrap(), "--junit", junit.to_str().unwrap(),
     ]);
     cmd.env("BLOBFAIL_PASSWORD", password);
@@ -201,6 +203,9 @@ fn attach_judges_a_running_cluster_through_its_api_alone(kept_out: &Path, passwo
     assert_eq!(statuses(&report), want.map(|(n, s)| (n.to_string(), s.to_string())), "{:#}", report["checks"]);
     assert_eq!(report["verdict"], "fail");
     assert_eq!(report["harper"]["attached"], true);
+    let named: Vec<(&str, &str)> =
+        report["nodes"].as_array().unwrap().iter().map(|n| (n["name"].as_str().unwrap(), n["ops_url"].as_str().unwrap())).collect();
+    assert_eq!(named, [("a", format!("{ops_a}/").as_str()), ("b", format!("{ops_b}/").as_str())]);
     assert_junit_matches(&junit, &report);
 
     // The shim's fault log is on this machine only because the test owns the

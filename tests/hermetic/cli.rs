@@ -234,3 +234,73 @@ fn component_writes_the_files_to_deploy() {
     let schema = std::fs::read_to_string(out.join("schema.graphql")).unwrap();
     assert!(schema.contains("type LargeLocation @table @export"), "{schema}");
 }
+
+/// `--node NAME=URL`: every bad one is one line naming what is wrong and
+/// what to pass, exit 2, before any folder is made or node is reached.
+#[test]
+fn a_bad_node_by_name_is_refused_with_one_line() {
+    let out = tempfile::tempdir().unwrap();
+    let folder = out.path().join("run");
+    let (a, b) = ("a=http://127.0.0.1:9925", "b=http://127.0.0.1:9925");
+    for (args, expect) in [
+        (
+            vec!["--node", "x=http://127.0.0.1:9925", "--node", b],
+            "blobfail: invalid value 'x=http://127.0.0.1:9925' for '--node <NAME=URL>': \"x\" is not a node name: nodes are a, b, c, d, e (one letter each); see `blobfail run --help`",
+        ),
+        (
+            vec!["--node", "http://127.0.0.1:9925", "--node", b],
+            "blobfail: invalid value 'http://127.0.0.1:9925' for '--node <NAME=URL>': \"http://127.0.0.1:9925\" is not NAME=URL (e.g. a=http://10.0.0.1:9925); see `blobfail run --help`",
+        ),
+        (
+            vec!["--node", "a", "--node", b],
+            "blobfail: invalid value 'a' for '--node <NAME=URL>': \"a\" is not NAME=URL (e.g. a=http://10.0.0.1:9925); see `blobfail run --help`",
+        ),
+        (
+            vec!["--node", "a=", "--node", b],
+            "blobfail: invalid value 'a=' for '--node <NAME=URL>': node a has no URL (e.g. a=http://10.0.0.1:9925); see `blobfail run --help`",
+        ),
+        (vec!["--node", a, "--node", b, "--node", "B=http://127.0.0.2:9925"], "blobfail: --node b is given twice: name each node once"),
+        (vec!["--node", b, "--node", "c=http://127.0.0.3:9925"], "blobfail: --attach needs node a (it serves the load): pass --node a=URL"),
+        (vec!["--node", a], "blobfail: --attach needs node b (it runs with the shim preloaded): pass --node b=URL"),
+        (
+            vec!["--node", a, "--node-b", "http://127.0.0.1:9925"],
+            "blobfail: --node and --rest cannot be mixed with --node-a, --node-b, --rest-a or --rest-b: name every node one way, e.g. --node a=URL --node b=URL",
+        ),
+        (
+            vec!["--node-a", "http://127.0.0.1:9925", "--node-b", "http://127.0.0.1:9925", "--rest", "b=http://127.0.0.1:9926"],
+            "blobfail: --node and --rest cannot be mixed with --node-a, --node-b, --rest-a or --rest-b: name every node one way, e.g. --node a=URL --node b=URL",
+        ),
+        (vec!["--node", a, "--node", b, "--rest", "c=http://127.0.0.3:9926"], "blobfail: --rest c=… names no node given: pass --node c=URL too"),
+        (
+            vec!["--node", a, "--node", b, "--rest", "b=http://127.0.0.1:9926", "--rest", "b=http://127.0.0.1:9927"],
+            "blobfail: --rest b is given twice: name each node once",
+        ),
+    ] {
+        let mut all = vec!["run", "blob-save", "--attach", "--password", "x", "--out", folder.to_str().unwrap()];
+        all.extend(&args);
+        let run = run_bounded(blobfail(&all), Duration::from_secs(30));
+        assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim_end(), expect, "{args:?}");
+        assert!(run.stdout.is_empty() && !folder.exists(), "{args:?}: {}", run.stdout);
+    }
+    // Without --attach, --node is refused like every attach option.
+    let run = run_bounded(blobfail(&["run", "blob-save", "--node", a]), Duration::from_secs(30));
+    assert_eq!((run.code(), run.stderr.trim_end()), (Some(2), "blobfail: --node applies with --attach only (to reach an existing cluster)"));
+}
+
+/// backlog-memory takes `--nodes` (2 to 5: b is stopped and measured, the
+/// others stay up unfaulted) but not `--faulted`: one line, exit 2.
+#[test]
+fn backlog_memory_s_nodes_are_bounded_and_only_b_is_measured() {
+    for (args, expect) in [
+        (
+            vec!["run", "backlog-memory", "--nodes", "6"],
+            "blobfail: invalid value '6' for '--nodes <N>': 6 is not in 2..=5; see `blobfail run --help`",
+        ),
+        (vec!["run", "backlog-memory", "--nodes", "3", "--faulted", "c"], "blobfail: --faulted does not apply to backlog-memory: it is an option of blob-save"),
+    ] {
+        let run = run_bounded(blobfail(&args), Duration::from_secs(30));
+        assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim_end(), expect, "{args:?}");
+    }
+}

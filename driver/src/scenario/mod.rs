@@ -2,6 +2,8 @@
 //! them from. Each scenario lives in its own folder: its name, its checks
 //! (and the nodes each needs), its phases, the options it takes, and its
 //! run function over a `Backend`; its checks (pure functions) beside it.
+//! Each entry validates the options it owns and says why one of them does
+//! not apply to an attached cluster: the command line names no scenario.
 //! Adding one is a folder here and a line in `ALL` and `Args`.
 
 use std::path::Path;
@@ -41,6 +43,14 @@ pub struct Scenario {
     pub local_only: &'static [&'static str],
     /// Why it cannot run attached, if it cannot.
     pub cannot_attach: Option<&'static str>,
+    /// Why an option of `local_only` (a clap id) does not apply attached:
+    /// the end of `--X does not apply with --attach: …`.
+    pub why_local: fn(&str) -> &'static str,
+    /// Checks the options it owns beyond what clap bounds (and resolves
+    /// what they imply), or the one line saying what does not fit. Every
+    /// entry's runs whichever scenario is chosen: some options are shared
+    /// (crash-recovery runs with blob-save's `--requests`).
+    pub validate: fn(&mut Args, &Given) -> Result<(), String>,
     /// The runs its options ask for, each on a fresh cluster (blob-save:
     /// one per fault plan of `--fault a,b`); empty or None: one run.
     pub variants: Option<fn(&Args) -> Vec<&'static str>>,
@@ -139,6 +149,32 @@ pub struct Args {
     pub partition_heal: partition_heal::Args,
     #[command(flatten)]
     pub blob_save_net: crate::net::args::LinkArgs,
+}
+
+/// What the command line gave, as a scenario's validation reads it.
+pub struct Given<'a> {
+    /// The run: a scenario's name, or `all`.
+    pub run: &'a str,
+    /// The scenario options given on the command line itself (clap ids),
+    /// not defaults.
+    pub ids: &'a [String],
+}
+
+impl Given<'_> {
+    pub fn has(&self, id: &str) -> bool {
+        self.ids.iter().any(|i| i == id)
+    }
+}
+
+/// `validate` of a scenario whose options clap bounds alone.
+pub fn nothing_to_validate(_: &mut Args, _: &Given) -> Result<(), String> {
+    Ok(())
+}
+
+/// `why_local` of a scenario that cannot run attached (`cannot_attach`
+/// says why, before any option is looked at).
+pub fn never_attached(_: &str) -> &'static str {
+    "it cannot run attached"
 }
 
 /// The scenario called `name`.

@@ -18,7 +18,7 @@ use serde_json::{json, Map};
 use super::{Ctx, Scenario};
 use crate::backend::{self, Backend};
 use crate::cluster::NodeSetup;
-use crate::topology::Topology;
+use crate::topology::{NodeId, Topology};
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
@@ -90,6 +90,7 @@ pub const SCENARIO: Scenario = Scenario {
         "growth_limit",
         "shim_on_b",
         "interval",
+        "nodes",
         "nemesis",
         "latency",
         "jitter",
@@ -100,6 +101,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &[],
     cannot_attach: Some("it stops and restarts node B, which needs nodes this run started"),
     variants: None,
+    validate: validate_options,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };
@@ -207,6 +210,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     }
 }
 
+/// The registry's validation: backlog-memory's own options.
+fn validate_options(args: &mut super::Args, given: &super::Given) -> Result<(), String> {
+    args.backlog_memory.validate(&|id| given.has(id))
+}
+
 fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
     run(ctx).boxed()
 }
@@ -228,7 +236,11 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     }
     // --nemesis slow-link|cut-stream: the proxy goes on before the nodes connect.
     crate::net::on_load::install(ctx.args).await?;
-    let mut backend = Backend::local(local, &Topology::pair(), &[NodeSetup::plain("a"), b_setup], out, &mut phases, ctx.events).await?;
+    // --nodes N: b is the one stopped and measured; c, … join a and stay up, unfaulted.
+    let topology = Topology::star(ctx.args.blob_save.nodes as usize, &[NodeId::nth(1)]).map_err(anyhow::Error::msg)?;
+    let mut setups: Vec<NodeSetup> = topology.nodes.iter().map(|n| NodeSetup::plain(n.clone())).collect();
+    setups[1] = b_setup;
+    let mut backend = Backend::local(local, &topology, &setups, out, &mut phases, ctx.events).await?;
     super::test_panic_hook("join");
     let harper_version = backend.cluster().map(|c| c.harper().version.clone()).unwrap_or_default();
     let cluster = backend.cluster().expect("a local backend has a cluster");

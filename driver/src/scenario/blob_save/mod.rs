@@ -16,6 +16,7 @@ pub mod judge;
 pub mod log_only;
 pub mod observe;
 pub mod per_node;
+pub mod validate;
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use crate::journal::{Phases, PlannedCheck};
 use crate::model::Report;
 use crate::workload;
 use crate::events::Change;
+use crate::nemesis::{CutReplication, Nemesis};
 use crate::topology::{parse_faulted, NodeId, Topology, MAX_NODES};
 
 pub const TABLE: &str = "LargeLocation";
@@ -128,6 +130,8 @@ pub const SCENARIO: Scenario = Scenario {
     ],
     cannot_attach: None,
     variants: Some(variants),
+    validate: validate::validate,
+    why_local: validate::why_local,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };
@@ -189,8 +193,8 @@ pub struct Args {
     /// so that peer-connected and liveness must fail (local runs).
     #[arg(long)]
     pub cut_replication: bool,
-    /// blob-save, crash-recovery, fault-heal: how many nodes (2 to 5): a, b, c, …; each joins a, which carries the load
-    /// (crash-recovery and fault-heal fault b only).
+    /// blob-save, crash-recovery, fault-heal, backlog-memory: how many nodes (2 to 5): a, b, c, …; each joins a, which carries the load
+    /// (crash-recovery and fault-heal fault b only; backlog-memory stops and measures b only).
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=MAX_NODES as u64))]
     pub nodes: u64,
     /// blob-save: the faulted nodes (the fault plan is on each; each is judged against a), e.g. b or b,c.
@@ -313,7 +317,7 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         }
         backend::Choice::Attached(attach) => {
             let backend = Backend::attach(attach, SCENARIO.name, TABLE, &mut phases, ctx.events).await?;
-            (backend, Topology::pair(), Vec::new(), false)
+            (backend, attach.topology(), Vec::new(), false)
         }
     };
     super::test_panic_hook("join");
@@ -391,16 +395,23 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
         return Err(end.into());
     }
     let a_name = backend.name_of_a();
+    // --cut-replication: a nemesis with a start and no stop, on each faulted node.
     let cut_seconds = if opts.cut_replication {
-        let apis: Vec<crate::api::NodeApi> = topology.faulted.iter().map(|n| backend.api(n)).collect();
-        let cut = async {
+        let cut = CutReplication { from: source.clone() };
+        let cluster = backend.cluster().ok_or_else(|| anyhow::anyhow!("--cut-replication needs a local cluster"))?;
+        let cutting = async {
             let start = Instant::now();
-            for api in &apis {
-                crate::nemesis::cut_replication(api, &a_name, ctx.events).await?;
+            for n in &topology.faulted {
+                let up = n.to_uppercase();
+                let step = ctx.events.step(&format!("cutting replication: remove_node of {a_name} on node {up}"));
+                let t = Instant::now();
+                let done = cut.start(cluster, n).await?;
+                step.finish(&format!("{up} lists no connection to A ({:.1} s)", t.elapsed().as_secs_f64()));
+                ctx.events.nemesis(cut.name(), n, Change::Started, done, None);
             }
             anyhow::Ok(start.elapsed().as_secs_f64())
         };
-        Some(phases.time("cut", backend.supervise(cut)).await??)
+        Some(phases.time("cut", cutting).await?)
     } else {
         None
     };

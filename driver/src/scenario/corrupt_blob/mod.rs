@@ -40,6 +40,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &["corrupt_interval", "corrupt_mode", "corrupt_calls"],
     cannot_attach: Some("it preloads the shim into node B: it needs a cluster it starts itself"),
     variants: None,
+    validate: super::nothing_to_validate,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };

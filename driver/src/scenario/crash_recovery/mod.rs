@@ -59,6 +59,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &["power_loss", "crash_sweep", "crash_at", "restart_bound", "restart_fault_opens", "restart_fault_files", "nodes"],
     cannot_attach: Some("it kills node B, rolls back its files and restarts it: it needs a cluster it starts itself"),
     variants: None,
+    validate: super::nothing_to_validate,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };

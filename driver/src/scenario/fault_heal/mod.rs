@@ -49,6 +49,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &["arm_after", "armed_for", "heal_bound", "window_max", "heal_late", "nodes", "interval"],
     cannot_attach: Some("it arms and heals the shim in node B at run time: it needs a cluster it starts itself"),
     variants: None,
+    validate: super::nothing_to_validate,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };

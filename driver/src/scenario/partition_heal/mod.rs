@@ -73,6 +73,8 @@ pub const SCENARIO: Scenario = Scenario {
     local_only: &[],
     cannot_attach: Some("it partitions the nodes' network, which needs nodes this run started in its own network namespace"),
     variants: None,
+    validate: validate_options,
+    why_local: super::never_attached,
     run: run_boxed,
     judge: Some(judge::JUDGE),
 };
@@ -123,6 +125,11 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// The registry's validation: partition-heal's own options.
+fn validate_options(args: &mut super::Args, given: &super::Given) -> Result<(), String> {
+    args.partition_heal.validate(&|id| given.has(id))
 }
 
 fn run_boxed<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, Result<Report>> {
