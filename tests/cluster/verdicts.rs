@@ -350,6 +350,14 @@ fn cutting_replication_after_the_load_fails_peer_connected_and_liveness() {
     assert!((5.0..15.0).contains(&waited), "liveness waited {waited} s with a 5 s bound: {live}");
     assert!(report["figures"]["replication_cut_seconds"].as_f64().is_some_and(|s| s < 30.0), "{}", report["figures"]);
     assert!(run.stderr.contains(&format!("cutting replication: remove_node of {a_ip} on node B: B lists no connection to A (")), "{}", run.stderr);
+    // The cut is a nemesis in the run's history, after the plan armed from B's start.
+    let history = report["figures"]["history"].as_array().unwrap();
+    let whats: Vec<(&str, &str, &str)> = history
+        .iter()
+        .map(|e| (e["nemesis"].as_str().unwrap(), e["node"].as_str().unwrap(), e["what"].as_str().unwrap()))
+        .collect();
+    assert_eq!(whats, [("shim plan open-enoent", "b", "started"), ("cut-replication", "b", "started")], "{history:?}");
+    assert!(history[1]["detail"].as_str().unwrap().starts_with(&format!("remove_node of {a_ip} (a) on b: b lists no connection to it after ")), "{history:?}");
     // B's own account of the cut: it dropped its subscriptions to A.
     let log_b = std::fs::read_to_string(out.join("node-b/root/log/hdb.log")).unwrap();
     assert!(log_b.contains(&format!("Node was deleted, unsubscribing from node {a_ip} data")), "B's log:\n{log_b}");
