@@ -40,6 +40,21 @@ fn defaults() {
     assert_eq!(c.log_path(), None);
 }
 
+/// The log's and the journal's paths are there only when set (the hooks
+/// write no log line and keep no journal otherwise), with their NUL; a
+/// journal alone makes opens track their descriptors, whose writes and
+/// syncs it records.
+#[test]
+fn log_and_journal_paths_only_when_set() {
+    let plain = armed(&[(VAR_INTERVAL, b"1")]);
+    assert_eq!((plain.log_path(), plain.log_path_nul(), plain.journal_path_nul()), (None, None, None));
+    assert!(!plain.tracks_descriptors());
+    let journaled = armed(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, b"/tmp/j")]);
+    assert_eq!(journaled.journal_path_nul(), Some(&b"/tmp/j\0"[..]));
+    assert_eq!(journaled.log_path_nul(), None);
+    assert!(journaled.tracks_descriptors());
+}
+
 #[test]
 fn every_variable() {
     let c = armed(&[
