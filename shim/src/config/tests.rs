@@ -55,6 +55,62 @@ fn log_and_journal_paths_only_when_set() {
     assert!(journaled.tracks_descriptors());
 }
 
+/// EFFECT, CRASH, CORRUPT and SEED, and an effect refused (with why)
+/// when a chosen family or the space budget cannot take it.
+#[test]
+fn effects_and_their_options() {
+    let c = armed(&[(VAR_INTERVAL, b"1")]);
+    assert_eq!((c.effect, c.crash_group, c.corrupt, c.seed), (Effect::Fail, false, CorruptMode::Flip, 0));
+    let c = armed(&[
+        (VAR_INTERVAL, b"2"),
+        (VAR_CALLS, b"write,read"),
+        (VAR_EFFECT, b"corrupt"),
+        (VAR_CORRUPT, b"zero"),
+        (VAR_SEED, b"42"),
+        (VAR_CRASH, b"group"),
+    ]);
+    assert_eq!((c.effect, c.crash_group, c.corrupt, c.seed), (Effect::Corrupt, true, CorruptMode::Zero, 42));
+    // Each effect where it fits: the budget alone takes the write effects.
+    assert_eq!(armed(&[(VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"drop")]).effect, Effect::Drop);
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"sync"), (VAR_EFFECT, b"fake-sync")]).effect, Effect::FakeSync);
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"read"), (VAR_EFFECT, b"short")]).effect, Effect::Short);
+    let refused: [(&[(&'static str, &[u8])], &str); 5] = [
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_EFFECT, b"corrupt")],
+            "for writes and reads only: set HARPER_TEST_BLOB_FAIL_CALLS=write or read (or use SPACE alone)",
+        ),
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"write,sync"), (VAR_EFFECT, b"drop")],
+            "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        ),
+        (&[(VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"fake-sync")], "for syncs only: set HARPER_TEST_BLOB_FAIL_CALLS=sync, without SPACE"),
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"read"), (VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"short")],
+            "for reads only: set HARPER_TEST_BLOB_FAIL_CALLS=read, without SPACE",
+        ),
+        (&[(VAR_INTERVAL, b"1"), (VAR_EFFECT, b"melt")], "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short"),
+    ];
+    for (vars, what) in refused {
+        match parse_env(vars) {
+            Parsed::Invalid { problems } => {
+                let p: Vec<_> = problems.iter().flatten().map(|p| (p.var, p.what)).collect();
+                assert_eq!(p, [(VAR_EFFECT, what)], "{vars:?}");
+            }
+            other => panic!("{vars:?}: expected invalid, got {other:?}"),
+        }
+    }
+}
+
+/// JOURNAL's path leaves 8 bytes of PATH_MAX for the names of its folder
+/// of saved files: 4087 bytes are taken, 4088 refused.
+#[test]
+fn the_journal_path_leaves_room_for_its_folder() {
+    let longest = vec![b'j'; MAX_LOG_PATH - 8];
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, &longest)]).journal_path_nul().map(<[u8]>::len), Some(MAX_LOG_PATH - 7));
+    let over = vec![b'j'; MAX_LOG_PATH - 7];
+    assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, &over)]), [VAR_JOURNAL]);
+}
+
 #[test]
 fn every_variable() {
     let c = armed(&[
