@@ -162,6 +162,16 @@ mod tests {
         }
     }
 
+    /// An offset into the whole data is an iovec entry and an offset in it.
+    #[test]
+    fn offsets_are_located_in_their_part() {
+        let (a, b) = ([1u8; 5], [2u8; 40]);
+        let parts: [&[u8]; 3] = [&a, &[], &b];
+        let at = [0, 4, 5, 7, 44].map(|i| locate(&parts, i));
+        assert_eq!(at, [(0, 0), (0, 4), (2, 0), (2, 2), (2, 39)]);
+        assert_eq!([4, 5].map(|i| byte_at(&parts, i)), [1, 2]);
+    }
+
     #[test]
     fn seeded_and_within_one_part() {
         let (a, b) = (vec![1u8; 5], vec![2u8; 40]);
