@@ -235,8 +235,8 @@ mod tests {
             }
         }
         assert_eq!(s.take_space(1000, 100), 100);
-        for _ in 0..3 {
-            s.space_fault();
+        for n in 1..=3 {
+            assert_eq!(s.space_fault(), n, "a space fault's number");
         }
         let totals: Vec<(u64, u64)> = FAMILIES.iter().map(|&f| s.family(f).totals()).collect();
         let want: Vec<(u64, u64)> = (1..=FAMILIES.len() as u64).map(|k| (k, k)).collect();
