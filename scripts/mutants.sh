@@ -83,6 +83,12 @@ run_shim() {
   # (hooks.rs, sys.rs) nor the words (format.rs).
   # Tests: the shim's unit tests and the shim group (real programs with the
   # library preloaded). The hermetic group never preloads the shim.
+  # `--lib --test shim` goes to the build too (`--cargo-arg`, not after
+  # `--`, which reaches the test run only): else cargo-mutants' build
+  # (`cargo test --no-run`) compiles every test group of the suite, and
+  # without the driver in the build tokio lacks the `net` feature
+  # tests/net needs, so every mutant failed to build and counted as
+  # unviable.
   baseline -p blobfail-shim -p blobfail-suite --lib --test shim
   cargo mutants "${common[@]}" -o target/mutants/shim \
     -p blobfail-shim \
@@ -90,7 +96,8 @@ run_shim() {
     -f 'shim/src/matcher.rs' -f 'shim/src/fds.rs' -f 'shim/src/lib.rs' \
     -f 'shim/src/space*.rs' -f 'shim/src/effect*.rs' -f 'shim/src/decide*.rs' \
     --test-package blobfail-shim --test-package blobfail-suite \
-    "$@" -- --lib --test shim
+    --cargo-arg=--lib --cargo-arg=--test=shim \
+    "$@"
 }
 
 # decide.rs's functions behind `armed()`: `scripts/mutants.sh shim -F "$SHIM_HOOKS"`
