@@ -74,7 +74,8 @@ fn effects_and_their_options() {
     assert_eq!(armed(&[(VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"drop")]).effect, Effect::Drop);
     assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"sync"), (VAR_EFFECT, b"fake-sync")]).effect, Effect::FakeSync);
     assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"read"), (VAR_EFFECT, b"short")]).effect, Effect::Short);
-    let refused: [(&[(&'static str, &[u8])], &str); 5] = [
+    type Vars<'a> = &'a [(&'static str, &'a [u8])];
+    let refused: [(Vars, &str); 5] = [
         (
             &[(VAR_INTERVAL, b"1"), (VAR_EFFECT, b"corrupt")],
             "for writes and reads only: set HARPER_TEST_BLOB_FAIL_CALLS=write or read (or use SPACE alone)",
