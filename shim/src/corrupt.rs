@@ -123,6 +123,55 @@ mod tests {
         }
     }
 
+    /// The generator is splitmix64 (its published first outputs from 0),
+    /// and a fault's change is a function of the seed and its number: a
+    /// run is replayed with the same changes by any build of the shim.
+    #[test]
+    fn the_changes_are_splitmix64s_and_pinned() {
+        assert_eq!(mix(0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(mix(0x9e37_79b9_7f4a_7c15), 0x6e78_9e6a_a1b9_65f4);
+        let data: Vec<u8> = (1..=40).collect();
+        let got: Vec<(usize, usize, [u8; 4])> = [(CorruptMode::Flip, 0), (CorruptMode::Random, 9)]
+            .into_iter()
+            .flat_map(|(mode, seed)| (1..=3).map(move |n| (mode, seed, n)))
+            .map(|(mode, seed, n)| {
+                let c = choose(mode, seed, n, &[&data]).unwrap();
+                (c.at, c.len, c.bytes[..4].try_into().unwrap())
+            })
+            .collect();
+        let want = [
+            (35, 1, [100, 0, 0, 0]),
+            (5, 1, [134, 0, 0, 0]),
+            (27, 1, [30, 0, 0, 0]),
+            (27, 13, [109, 254, 108, 136]),
+            (9, 16, [154, 248, 148, 172]),
+            (21, 16, [214, 70, 76, 15]),
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// `zero` starts at the first non-zero byte at or after the chosen
+    /// one, wrapping around: the one non-zero byte here, wherever the
+    /// choice falls.
+    #[test]
+    fn zero_starts_at_the_next_non_zero_byte() {
+        let data = [0, 0, 0, 0, 0, 0, 0, 5, 0, 0];
+        for n in 0..40 {
+            let c = choose(CorruptMode::Zero, 1, n, &[&data]).unwrap();
+            assert_eq!((c.at, c.len, c.changed), (7, 3, 1), "fault {n}");
+        }
+    }
+
+    /// An offset into the whole data is an iovec entry and an offset in it.
+    #[test]
+    fn offsets_are_located_in_their_part() {
+        let (a, b) = ([1u8; 5], [2u8; 40]);
+        let parts: [&[u8]; 3] = [&a, &[], &b];
+        let at = [0, 4, 5, 7, 44].map(|i| locate(&parts, i));
+        assert_eq!(at, [(0, 0), (0, 4), (2, 0), (2, 2), (2, 39)]);
+        assert_eq!([4, 5].map(|i| byte_at(&parts, i)), [1, 2]);
+    }
+
     #[test]
     fn seeded_and_within_one_part() {
         let (a, b) = (vec![1u8; 5], vec![2u8; 40]);

@@ -219,6 +219,33 @@ mod tests {
         assert_eq!(s.totals(), (9, 3));
     }
 
+    /// The block's layout: the magic in word 0 (a fresh block is not ours
+    /// until stamped), each family's two words, the space used and the
+    /// space faults: each counter in a word of its own, and every word used.
+    #[test]
+    fn every_counter_has_a_word_of_its_own() {
+        let s = Shared::leak_new();
+        assert!(!s.is_ours());
+        s.stamp();
+        assert!(s.is_ours());
+        let plan = Plan { interval: 1, skip: 0, max: None };
+        for (k, &f) in FAMILIES.iter().enumerate() {
+            for _ in 0..=k {
+                s.family(f).on_match(&plan);
+            }
+        }
+        assert_eq!(s.take_space(1000, 100), 100);
+        for n in 1..=3 {
+            assert_eq!(s.space_fault(), n, "a space fault's number");
+        }
+        let totals: Vec<(u64, u64)> = FAMILIES.iter().map(|&f| s.family(f).totals()).collect();
+        let want: Vec<(u64, u64)> = (1..=FAMILIES.len() as u64).map(|k| (k, k)).collect();
+        assert_eq!(totals, want);
+        assert_eq!((s.space_used(), s.space_faults()), (100, 3));
+        assert!(s.is_ours(), "nothing wrote over the magic");
+        assert!(s.0.iter().all(|w| w.load(Ordering::Relaxed) != 0), "a word no counter uses");
+    }
+
     #[test]
     fn space_budget_short_write_then_nothing() {
         let s = Shared::leak_new();

@@ -273,6 +273,30 @@ mod tests {
         assert!(!ResolvedPath { base: b"/tmp/blob", rel: b"s/y" }.contains(needle));
     }
 
+    /// The longest needle across the joint of a long base and a long rel,
+    /// with and without a separator: the window searched at the joint
+    /// fills its buffer exactly, so one byte more of either side would not
+    /// fit (a panic there, caught, would pass every such call through).
+    #[test]
+    fn longest_needle_across_the_joint_of_long_paths() {
+        let mut needle = [b'c'; MAX_NEEDLE];
+        needle[..127].fill(b'b');
+        needle[127] = b'/';
+        let mut full = vec![b'/'];
+        full.extend([b'x'; 600]);
+        full.extend(needle);
+        full.extend([b'y'; 600]);
+        let slash = 1 + 600 + 127;
+        for (base, rel) in [(&full[..=slash], &full[slash + 1..]), (&full[..slash], &full[slash + 1..])] {
+            let p = ResolvedPath { base, rel };
+            assert_eq!(joined(&p), full);
+            assert!(p.contains(&needle));
+            let mut other = needle;
+            other[MAX_NEEDLE - 1] = b'y';
+            assert!(!p.contains(&other));
+        }
+    }
+
     #[test]
     fn longest_needle_across_joint() {
         let needle = [b'n'; MAX_NEEDLE];

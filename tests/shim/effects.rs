@@ -77,6 +77,9 @@ fn corrupt_changes_what_reaches_the_file_where_the_log_says() {
             let got = blob(&sb, 2);
             let line = &sb.log_lines()[0];
             assert_eq!((line["effect"].as_str(), line["corrupt"].as_str()), (Some("corrupt"), Some(mode)));
+            let f2 = sb.blobs().join("f2");
+            let call = (line["function"].as_str(), line["path"].as_str(), line["fd"].is_u64());
+            assert_eq!(call, (Some(entry), f2.to_str(), true), "{mode} {entry}: the call, its file and descriptor: {line}");
             let (at, n) = (line["corrupt_at"].as_u64().unwrap() as usize, line["corrupt_bytes"].as_u64().unwrap() as usize);
             assert_eq!(got.len(), 5, "{mode} {entry}: a full-length write");
             let differ: Vec<usize> = (0..5).filter(|&i| got[i] != b"hello"[i]).collect();

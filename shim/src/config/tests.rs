@@ -40,6 +40,78 @@ fn defaults() {
     assert_eq!(c.log_path(), None);
 }
 
+/// The log's and the journal's paths are there only when set (the hooks
+/// write no log line and keep no journal otherwise), with their NUL; a
+/// journal alone makes opens track their descriptors, whose writes and
+/// syncs it records.
+#[test]
+fn log_and_journal_paths_only_when_set() {
+    let plain = armed(&[(VAR_INTERVAL, b"1")]);
+    assert_eq!((plain.log_path(), plain.log_path_nul(), plain.journal_path_nul()), (None, None, None));
+    assert!(!plain.tracks_descriptors());
+    let journaled = armed(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, b"/tmp/j")]);
+    assert_eq!(journaled.journal_path_nul(), Some(&b"/tmp/j\0"[..]));
+    assert_eq!(journaled.log_path_nul(), None);
+    assert!(journaled.tracks_descriptors());
+}
+
+/// EFFECT, CRASH, CORRUPT and SEED, and an effect refused (with why)
+/// when a chosen family or the space budget cannot take it.
+#[test]
+fn effects_and_their_options() {
+    let c = armed(&[(VAR_INTERVAL, b"1")]);
+    assert_eq!((c.effect, c.crash_group, c.corrupt, c.seed), (Effect::Fail, false, CorruptMode::Flip, 0));
+    let c = armed(&[
+        (VAR_INTERVAL, b"2"),
+        (VAR_CALLS, b"write,read"),
+        (VAR_EFFECT, b"corrupt"),
+        (VAR_CORRUPT, b"zero"),
+        (VAR_SEED, b"42"),
+        (VAR_CRASH, b"group"),
+    ]);
+    assert_eq!((c.effect, c.crash_group, c.corrupt, c.seed), (Effect::Corrupt, true, CorruptMode::Zero, 42));
+    // Each effect where it fits: the budget alone takes the write effects.
+    assert_eq!(armed(&[(VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"drop")]).effect, Effect::Drop);
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"sync"), (VAR_EFFECT, b"fake-sync")]).effect, Effect::FakeSync);
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"read"), (VAR_EFFECT, b"short")]).effect, Effect::Short);
+    type Vars<'a> = &'a [(&'static str, &'a [u8])];
+    let refused: [(Vars, &str); 5] = [
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_EFFECT, b"corrupt")],
+            "for writes and reads only: set HARPER_TEST_BLOB_FAIL_CALLS=write or read (or use SPACE alone)",
+        ),
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"write,sync"), (VAR_EFFECT, b"drop")],
+            "for writes only: set HARPER_TEST_BLOB_FAIL_CALLS=write (or use SPACE alone)",
+        ),
+        (&[(VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"fake-sync")], "for syncs only: set HARPER_TEST_BLOB_FAIL_CALLS=sync, without SPACE"),
+        (
+            &[(VAR_INTERVAL, b"1"), (VAR_CALLS, b"read"), (VAR_SPACE, b"1KiB"), (VAR_EFFECT, b"short")],
+            "for reads only: set HARPER_TEST_BLOB_FAIL_CALLS=read, without SPACE",
+        ),
+        (&[(VAR_INTERVAL, b"1"), (VAR_EFFECT, b"melt")], "not an effect: fail, crash-before, crash-after, corrupt, drop, fake-sync or short"),
+    ];
+    for (vars, what) in refused {
+        match parse_env(vars) {
+            Parsed::Invalid { problems } => {
+                let p: Vec<_> = problems.iter().flatten().map(|p| (p.var, p.what)).collect();
+                assert_eq!(p, [(VAR_EFFECT, what)], "{vars:?}");
+            }
+            other => panic!("{vars:?}: expected invalid, got {other:?}"),
+        }
+    }
+}
+
+/// JOURNAL's path leaves 8 bytes of PATH_MAX for the names of its folder
+/// of saved files: 4087 bytes are taken, 4088 refused.
+#[test]
+fn the_journal_path_leaves_room_for_its_folder() {
+    let longest = vec![b'j'; MAX_LOG_PATH - 8];
+    assert_eq!(armed(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, &longest)]).journal_path_nul().map(<[u8]>::len), Some(MAX_LOG_PATH - 7));
+    let over = vec![b'j'; MAX_LOG_PATH - 7];
+    assert_eq!(problem_vars(&[(VAR_INTERVAL, b"1"), (VAR_JOURNAL, &over)]), [VAR_JOURNAL]);
+}
+
 #[test]
 fn every_variable() {
     let c = armed(&[
