@@ -4,8 +4,9 @@
 //! `cargo test` does not rebuild the preload library (a cdylib nothing
 //! links against) or the driver binary the tests run: a test group could
 //! pass against an old `libblobfail.so` while the shim's code says
-//! otherwise. So an artifact older than any file of its sources is refused
-//! with one line saying to run `cargo build --release`. Set
+//! otherwise. So an artifact older than any file of its sources (those
+//! cargo's dep-info file lists, see `dep_info_sources`) is refused with one
+//! line saying to run `cargo build --release`. Set
 //! `BLOBFAIL_TEST_BUILD=1` to have the tests build it themselves instead
 //! (`scripts/mutants.sh` does: cargo-mutants runs `cargo test` only).
 
@@ -51,7 +52,8 @@ fn current(
 ) -> PathBuf {
     let checked = cell.get_or_init(|| {
         let artifact = profile_dir().join(name);
-        let sources: Vec<PathBuf> = sources.iter().map(|s| workspace_dir().join(s)).collect();
+        let sources: Vec<PathBuf> = dep_info_sources(&artifact, &workspace_dir())
+            .unwrap_or_else(|| sources.iter().map(|s| workspace_dir().join(s)).collect());
         let verdict = freshness(&artifact, &sources);
         if verdict.is_err() && std::env::var_os("BLOBFAIL_TEST_BUILD").is_some_and(|v| v == "1") {
             build(package);
@@ -63,6 +65,36 @@ fn current(
         Ok(path) => path.clone(),
         Err(refusal) => panic!("{refusal}"),
     }
+}
+
+/// The files of `workspace` cargo built `artifact` from, as the dep-info
+/// file it writes beside it lists them (`libblobfail.d` for
+/// `libblobfail.so`): exactly the files whose change makes `cargo build`
+/// build it again. A test-only module in a file of its own (`#[cfg(test)]
+/// mod tests;`) is not among them, so editing one leaves the artifact
+/// current, as cargo sees it too. None when there is no dep-info file, or
+/// it names no file of `workspace` (a copied tree, as cargo-mutants makes,
+/// whose dep-info still names the original's files): then the caller's
+/// source folders count.
+pub fn dep_info_sources(artifact: &Path, workspace: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(artifact.with_extension("d")).ok()?;
+    let mut files = Vec::new();
+    for line in text.lines() {
+        let Some((_, deps)) = line.split_once(": ") else { continue };
+        // Cargo escapes a space inside a path as `\ `.
+        let mut path = String::new();
+        let mut chars = deps.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&' ') => path.push(chars.next().unwrap_or(' ')),
+                ' ' => files.push(std::mem::take(&mut path)),
+                c => path.push(c),
+            }
+        }
+        files.push(path);
+    }
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| !f.is_empty()).map(PathBuf::from).filter(|f| f.starts_with(workspace)).collect();
+    (!files.is_empty()).then_some(files)
 }
 
 /// Whether `artifact` exists and is at least as new as every file under
