@@ -192,6 +192,10 @@ pub struct LocalArgs {
     /// Seconds each node gets to answer its operations API after it is launched.
     #[arg(long, default_value_t = 120.0, value_name = "SECS")]
     pub start_timeout: f64,
+    /// Let every node install itself instead of copying its installed root from the cache
+    /// (`~/.cache/blobfail/roots`, filled on the first run of a node's settings).
+    #[arg(long, env = "BLOBFAIL_NO_ROOT_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_root_cache: bool,
     /// A Harper setting for node B only, as `harper install --KEY=VALUE` takes it (repeatable),
     /// e.g. THREADS_MAXHEAPMEMORY=64 (each worker thread's heap, MiB).
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_setting)]
@@ -417,7 +421,11 @@ pub fn request(mut args: RunArgs, matches: &ArgMatches) -> anyhow::Result<Reques
             shim: l.shim,
             keep: l.keep,
             b_settings: l.b_setting,
-            cluster: cluster::Options { addresses: l.addresses, start_timeout: Duration::from_secs_f64(l.start_timeout) },
+            cluster: cluster::Options {
+                addresses: l.addresses,
+                start_timeout: Duration::from_secs_f64(l.start_timeout),
+                root_cache: !l.no_root_cache,
+            },
         })
     };
     let out = runner::prepare_out(args.common.out.as_deref(), &what)?;

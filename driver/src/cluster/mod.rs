@@ -5,12 +5,14 @@
 //! Its parts: `harper` (getting Harper), `install` (a node's install
 //! settings and folders), `address`
 //! (reserving loopback addresses; the table of node ports), `node` (one
-//! node process and how it ended).
+//! node process and how it ended), `root_cache` (each node's installed
+//! root, cached and copied for the next run).
 
 pub mod address;
 pub mod harper;
 pub mod install;
 pub mod node;
+pub mod root_cache;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -41,11 +43,14 @@ pub struct Options {
     pub addresses: Option<Vec<Ipv4Addr>>,
     /// How long every node gets to answer its operations API after launch.
     pub start_timeout: Duration,
+    /// Copy each node's installed root from the cache (`root_cache`)
+    /// instead of letting Harper install it (`--no-root-cache` turns it off).
+    pub root_cache: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { addresses: None, start_timeout: Duration::from_secs(120) }
+        Options { addresses: None, start_timeout: Duration::from_secs(120), root_cache: true }
     }
 }
 
@@ -75,6 +80,8 @@ pub struct Cluster {
     keep: bool,
     stops: Vec<StopRecord>,
     start_timeout: Duration,
+    /// Where installed roots are cached, unless the run turned it off.
+    root_cache: Option<root_cache::RootCache>,
     /// The run's events: the Harper, the nodes and their stops (the journal keeps them for an interrupted run's report).
     events: Events,
     _addresses: Vec<ReservedAddress>,
@@ -98,9 +105,15 @@ impl Cluster {
             Some(ips) => reserve_pinned(ips)?,
             None => reserve_addresses(names.len())?,
         };
-        let password: String = {
-            use rand::Rng;
-            rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(20).map(char::from).collect()
+        // A cached root's admin has the cache's own password, so a run that
+        // copies roots uses it; without the cache, a fresh one per run.
+        let root_cache = if opts.root_cache { open_root_cache() } else { None };
+        let password: String = match &root_cache {
+            Some(c) => c.password().to_string(),
+            None => {
+                use rand::Rng;
+                rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(20).map(char::from).collect()
+            }
         };
         let mut nodes = Vec::new();
         for (setup, addr) in setups.iter().zip(&addresses) {
@@ -139,6 +152,7 @@ impl Cluster {
             keep: false,
             stops: Vec::new(),
             start_timeout: opts.start_timeout,
+            root_cache,
             events,
             _addresses: addresses,
         };
@@ -207,8 +221,13 @@ impl Cluster {
     /// API. A node's first start installs it (Harper installs itself when
     /// started on a root it does not know, with the install settings).
     pub async fn start(&mut self, names: &[&str], events: &Events) -> Result<()> {
+        let copied = self.copy_cached_roots(names, events).await?;
         let installing: Vec<bool> = names.iter().map(|n| !install::is_installed(self.node(n).spec())).collect();
-        let verb = if installing.iter().any(|i| *i) { "installing and starting" } else { "starting" };
+        let verb = match (installing.iter().any(|i| *i), copied) {
+            (true, _) => "installing and starting",
+            (false, true) => "starting (roots copied from the cache)",
+            (false, false) => "starting",
+        };
         let step = events.step(&format!(
             "{verb} harper {} node {} on {}",
             self.harper.version,
@@ -265,6 +284,53 @@ impl Cluster {
         }
         step.finish(&format!("ready in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    /// Gives each named node that is not installed yet a copy of its cached
+    /// root, filling the missing entries first; whether any was copied. A
+    /// fill that fails leaves those nodes to install themselves as without
+    /// the cache (with a warning): the run goes on.
+    async fn copy_cached_roots(&mut self, names: &[&str], events: &Events) -> Result<bool> {
+        let Some(cache) = &self.root_cache else { return Ok(false) };
+        let mut wanted: Vec<(&Node, String)> = Vec::new();
+        for name in names {
+            let node = self.node(name);
+            let spec = node.spec();
+            if install::is_installed(spec) || !root_cache::plain_path(&spec.root) || !root_cache::plain_path(&spec.home) {
+                continue;
+            }
+            let key = cache.key(&self.harper, &install::install_env(spec, ADMIN_USER, cache.password()));
+            wanted.push((node, key));
+        }
+        let misses: Vec<root_cache::Miss> =
+            wanted.iter().filter(|(_, k)| !cache.has(k)).map(|(n, k)| root_cache::Miss { spec: n.spec(), key: k.clone() }).collect();
+        if !misses.is_empty() {
+            let who: Vec<&str> = misses.iter().map(|m| m.spec.name.as_str()).collect();
+            let step = events.step(&format!(
+                "caching node {}'s installed root{} (first run of these settings)",
+                who.join(" and "),
+                if who.len() > 1 { "s" } else { "" }
+            ));
+            let start = Instant::now();
+            match cache.fill(&self.harper, &misses, self.start_timeout).await {
+                Ok(()) => step.finish(&format!("cached in {:.1} s", start.elapsed().as_secs_f64())),
+                Err(e) => {
+                    tracing::warn!("the root cache was not filled, so the nodes install themselves: {e:#}");
+                    step.finish(&format!("not cached ({e:#}): the nodes install themselves"));
+                }
+            }
+        }
+        let mut copied = Vec::new();
+        for (node, key) in wanted.iter().filter(|(_, k)| cache.has(k)) {
+            let spec = node.spec();
+            cache.copy_into(key, &spec.root, &spec.home).with_context(|| format!("failed to copy node {}'s cached root", spec.name))?;
+            copied.push((spec.name.clone(), key.clone()));
+        }
+        let any = !copied.is_empty();
+        for (name, key) in copied {
+            self.node_mut(&name).set_cached_root(key);
+        }
+        Ok(any)
     }
 
     /// Starts a stopped node again on the same root and address, without
@@ -462,6 +528,19 @@ impl Drop for Cluster {
                 }
             }
             self.events.emit(Event::PhaseLeft { phase: "teardown".into(), seconds: (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0 });
+        }
+    }
+}
+
+/// The root cache in the user's cache folder; none (with a warning) if it
+/// cannot be opened.
+fn open_root_cache() -> Option<root_cache::RootCache> {
+    let opened = harper::cache_dir().and_then(|d| root_cache::RootCache::open(d.join("roots")));
+    match opened {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no root cache, so the nodes install themselves: {e:#}");
+            None
         }
     }
 }

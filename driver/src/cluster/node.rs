@@ -50,6 +50,8 @@ pub struct Node {
     pids: Vec<u32>,
     /// The last exit was blobfail's own doing (`stop`), not the node's.
     stopped_by_driver: bool,
+    /// The root cache entry this node's root was copied from, if it was.
+    cached_root: Option<String>,
 }
 
 /// How a node was stopped.
@@ -67,7 +69,7 @@ pub const WORKER_OOM: &str = "ERR_WORKER_OUT_OF_MEMORY";
 
 impl Node {
     pub fn new(spec: NodeSpec, api: NodeApi) -> Node {
-        Node { spec, api, child: None, pid: None, exited: None, pids: Vec::new(), stopped_by_driver: false }
+        Node { spec, api, child: None, pid: None, exited: None, pids: Vec::new(), stopped_by_driver: false, cached_root: None }
     }
 
     pub fn spec(&self) -> &NodeSpec {
@@ -76,6 +78,11 @@ impl Node {
 
     pub fn api(&self) -> &NodeApi {
         &self.api
+    }
+
+    /// Records that the node's root was copied from this cache entry.
+    pub(super) fn set_cached_root(&mut self, key: String) {
+        self.cached_root = Some(key);
     }
 
     /// The pid (and process group) of the node's current process.
@@ -269,6 +276,7 @@ impl Node {
             "stderr": self.spec.stderr,
             "hdb_log": self.spec.hdb_log,
             "env": self.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "root_from_cache": self.cached_root,
             "install_settings": self.spec.install_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         })
     }
