@@ -4,6 +4,8 @@
 #   bench/blob-save.sh                 # from the repository root; ~20 s a run
 #   BENCH_RUNS=7 bench/blob-save.sh    # more runs
 #   BENCH_BIN=<other blobfail> bench/blob-save.sh   # e.g. an older build, to compare
+#   BENCH_ENV='BLOBFAIL_NO_ROOT_CACHE=1' bench/blob-save.sh   # extra environment of each run
+#   BENCH_ARGS='--seed 7' bench/blob-save.sh        # extra arguments of each run
 #
 # Runs the default blob-save BENCH_RUNS times (5; Harper must be cached: the
 # first run of `blobfail run blob-save` caches it), one after another, and
@@ -18,6 +20,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 runs=${BENCH_RUNS:-5}
 bin=${BENCH_BIN:-target/release/blobfail}
+read -r -a extra_env <<< "${BENCH_ENV:-}"
+read -r -a extra_args <<< "${BENCH_ARGS:-}"
 [ -x "$bin" ] || { echo "bench: $bin not found: run cargo build --release first" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "bench: python3 is needed for the table" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
@@ -30,7 +34,7 @@ for i in $(seq 1 "$runs"); do
   read -r load _ < /proc/loadavg
   out="$dir/run-$i"
   # Exit 1 (a check failed) is the expected verdict on harperdb 4.7.29.
-  /usr/bin/time -f "%e %U %S" -o "$dir/time-$i" "$bin" run blob-save --out "$out" >"$dir/stdout-$i" 2>"$dir/stderr-$i" || [ $? -eq 1 ] || {
+  env "${extra_env[@]}" /usr/bin/time -f "%e %U %S" -o "$dir/time-$i" "$bin" run blob-save "${extra_args[@]}" --out "$out" >"$dir/stdout-$i" 2>"$dir/stderr-$i" || [ $? -eq 1 ] || {
     keep=1; echo "bench: run $i failed (its folder is kept: $out); its last lines:" >&2; tail -3 "$dir/stderr-$i" >&2; exit 1
   }
   echo "$load" > "$dir/load-$i"
