@@ -158,9 +158,10 @@ fn ctrl_c_while_the_nodes_install_keeps_a_partial_report_and_leaves_nothing_runn
     let _one_cluster = cluster_lock();
     let dir = run_folder();
     let out = path_of(&dir);
-    let mut run = Watched::spawn(blobfail(&["run", "blob-save", "--requests", "60", "--out", out.to_str().unwrap()]));
-    // A node's first start installs it: both are installing once both
-    // processes are on record in cluster.json (an install takes seconds).
+    // Without the root cache, a node's first start installs it: both are
+    // installing once both processes are on record in cluster.json (an
+    // install takes seconds).
+    let mut run = Watched::spawn(blobfail(&["run", "blob-save", "--requests", "60", "--no-root-cache", "--out", out.to_str().unwrap()]));
     run.wait_until("both nodes launched", Duration::from_secs(300), || {
         std::fs::read_to_string(out.join("cluster.json"))
             .ok()
