@@ -104,3 +104,53 @@ fn short_reads_return_half_and_corrupt_reads_differ_from_the_file() {
     }
     assert_eq!(std::fs::read(sb.blobs().join("data")).unwrap(), DATA, "the file itself is untouched");
 }
+
+/// A forked child reads 4 bytes twice through a descriptor it shares with
+/// its parent; the parent then prints how the child ended and where the
+/// shared offset stands, which tells a read that never reached the kernel
+/// (offset 4) from one that did (8) though the child died either way.
+const FORKED_READER: &str = r#"
+import os, sys
+fd = os.open(sys.argv[1] + "/blobs/data", os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    os.read(fd, 4)
+    os.read(fd, 4)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+end = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
+print(end, os.lseek(fd, 0, os.SEEK_CUR))
+"#;
+
+/// crash-before: the second read kills the process before it reaches the
+/// kernel, so the shared offset stays after the first read; crash-after:
+/// the read is done, then the process dies. Each logs its fault line as a
+/// read's, with no summary after it.
+#[test]
+fn a_crash_at_a_read_kills_the_reader_before_or_after_the_read() {
+    for (effect, offset) in [("crash-before", 4), ("crash-after", 8), ("fail", 4)] {
+        let sb = Sandbox::new();
+        std::fs::write(sb.blobs().join("data"), DATA).unwrap();
+        let mut cmd = Command::new(python3());
+        cmd.arg("-c").arg(FORKED_READER).arg(sb.path());
+        let log = sb.log();
+        let run = run_preloaded(cmd, &[(INTERVAL, "2"), (CALLS, "read"), (EFFECT, effect), (LOG, log.to_str().unwrap())]);
+        run.assert_success();
+        // A failed read raises in the child, which Python reports as exit 1.
+        let end = if effect == "fail" { "exit 1" } else { "signal 9" };
+        assert_eq!(run.stdout().trim(), format!("{end} {offset}"), "{effect}: {}", run.stderr());
+        let faults = sb.log_lines();
+        assert_eq!(faults.len(), 1, "{effect}: one fault line: {faults:?}");
+        // A plain failure's line names its errno instead of an effect.
+        let logged = faults[0].get("effect").and_then(|e| e.as_str()).unwrap_or("fail");
+        assert_eq!(
+            (logged, faults[0]["function"].as_str(), faults[0]["call"].as_str(), faults[0]["seq"].as_u64()),
+            (effect, Some("read"), Some("read"), Some(2)),
+            "{effect}: {}",
+            faults[0]
+        );
+        // A killed child runs no exit handler; after a failed read it exits
+        // and leaves its summary (the parent read nothing: it has none).
+        assert_eq!(sb.log_summaries().len(), usize::from(effect == "fail"), "{effect}");
+    }
+}
