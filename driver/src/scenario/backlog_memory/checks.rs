@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::catch_up;
 use crate::model::{Check, Status};
 
 /// `caught-up`: B's exact count reached A's after its restart.
@@ -257,6 +258,59 @@ pub fn memory_bounded(points: &[(u64, Option<u64>)], limit_mib: f64) -> Check {
             shown.join(", ")
         ),
     )
+}
+
+/// `caught-up` over a sweep: passes when B caught up after every planned
+/// backlog and lived; otherwise the first backlog it did not catch up on
+/// (or died after), and why. Fewer backlogs than planned, none failing:
+/// undecided.
+pub fn sweep_caught_up(observed: &[catch_up::Observed], planned: usize, timeout: f64) -> Check {
+    const NAME: &str = "caught-up";
+    if observed.is_empty() {
+        return Check::new(NAME, Status::Unknown, format!("no backlog of the {planned} planned was measured"));
+    }
+    // Any backlog that did not PASS on its own (never caught up, or caught
+    // up and then B died) decides the sweep, as it decides a single run.
+    if let Some((o, c)) = observed.iter().map(|o| (o, o.caught_up(timeout))).find(|(_, c)| c.status != Status::Pass) {
+        return Check::new(NAME, c.status, format!("after the backlog of {} records: {}", o.backlog, c.evidence));
+    }
+    let each: Vec<String> = observed
+        .iter()
+        .map(|o| format!("{} records in {:.1} s (A {})", o.backlog, o.catch_up.unwrap_or_default(), o.records_a))
+        .collect();
+    if observed.len() < planned {
+        return Check::new(
+            NAME,
+            Status::Unknown,
+            format!(
+                "B's record_count reached A's after each of the {} backlogs measured, but the sweep planned {planned}: {}",
+                observed.len(),
+                each.join(", ")
+            ),
+        );
+    }
+    Check::new(NAME, Status::Pass, format!("B's record_count reached A's after each backlog: {}", each.join(", ")))
+}
+
+/// The check of the backlog that judges worst: a failure first, then an
+/// undecided one, else the one with the largest `peak` (the last of equals);
+/// named by its size. `observed` holds at least one backlog.
+pub fn worst(
+    observed: &[catch_up::Observed],
+    check: impl Fn(&catch_up::Observed) -> Check,
+    peak: impl Fn(&catch_up::Observed) -> Option<u64>,
+) -> Check {
+    let rank = |s: Status| match s {
+        Status::Fail => 2,
+        Status::Unknown => 1,
+        Status::Pass => 0,
+    };
+    let (o, c) = observed
+        .iter()
+        .map(|o| (o, check(o)))
+        .max_by_key(|(o, c)| (rank(c.status), peak(o).unwrap_or(0)))
+        .expect("a sweep observed at least one backlog (judge refuses observations without one)");
+    Check::new(&c.name, c.status, format!("backlog of {} records (the sweep's worst): {}", o.backlog, c.evidence))
 }
 
 #[cfg(test)]

@@ -150,3 +150,115 @@ fn the_slope_of_nothing_is_none() {
     // The means matter: a line not through the origin.
     assert_eq!(slope(&[(10.0, 7.0), (12.0, 8.0)]), Some(0.5));
 }
+
+/// One backlog of a sweep: caught up in `catch_up` seconds (None: half of
+/// it reached when the bound ran out), and how B died, if it did.
+fn backlog(backlog: u64, catch_up: Option<f64>, death: Option<&str>) -> catch_up::Observed {
+    catch_up::Observed {
+        backlog,
+        transactions: 1,
+        commit_seconds: 1.0,
+        // A also holds what earlier backlogs left: its count is not the backlog's.
+        records_a: backlog + 100,
+        last_b: Some(if catch_up.is_some() { backlog + 100 } else { backlog / 2 }),
+        catch_up,
+        all_transactions: catch_up,
+        death: death.map(str::to_string),
+        samples: Vec::new(),
+        last_os: None,
+        b_pid: Some(42),
+        answered: Some(1.0),
+    }
+}
+
+#[test]
+fn a_sweep_catches_up_when_every_planned_backlog_did() {
+    let all = [backlog(1000, Some(2.0), None), backlog(4000, Some(5.04), None)];
+    let c = sweep_caught_up(&all, 2, 60.0);
+    assert_eq!(
+        (c.name.as_str(), c.status, c.evidence.as_str()),
+        ("caught-up", Status::Pass, "B's record_count reached A's after each backlog: 1000 records in 2.0 s (A 1100), 4000 records in 5.0 s (A 4100)")
+    );
+}
+
+#[test]
+fn a_sweep_short_of_its_plan_by_one_backlog_is_undecided() {
+    let all = [backlog(1000, Some(2.0), None), backlog(4000, Some(5.0), None)];
+    let c = sweep_caught_up(&all, 3, 60.0);
+    assert_eq!(
+        (c.status, c.evidence.as_str()),
+        (
+            Status::Unknown,
+            "B's record_count reached A's after each of the 2 backlogs measured, but the sweep planned 3: 1000 records in 2.0 s (A 1100), 4000 records in 5.0 s (A 4100)"
+        )
+    );
+    let c = sweep_caught_up(&[], 3, 60.0);
+    assert_eq!((c.name.as_str(), c.status, c.evidence.as_str()), ("caught-up", Status::Unknown, "no backlog of the 3 planned was measured"));
+}
+
+#[test]
+fn a_sweep_fails_when_b_caught_up_and_then_died_as_a_single_run_does() {
+    let died = [backlog(1000, Some(2.0), None), backlog(4000, Some(5.0), Some("node b (pid 9) died: exit status 0"))];
+    let c = sweep_caught_up(&died, 2, 60.0);
+    assert_eq!(
+        (c.name.as_str(), c.status, c.evidence.as_str()),
+        (
+            "caught-up",
+            Status::Fail,
+            "after the backlog of 4000 records: B's record_count reached A's 4100 5.0 s after B was launched, but B then died: node b (pid 9) died: exit status 0"
+        )
+    );
+    // The single run's check says the same of that backlog.
+    assert_eq!(died[1].caught_up(60.0).status, Status::Fail);
+}
+
+#[test]
+fn a_sweep_fails_on_the_first_backlog_b_did_not_catch_up_on() {
+    // The first backlog failed, a later one too, and the sweep stopped short: the first decides.
+    let never = [backlog(1000, None, None), backlog(4000, None, Some("killed by signal SIGKILL"))];
+    let c = sweep_caught_up(&never, 3, 60.0);
+    assert_eq!(
+        (c.status, c.evidence.as_str()),
+        (Status::Fail, "after the backlog of 1000 records: B's record_count was 500 of A's 1100 when the 60 s bound ran out")
+    );
+    let died = [backlog(1000, Some(2.0), None), backlog(4000, None, Some("killed by signal SIGKILL"))];
+    let c = sweep_caught_up(&died, 2, 60.0);
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "after the backlog of 4000 records: B did not catch up: killed by signal SIGKILL"));
+}
+
+/// `worst` over backlogs whose check (by size) says `status` and whose peak is `peak`.
+fn worst_of(sizes: &[(u64, Status, Option<u64>)]) -> Check {
+    let observed: Vec<catch_up::Observed> = sizes.iter().map(|(b, _, _)| backlog(*b, Some(1.0), None)).collect();
+    let find = |o: &catch_up::Observed| *sizes.iter().find(|(b, _, _)| *b == o.backlog).expect("a size of the table");
+    worst(&observed, |o| Check::new("peak-rss-below-limit", find(o).1, format!("peak {:?}", find(o).2)), |o| find(o).2)
+}
+
+#[test]
+fn the_worst_backlog_is_a_failure_before_an_undecided_one_before_the_largest_peak() {
+    // A failure wins over larger peaks that passed or were undecided.
+    let c = worst_of(&[(1000, Status::Pass, Some(900)), (4000, Status::Fail, Some(100)), (16000, Status::Unknown, Some(5000))]);
+    assert_eq!(
+        (c.name.as_str(), c.status, c.evidence.as_str()),
+        ("peak-rss-below-limit", Status::Fail, "backlog of 4000 records (the sweep's worst): peak Some(100)")
+    );
+    // Of two failures, the larger peak.
+    let c = worst_of(&[(1000, Status::Fail, Some(10)), (4000, Status::Fail, Some(5))]);
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "backlog of 1000 records (the sweep's worst): peak Some(10)"));
+    // An undecided one wins over a larger peak that passed.
+    let c = worst_of(&[(1000, Status::Pass, Some(9000)), (4000, Status::Unknown, Some(1))]);
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Unknown, "backlog of 4000 records (the sweep's worst): peak Some(1)"));
+}
+
+#[test]
+fn of_passing_backlogs_the_worst_has_the_largest_peak_the_last_of_equals() {
+    let c = worst_of(&[(1000, Status::Pass, Some(300)), (4000, Status::Pass, Some(700)), (16000, Status::Pass, Some(500))]);
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "backlog of 4000 records (the sweep's worst): peak Some(700)"));
+    // No peak counts as none at all.
+    let c = worst_of(&[(1000, Status::Pass, Some(1)), (4000, Status::Pass, None)]);
+    assert_eq!(c.evidence, "backlog of 1000 records (the sweep's worst): peak Some(1)");
+    let c = worst_of(&[(1000, Status::Pass, Some(5)), (4000, Status::Pass, Some(5))]);
+    assert_eq!(c.evidence, "backlog of 4000 records (the sweep's worst): peak Some(5)");
+    // A sweep of one backlog: that one.
+    let c = worst_of(&[(1000, Status::Pass, None)]);
+    assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "backlog of 1000 records (the sweep's worst): peak None"));
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::catch_up;
-use super::checks::{self, OutputSeen};
+use super::checks::{self, sweep_caught_up, worst, OutputSeen};
 use crate::model::{Check, Status};
 use crate::observations::Judged;
 use crate::scenario::{Judge, JudgeArgs};
@@ -93,81 +93,4 @@ pub fn judge(o: &Observed) -> Result<Judged> {
     figures.insert("rss_limit_bytes".into(), json!(s.rss_limit));
     figures.insert("anon_limit_bytes".into(), json!(s.anon_limit));
     Ok(Judged { checks, figures })
-}
-
-/// `caught-up` over a sweep: passes when B caught up after every backlog;
-/// otherwise the first backlog it did not catch up on, and why.
-fn sweep_caught_up(observed: &[catch_up::Observed], planned: usize, timeout: f64) -> Check {
-    // Any backlog that did not PASS on its own (never caught up, or caught
-    // up and then B died) decides the sweep.
-    if let Some((o, c)) = observed.iter().map(|o| (o, o.caught_up(timeout))).find(|(_, c)| c.status != Status::Pass) {
-        return Check::new(&c.name, c.status, format!("after the backlog of {} records: {}", o.backlog, c.evidence));
-    }
-    let each: Vec<String> = observed
-        .iter()
-        .map(|o| format!("{} records in {:.1} s (A {})", o.backlog, o.catch_up.unwrap_or_default(), o.records_a))
-        .collect();
-    let status = if observed.len() == planned { Status::Pass } else { Status::Unknown };
-    Check::new("caught-up", status, format!("B's record_count reached A's after each backlog: {}", each.join(", ")))
-}
-
-/// The check of the backlog that judges worst: a failure first, then an
-/// undecided one, else the one with the largest `peak`; named by its size.
-fn worst(
-    observed: &[catch_up::Observed],
-    check: impl Fn(&catch_up::Observed) -> Check,
-    peak: impl Fn(&catch_up::Observed) -> Option<u64>,
-) -> Check {
-    let rank = |s: Status| match s {
-        Status::Fail => 2,
-        Status::Unknown => 1,
-        Status::Pass => 0,
-    };
-    let (o, c) = observed
-        .iter()
-        .map(|o| (o, check(o)))
-        .max_by_key(|(o, c)| (rank(c.status), peak(o).unwrap_or(0)))
-        .expect("a sweep observed at least one backlog");
-    Check::new(&c.name, c.status, format!("backlog of {} records (the sweep's worst): {}", o.backlog, c.evidence))
-}
-
-#[cfg(test)]
-mod sweep_tests {
-    use super::*;
-
-    fn backlog(backlog: u64, catch_up: Option<f64>, death: Option<&str>) -> catch_up::Observed {
-        catch_up::Observed {
-            backlog,
-            transactions: 1,
-            commit_seconds: 1.0,
-            records_a: backlog,
-            last_b: Some(if catch_up.is_some() { backlog } else { backlog / 2 }),
-            catch_up,
-            all_transactions: catch_up,
-            death: death.map(str::to_string),
-            samples: Vec::new(),
-            last_os: None,
-            b_pid: Some(42),
-            answered: Some(1.0),
-        }
-    }
-
-    #[test]
-    fn a_sweep_catches_up_only_when_every_backlog_did_and_b_lived() {
-        let all = [backlog(1000, Some(2.0), None), backlog(4000, Some(5.0), None)];
-        let c = sweep_caught_up(&all, 2, 60.0);
-        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
-        // One backlog fewer than planned: undecided.
-        assert_eq!(sweep_caught_up(&all[..1], 2, 60.0).status, Status::Unknown);
-        // Caught up, then B died: the sweep fails on that backlog.
-        let died = [backlog(1000, Some(2.0), None), backlog(4000, Some(5.0), Some("exit status 0"))];
-        let c = sweep_caught_up(&died, 2, 60.0);
-        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
-        assert!(c.evidence.starts_with("after the backlog of 4000 records: "), "{}", c.evidence);
-        // Never caught up.
-        let never = [backlog(1000, None, None), backlog(4000, Some(5.0), None)];
-        let c = sweep_caught_up(&never, 2, 60.0);
-        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
-        assert!(c.evidence.starts_with("after the backlog of 1000 records: "), "{}", c.evidence);
-    }
 }

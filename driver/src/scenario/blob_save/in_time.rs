@@ -131,22 +131,78 @@ mod tests {
     #[test]
     fn a_node_came_back_or_did_not() {
         let c = came_back("restarted", &Ok("restarted as pid 7 on the same root and address, answering in 4.2 s".into()));
-        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "node B came back: restarted as pid 7 on the same root and address, answering in 4.2 s"));
+        assert_eq!(
+            (c.name.as_str(), c.status, c.evidence.as_str()),
+            ("restarted", Status::Pass, "node B came back: restarted as pid 7 on the same root and address, answering in 4.2 s")
+        );
         let c = came_back("resumed", &Err("node b did not answer its operations API within 120 s".into()));
-        assert_eq!((c.name.as_str(), c.status), ("resumed", Status::Fail));
+        assert_eq!(
+            (c.name.as_str(), c.status, c.evidence.as_str()),
+            ("resumed", Status::Fail, "node B did not come back: node b did not answer its operations API within 120 s")
+        );
     }
 
     #[test]
-    fn caught_up_needs_a_node_back_alive_with_as_many_records_as_a() {
+    fn caught_up_passes_when_the_node_came_back_alive_with_as_many_records_as_a() {
+        let c = caught_up(&Ok("back".into()), Some(&settled(254, 254)), None);
+        assert_eq!(
+            (c.name.as_str(), c.status, c.evidence.as_str()),
+            ("caught-up", Status::Pass, "node B's record count reached A's 254 within 3.2 s of the settle after it came back")
+        );
+    }
+
+    #[test]
+    fn exactly_one_record_short_when_the_settle_ends_is_not_caught_up() {
         let ok: Result<String, String> = Ok("back".into());
-        let c = caught_up(&ok, Some(&settled(254, 254)), None);
-        assert_eq!((c.status, c.evidence.as_str()), (Status::Pass, "node B's record count reached A's 254 within 3.2 s of the settle after it came back"));
-        // Exactly one record short is not caught up.
         let c = caught_up(&ok, Some(&settled(254, 253)), None);
         assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "node B's record count was 253 of A's 254 when the settle ended after 3.2 s"));
-        // Caught up, then died: not caught up.
-        assert_eq!(caught_up(&ok, Some(&settled(254, 254)), Some("node b (pid 9) died")).status, Status::Fail);
-        assert_eq!(caught_up(&Err("no answer".into()), Some(&settled(254, 254)), None).status, Status::Fail);
-        assert_eq!(caught_up(&ok, None, None).status, Status::Unknown);
+        // A count that could not be read is shown as such, with why.
+        let s = Settled { records_a: Some(254), records_b: None, matched: false, stalled: false, error: Some("node b: connection refused".into()), seconds: 30.0 };
+        let c = caught_up(&ok, Some(&s), None);
+        assert_eq!(
+            (c.status, c.evidence.as_str()),
+            (Status::Fail, "node B's record count was ? of A's 254 when the settle ended after 30.0 s (node b: connection refused)")
+        );
+    }
+
+    #[test]
+    fn a_node_that_never_came_back_or_died_did_not_catch_up() {
+        let ok: Result<String, String> = Ok("back".into());
+        let c = caught_up(&ok, Some(&settled(254, 254)), Some("node b (pid 9) died: killed by signal SIGKILL"));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "node B died after it came back: node b (pid 9) died: killed by signal SIGKILL"));
+        let c = caught_up(&ok, None, Some("node b (pid 9) died"));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "node B died after it came back: node b (pid 9) died"));
+        // Never back decides first, whatever the counts or a death say.
+        let c = caught_up(&Err("no answer".into()), Some(&settled(254, 254)), Some("died"));
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Fail, "node B never came back, so it could not catch up: no answer"));
+    }
+
+    #[test]
+    fn a_node_back_and_alive_whose_count_was_never_compared_is_undecided() {
+        let c = caught_up(&Ok("back".into()), None, None);
+        assert_eq!((c.status, c.evidence.as_str()), (Status::Unknown, "node B's count was never compared with A's after it came back"));
+    }
+
+    fn load(n: u64, errors: &[&str]) -> LoadStats {
+        LoadStats {
+            requests: n,
+            ok: n - 1,
+            failed: 1,
+            retries: 2 * n,
+            distinct_ids: n as usize / 2,
+            seconds: n as f64 / 10.0,
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_two_halves_of_the_load_add_up_and_keep_five_distinct_errors() {
+        let s = both(load(10, &["e1", "e2", "e3"]), load(30, &["e2", "e4", "e5", "e6"]));
+        assert_eq!((s.requests, s.ok, s.failed, s.retries, s.distinct_ids), (40, 38, 2, 80, 20));
+        assert_eq!(s.seconds, 4.0);
+        // e2 once; e6 would be the sixth.
+        assert_eq!(s.errors, ["e1", "e2", "e3", "e4", "e5"]);
+        let s = both(load(10, &[]), load(30, &["e1"]));
+        assert_eq!(s.errors, ["e1"]);
     }
 }

@@ -7,7 +7,10 @@
 //! `--corrupt-calls read` corrupts what B reads back from its blob files
 //! instead (the files stay whole; the shim hands Harper other bytes).
 
+pub mod checks;
 pub mod judge;
+
+pub use checks::{no_silent_corruption, Differs};
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,7 @@ use crate::cluster::NodeSetup;
 use crate::exec::table;
 use crate::fault::{self, Effect, Fault, Trigger};
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::Report;
 use crate::topology::Topology;
 use crate::workload;
 
@@ -80,17 +83,6 @@ pub fn ordinal(n: u64) -> String {
     format!("{n}{suffix}")
 }
 
-/// One successful read on B whose bytes are not A's.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Differs {
-    pub id: String,
-    /// None: the survey's read differed, a second read returned A's bytes
-    /// (a corrupted read, not a corrupted file).
-    pub first_offset: Option<usize>,
-    pub len_b: usize,
-    pub len_a: usize,
-}
-
 /// The first offset where two byte strings differ (the shorter one's end when one is a prefix).
 pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     match a.iter().zip(b).position(|(x, y)| x != y) {
@@ -98,54 +90,6 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
         None if a.len() != b.len() => Some(a.len().min(b.len())),
         None => None,
     }
-}
-
-/// `no-silent-corruption`: no successful read on B returned bytes other
-/// than A's. `compared`: the records read on both; `not_answered`: reads of
-/// B that failed or hung (not silent); `corruptions`: the shim's count.
-pub fn no_silent_corruption(compared: usize, differs: &[Differs], not_answered: usize, corruptions: usize, calls: &str) -> Check {
-    const NAME: &str = "no-silent-corruption";
-    if !differs.is_empty() {
-        let lines = differs
-            .iter()
-            .map(|d| match d.first_offset {
-                Some(at) => format!("record {}: first differing byte at offset {at} (B served {} bytes, A {})", d.id, d.len_b, d.len_a),
-                None => format!(
-                    "record {}: B served other bytes than A's (size or SHA-256) with a success status once, A's {} bytes when read again",
-                    d.id, d.len_a
-                ),
-            })
-            .collect();
-        return Check::new(
-            NAME,
-            Status::Fail,
-            format!(
-                "{} of {compared} reads on B answered with success and bytes that differ from A's ({corruptions} {calls}s corrupted on B; {not_answered} reads failed or hung):",
-                differs.len()
-            ),
-        )
-        .with_lines(lines);
-    }
-    if compared == 0 {
-        return Check::new(NAME, Status::Unknown, "no record was read on both nodes, so nothing to compare");
-    }
-    // Reads of B that failed or hung returned no bytes: with none left,
-    // nothing was compared byte for byte.
-    let read = compared.saturating_sub(not_answered);
-    if read == 0 {
-        return Check::new(
-            NAME,
-            Status::Unknown,
-            format!("none of the {compared} reads on B returned bytes ({not_answered} failed or hung), so nothing was compared byte for byte"),
-        );
-    }
-    Check::new(
-        NAME,
-        Status::Pass,
-        format!(
-            "every successful read on B returned A's bytes: {read} of {compared} records compared byte for byte ({not_answered} reads failed or hung; {corruptions} {calls}s corrupted on B)"
-        ),
-    )
 }
 
 async fn run(ctx: &Ctx<'_>) -> Result<Report> {
@@ -267,34 +211,5 @@ mod tests {
         assert_eq!(first_difference(b"abcd", b"abXd"), Some(2));
         assert_eq!(first_difference(b"abcd", b"ab"), Some(2));
         assert_eq!(first_difference(b"", b"x"), Some(0));
-    }
-
-    #[test]
-    fn silent_corruption_fails_naming_each_record_and_offset() {
-        let d = vec![Differs { id: "17".into(), first_offset: Some(4096), len_b: 51200, len_a: 51200 }];
-        let c = no_silent_corruption(254, &d, 3, 36, "write");
-        assert_eq!(c.status, Status::Fail);
-        assert!(c.evidence.starts_with("1 of 254 reads on B answered with success and bytes that differ from A's (36 writes corrupted on B; 3 reads failed or hung):"));
-        assert_eq!(c.lines, ["record 17: first differing byte at offset 4096 (B served 51200 bytes, A 51200)"]);
-        let c = no_silent_corruption(254, &[], 0, 0, "write");
-        assert_eq!(
-            (c.status, c.evidence.as_str()),
-            (Status::Pass, "every successful read on B returned A's bytes: 254 of 254 records compared byte for byte (0 reads failed or hung; 0 writes corrupted on B)")
-        );
-        assert_eq!(no_silent_corruption(0, &[], 0, 0, "write").status, Status::Unknown);
-        // Every read of B failed or hung: no bytes were compared, no PASS.
-        let c = no_silent_corruption(5, &[], 5, 2, "write");
-        assert_eq!(
-            (c.status, c.evidence.as_str()),
-            (Status::Unknown, "none of the 5 reads on B returned bytes (5 failed or hung), so nothing was compared byte for byte")
-        );
-        assert_eq!(no_silent_corruption(5, &[], 7, 2, "write").status, Status::Unknown);
-        let c = no_silent_corruption(5, &[], 4, 2, "write");
-        assert_eq!(c.status, Status::Pass);
-        assert!(c.evidence.starts_with("every successful read on B returned A's bytes: 1 of 5 records compared byte for byte"), "{}", c.evidence);
-        let d = vec![Differs { id: "9".into(), first_offset: None, len_b: 51200, len_a: 51200 }];
-        let c = no_silent_corruption(93, &d, 1, 12, "read");
-        assert!(c.evidence.starts_with("1 of 93 reads on B answered with success and bytes that differ from A's (12 reads corrupted on B; 1 reads failed or hung):"), "{}", c.evidence);
-        assert_eq!(c.lines, ["record 9: B served other bytes than A's (size or SHA-256) with a success status once, A's 51200 bytes when read again"]);
     }
 }

@@ -98,7 +98,7 @@ pub fn judge(o: &Observed) -> Result<Judged> {
     let checks = if done.len() > 1 {
         figures.insert("sweep".into(), Value::Array(done.iter().map(|p| Value::Object(p.figures.clone())).collect()));
         figures.insert("sweep_table".into(), json!(super::render_table(&done)));
-        (0..done[0].checks.len()).map(|k| super::join(done.iter().map(|p| (p.crash_at, p.checks[k].clone())).collect())).collect()
+        (0..done[0].checks.len()).map(|k| super::checks::join(done.iter().map(|p| (p.crash_at, p.checks[k].clone())).collect())).collect()
     } else {
         figures.extend(done[0].figures.clone());
         done[0].checks.clone()

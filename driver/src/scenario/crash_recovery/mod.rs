@@ -7,6 +7,7 @@
 //! A whole? `--crash-sweep K` runs K crash points, each on a fresh cluster,
 //! and prints a table of crash point -> records lost or damaged.
 
+pub mod checks;
 pub mod judge;
 pub mod point;
 
@@ -19,7 +20,7 @@ use super::{Ctx, Scenario};
 use crate::backend;
 use crate::exec::power_loss::{Fs, How, Mode};
 use crate::journal::{Phases, PlannedCheck};
-use crate::model::{Check, Report, Status};
+use crate::model::Report;
 
 const CHECKS: &[PlannedCheck] = &[
     PlannedCheck { name: "restarted", needs: &["b"] },
@@ -312,16 +313,6 @@ async fn run(ctx: &Ctx<'_>) -> Result<Report> {
     Ok(report)
 }
 
-/// One check over every crash point: its worst status, each point's evidence.
-fn join(per_point: Vec<(u64, Check)>) -> Check {
-    let name = per_point[0].1.name.clone();
-    let status = Status::combine(&per_point.iter().map(|(_, c)| c.status).collect::<Vec<_>>());
-    let evidence =
-        per_point.iter().map(|(n, c)| format!("crash at write {n}: {} {}", c.status.label(), c.evidence)).collect::<Vec<_>>().join("\n");
-    let lines = per_point.into_iter().flat_map(|(_, c)| c.lines).collect();
-    Check { name, status, evidence, lines }
-}
-
 /// `pwrite64 <run>/node-b/root/database/data.mdb` as `pwrite64 database/data.mdb`.
 fn short_path(crashed_at: &str) -> String {
     match crashed_at.split_once(' ') {
@@ -406,6 +397,3 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-#[path = "tests.rs"]
-mod join_tests;
